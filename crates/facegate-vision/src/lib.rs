@@ -1,0 +1,28 @@
+//! facegate-vision: images in, faces out.
+//!
+//! Decoding with limits ([`decode`]), detection with five keypoints ([`detect`]), ArcFace alignment and
+//! embeddings ([`embed`]), 106-point landmarks and the measures taken from them ([`landmarks`],
+//! [`measures`]), quality signals ([`quality`]), model packs and their fetching ([`pack`], [`fetch`]),
+//! all tied together by [`FacePipeline`]. No HTTP and no database here.
+
+pub mod decode;
+pub mod detect;
+pub mod embed;
+pub mod error;
+pub mod fetch;
+pub mod geometry;
+pub mod landmarks;
+pub mod measures;
+pub mod metrics;
+pub mod pack;
+pub mod pipeline;
+pub mod quality;
+pub mod runtime;
+
+pub use decode::{DecodeLimits, decode};
+pub use detect::Detection;
+pub use embed::Embedding;
+pub use error::{ErrorKind, Result, VisionError};
+pub use pack::{DEFAULT_PACK, PackManifest, default_models_dir};
+pub use pipeline::{AnalyzeOptions, Face, FacePipeline};
+pub use runtime::RuntimeOptions;
