@@ -52,8 +52,13 @@ pub struct FacePipeline {
 impl FacePipeline {
     /// Loads `pack` from `models_dir`, with the ONNX Runtime library found by [`locate_library`].
     pub fn load(models_dir: &Path, pack: &str, opts: &RuntimeOptions) -> Result<FacePipeline> {
-        let manifest = PackManifest::builtin(pack)?;
-        let dir = pack_dir(models_dir, pack);
+        Self::load_manifest(models_dir, PackManifest::builtin(pack)?, opts)
+    }
+
+    /// Loads a pack from a manifest the caller may have adjusted (e.g. the detector's input size).
+    pub fn load_manifest(models_dir: &Path, manifest: PackManifest, opts: &RuntimeOptions) -> Result<FacePipeline> {
+        let pack = manifest.name.clone();
+        let dir = pack_dir(models_dir, &pack);
         check_installed(&manifest, &dir)?;
         let library: PathBuf = locate_library(opts.library.as_deref(), models_dir).ok_or_else(|| {
             VisionError::Runtime(format!(

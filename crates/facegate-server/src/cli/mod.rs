@@ -1,0 +1,56 @@
+//! Command-line interface: parsing and dispatch. Each subcommand lives in its own module and calls the
+//! same library functions the server uses.
+
+mod bench;
+mod eval;
+mod models;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "facegate", version, about = "Self-hosted face login: OpenID Connect provider and face API")]
+pub struct Cli {
+    /// Models directory (default: a per-user cache, ~/.cache/facegate/models).
+    #[arg(long, global = true, env = "FACEGATE_MODELS")]
+    models: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fetch, list and verify model packs.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// Measure a pack's verification accuracy on labelled pairs of images.
+    Eval(eval::EvalArgs),
+    /// Measure per-stage latency and throughput of the face pipeline.
+    Bench(bench::BenchArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let models_dir = cli.models.unwrap_or_else(facegate_vision::default_models_dir);
+    match cli.command {
+        Command::Models(cmd) => models::run(cmd, &models_dir),
+        Command::Eval(args) => eval::run(args, &models_dir),
+        Command::Bench(args) => bench::run(args, &models_dir),
+    }
+}
+
+/// Loads a pack, with an optional detector input size override.
+pub(crate) fn load_pipeline(
+    models_dir: &std::path::Path,
+    pack: &str,
+    det_size: Option<u32>,
+    threads: usize,
+) -> anyhow::Result<facegate_vision::FacePipeline> {
+    let mut manifest = facegate_vision::PackManifest::builtin(pack)?;
+    if let (Some(size), Some(det)) = (det_size, manifest.detector.as_mut()) {
+        anyhow::ensure!(size % 32 == 0 && (64..=1280).contains(&size), "--det-size must be a multiple of 32 in 64..=1280");
+        det.input_size = size;
+    }
+    let opts = facegate_vision::RuntimeOptions { intra_threads: threads, library: None };
+    Ok(facegate_vision::FacePipeline::load_manifest(models_dir, manifest, &opts)?)
+}
