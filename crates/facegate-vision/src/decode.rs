@@ -37,8 +37,12 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| VisionError::CorruptImage(e.to_string()))?;
-    if reader.format().is_none() {
-        return Err(VisionError::UnknownFormat);
+    match reader.format() {
+        None => return Err(VisionError::UnknownFormat),
+        Some(image::ImageFormat::Jpeg) if !jpeg_is_complete(bytes) => {
+            return Err(VisionError::CorruptImage("the JPEG data ends before the end-of-image marker".into()));
+        }
+        Some(_) => {}
     }
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = Some(limits.max_side);
@@ -54,6 +58,18 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage> {
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| map_image_error(e, limits))?;
     img.apply_orientation(orientation);
     Ok(img.into_rgb8())
+}
+
+/// A JPEG is complete when an end-of-image marker (FF D9) follows its last start-of-scan (FF DA).
+/// The decoder itself pads a truncated scan with grey and reports success, which would let half an
+/// image through. Entropy-coded data cannot hold FF D9 (0xFF is stuffed as FF 00), and an EXIF
+/// thumbnail's own markers come before the main image's scan.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last = |marker: u8| bytes.windows(2).rposition(|w| w[0] == 0xFF && w[1] == marker);
+    match (last(0xDA), last(0xD9)) {
+        (Some(sos), Some(eoi)) => eoi > sos,
+        _ => false,
+    }
 }
 
 fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<()> {

@@ -8,7 +8,7 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::geometry::{BBox, Letterbox, PixelNorm, Point, to_tensor};
+use crate::geometry::{BBox, Letterbox, PixelNorm, Point};
 use crate::runtime::{Model, Output, RuntimeOptions};
 
 /// One face found in an image, in that image's pixel coordinates.
@@ -72,14 +72,10 @@ impl Detector {
     pub fn detect(&self, img: &RgbImage) -> Result<Vec<Detection>> {
         let size = self.spec.input_size;
         let fit = self.spec.fit_size.unwrap_or(size).min(size);
-        let lb = Letterbox::fit(img.width(), img.height(), fit);
-        let canvas = {
-            let mut lbox = lb;
-            lbox.size = size;
-            lbox.apply(img)
-        };
+        let mut lb = Letterbox::fit(img.width(), img.height(), fit);
+        lb.size = size;
         let mut tensor = vec![0f32; (size * size * 3) as usize];
-        to_tensor(&canvas, &self.spec.norm, &mut tensor);
+        lb.write_tensor(img, &self.spec.norm, &mut tensor);
         let shape = if self.spec.norm.nhwc {
             [1, size as usize, size as usize, 3]
         } else {

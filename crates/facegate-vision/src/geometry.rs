@@ -277,6 +277,39 @@ impl Letterbox {
         image::imageops::replace(&mut canvas, &resized, 0, 0);
         canvas
     }
+
+    /// Writes the letterboxed image straight into a model input tensor (`3 * size * size` values),
+    /// normalised as `norm` says; the padding is black, normalised like any black pixel. Equal to
+    /// `to_tensor(&self.apply(img), ..)` without the two intermediate images.
+    pub fn write_tensor(&self, img: &RgbImage, norm: &PixelNorm, out: &mut [f32]) {
+        let size = self.size as usize;
+        debug_assert_eq!(out.len(), size * size * 3);
+        let (rw, rh) = (self.resized_w.min(self.size) as usize, self.resized_h.min(self.size) as usize);
+        let inv_std = 1.0 / norm.std;
+        out.fill(-norm.mean * inv_std);
+        let plane = size * size;
+        let mut put = |x: usize, y: usize, px: [u8; 3]| {
+            let i = y * size + x;
+            for ch in 0..3 {
+                let v = (f32::from(px[if norm.bgr { 2 - ch } else { ch }]) - norm.mean) * inv_std;
+                out[if norm.nhwc { i * 3 + ch } else { ch * plane + i }] = v;
+            }
+        };
+        if rw as u32 == img.width() && rh as u32 == img.height() {
+            for (y, row) in img.as_raw().chunks_exact(img.width() as usize * 3).enumerate() {
+                for (x, px) in row.chunks_exact(3).enumerate() {
+                    put(x, y, [px[0], px[1], px[2]]);
+                }
+            }
+        } else {
+            let resized = resize_bilinear(img, rw as u32, rh as u32);
+            for (y, row) in resized.as_raw().chunks_exact(rw * 3).enumerate() {
+                for (x, px) in row.chunks_exact(3).enumerate() {
+                    put(x, y, [px[0], px[1], px[2]]);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -309,6 +342,20 @@ mod tests {
         assert!((lb.scale - 0.5).abs() < 1e-6);
         let lb = Letterbox::fit(480, 640, 640);
         assert_eq!((lb.resized_w, lb.resized_h), (480, 640));
+    }
+
+    #[test]
+    fn fused_letterbox_tensor_equals_the_two_step_one() {
+        let img = RgbImage::from_fn(50, 30, |x, y| image::Rgb([x as u8 * 5, y as u8 * 7, (x + y) as u8]));
+        let norm = PixelNorm { bgr: true, mean: 127.5, std: 128.0, nhwc: false };
+        for size in [50, 64, 32] {
+            let lb = Letterbox::fit(50, 30, size);
+            let mut fused = vec![0.0; (size * size * 3) as usize];
+            lb.write_tensor(&img, &norm, &mut fused);
+            let mut two_step = vec![0.0; (size * size * 3) as usize];
+            to_tensor(&lb.apply(&img), &norm, &mut two_step);
+            assert_eq!(fused, two_step, "size {size}");
+        }
     }
 
     #[test]
