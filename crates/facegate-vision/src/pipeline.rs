@@ -38,6 +38,9 @@ pub struct Face {
     pub embedding: Option<Embedding>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub landmarks: Option<Vec<crate::geometry::Point>>,
+    /// Eye and mouth measures, when landmarks were computed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expression: Option<crate::measures::Expression>,
 }
 
 /// A loaded model pack.
@@ -131,7 +134,8 @@ impl FacePipeline {
                 Some(pts) => crate::measures::pose_from_landmarks(pts).unwrap_or_else(|| pose_from_keypoints(&det)),
                 None => pose_from_keypoints(&det),
             };
-            faces.push(Face { quality: measure(&det, crop), pose, detection: det, embedding, landmarks });
+            let expression = landmarks.as_deref().and_then(crate::measures::expression);
+            faces.push(Face { quality: measure(&det, crop), pose, detection: det, embedding, landmarks, expression });
         }
         Ok(faces)
     }

@@ -1,6 +1,7 @@
 //! Command-line interface: parsing and dispatch. Each subcommand lives in its own module and calls the
 //! same library functions the server uses.
 
+mod analyze;
 mod bench;
 mod eval;
 mod models;
@@ -26,6 +27,8 @@ enum Command {
     Models(models::ModelsCommand),
     /// Measure a pack's verification accuracy on labelled pairs of images.
     Eval(eval::EvalArgs),
+    /// Detect faces in images and show pose, quality and expression.
+    Analyze(analyze::AnalyzeArgs),
     /// Measure per-stage latency and throughput of the face pipeline.
     Bench(bench::BenchArgs),
 }
@@ -36,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(cmd) => models::run(cmd, &models_dir),
         Command::Eval(args) => eval::run(args, &models_dir),
         Command::Bench(args) => bench::run(args, &models_dir),
+        Command::Analyze(args) => analyze::run(args, &models_dir),
     }
 }
 
