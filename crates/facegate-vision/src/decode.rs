@@ -21,7 +21,12 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        Self { max_bytes: 15 * 1024 * 1024, max_side: 8192, max_pixels: 40_000_000, min_side: 32 }
+        Self {
+            max_bytes: 15 * 1024 * 1024,
+            max_side: 8192,
+            max_pixels: 40_000_000,
+            min_side: 32,
+        }
     }
 }
 
@@ -32,7 +37,10 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage> {
         return Err(VisionError::EmptyImage);
     }
     if bytes.len() > limits.max_bytes {
-        return Err(VisionError::FileTooLarge { bytes: bytes.len(), max_bytes: limits.max_bytes });
+        return Err(VisionError::FileTooLarge {
+            bytes: bytes.len(),
+            max_bytes: limits.max_bytes,
+        });
     }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -40,7 +48,9 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage> {
     match reader.format() {
         None => return Err(VisionError::UnknownFormat),
         Some(image::ImageFormat::Jpeg) if !jpeg_is_complete(bytes) => {
-            return Err(VisionError::CorruptImage("the JPEG data ends before the end-of-image marker".into()));
+            return Err(VisionError::CorruptImage(
+                "the JPEG data ends before the end-of-image marker".into(),
+            ));
         }
         Some(_) => {}
     }
@@ -54,7 +64,9 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage> {
     let mut decoder = reader.into_decoder().map_err(|e| map_image_error(e, limits))?;
     let (width, height) = decoder.dimensions();
     check_dimensions(width, height, limits)?;
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| map_image_error(e, limits))?;
     img.apply_orientation(orientation);
     Ok(img.into_rgb8())
@@ -85,7 +97,11 @@ fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<()
         });
     }
     if width < limits.min_side || height < limits.min_side {
-        return Err(VisionError::ImageTooSmall { width, height, min_side: limits.min_side });
+        return Err(VisionError::ImageTooSmall {
+            width,
+            height,
+            min_side: limits.min_side,
+        });
     }
     Ok(())
 }
@@ -121,21 +137,38 @@ mod tests {
     fn png_bytes(w: u32, h: u32) -> Vec<u8> {
         let img = RgbImage::from_pixel(w, h, image::Rgb([10, 20, 30]));
         let mut out = Vec::new();
-        img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+        img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
         out
     }
 
     #[test]
     fn empty_and_text_are_refused() {
-        assert!(matches!(decode(b"", &DecodeLimits::default()), Err(VisionError::EmptyImage)));
+        assert!(matches!(
+            decode(b"", &DecodeLimits::default()),
+            Err(VisionError::EmptyImage)
+        ));
         let text = b"hello, this is certainly not an image\n";
-        assert!(matches!(decode(text, &DecodeLimits::default()), Err(VisionError::UnknownFormat)));
+        assert!(matches!(
+            decode(text, &DecodeLimits::default()),
+            Err(VisionError::UnknownFormat)
+        ));
     }
 
     #[test]
     fn one_pixel_image_is_too_small() {
         let err = decode(&png_bytes(1, 1), &DecodeLimits::default()).unwrap_err();
-        assert!(matches!(err, VisionError::ImageTooSmall { width: 1, height: 1, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                VisionError::ImageTooSmall {
+                    width: 1,
+                    height: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -163,7 +196,10 @@ mod tests {
 
     #[test]
     fn file_over_byte_limit_is_refused() {
-        let limits = DecodeLimits { max_bytes: 100, ..DecodeLimits::default() };
+        let limits = DecodeLimits {
+            max_bytes: 100,
+            ..DecodeLimits::default()
+        };
         let err = decode(&png_bytes(64, 64), &limits).unwrap_err();
         assert!(matches!(err, VisionError::FileTooLarge { .. }), "{err}");
     }
@@ -182,7 +218,11 @@ mod tests {
         for &b in data {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc

@@ -24,7 +24,9 @@ impl Detection {
         Detection {
             bbox: self.bbox.map(scale, dx, dy),
             score: self.score,
-            keypoints: self.keypoints.map(|p| Point::new(p.x * scale + dx, p.y * scale + dy)),
+            keypoints: self
+                .keypoints
+                .map(|p| Point::new(p.x * scale + dx, p.y * scale + dy)),
         }
     }
 }
@@ -98,15 +100,24 @@ const STRIDES: [u32; 3] = [8, 16, 32];
 /// cell; distances are in stride units from the anchor centre `(col * s, row * s)`.
 fn decode_scrfd(model: &Model, outputs: &[Output], size: u32, threshold: f32) -> Result<Vec<Detection>> {
     if outputs.len() != 9 {
-        return Err(model.bad_output(format!("expected 9 outputs (SCRFD with keypoints), got {}", outputs.len())));
+        return Err(model.bad_output(format!(
+            "expected 9 outputs (SCRFD with keypoints), got {}",
+            outputs.len()
+        )));
     }
     let mut dets = Vec::new();
     for (level, stride) in STRIDES.iter().enumerate() {
-        let (scores, boxes, kps) = (&outputs[level].data, &outputs[level + 3].data, &outputs[level + 6].data);
+        let (scores, boxes, kps) = (
+            &outputs[level].data,
+            &outputs[level + 3].data,
+            &outputs[level + 6].data,
+        );
         let cols = (size / stride) as usize;
         let anchors = cols * cols * 2;
         if scores.len() != anchors || boxes.len() != anchors * 4 || kps.len() != anchors * 10 {
-            return Err(model.bad_output(format!("stride {stride}: output sizes do not match {anchors} anchors")));
+            return Err(model.bad_output(format!(
+                "stride {stride}: output sizes do not match {anchors} anchors"
+            )));
         }
         let s = *stride as f32;
         for (i, &score) in scores.iter().enumerate() {
@@ -118,7 +129,12 @@ fn decode_scrfd(model: &Model, outputs: &[Output], size: u32, threshold: f32) ->
             let b = &boxes[i * 4..i * 4 + 4];
             let k = &kps[i * 10..i * 10 + 10];
             dets.push(Detection {
-                bbox: BBox { x1: cx - b[0] * s, y1: cy - b[1] * s, x2: cx + b[2] * s, y2: cy + b[3] * s },
+                bbox: BBox {
+                    x1: cx - b[0] * s,
+                    y1: cy - b[1] * s,
+                    x2: cx + b[2] * s,
+                    y2: cy + b[3] * s,
+                },
                 score,
                 keypoints: std::array::from_fn(|j| Point::new(cx + k[2 * j] * s, cy + k[2 * j + 1] * s)),
             });
@@ -140,12 +156,18 @@ fn decode_yunet(model: &Model, outputs: &[Output], size: u32, threshold: f32) ->
     };
     let mut dets = Vec::new();
     for stride in STRIDES {
-        let (cls, obj, boxes, kps) =
-            (&find("cls", stride)?.data, &find("obj", stride)?.data, &find("bbox", stride)?.data, &find("kps", stride)?.data);
+        let (cls, obj, boxes, kps) = (
+            &find("cls", stride)?.data,
+            &find("obj", stride)?.data,
+            &find("bbox", stride)?.data,
+            &find("kps", stride)?.data,
+        );
         let cols = (size / stride) as usize;
         let cells = cols * cols;
         if cls.len() != cells || obj.len() != cells || boxes.len() != cells * 4 || kps.len() != cells * 10 {
-            return Err(model.bad_output(format!("stride {stride}: output sizes do not match {cells} cells")));
+            return Err(model.bad_output(format!(
+                "stride {stride}: output sizes do not match {cells} cells"
+            )));
         }
         let s = stride as f32;
         for i in 0..cells {
@@ -159,9 +181,16 @@ fn decode_yunet(model: &Model, outputs: &[Output], size: u32, threshold: f32) ->
             let (w, h) = (b[2].exp() * s, b[3].exp() * s);
             let k = &kps[i * 10..i * 10 + 10];
             dets.push(Detection {
-                bbox: BBox { x1: cx - w / 2.0, y1: cy - h / 2.0, x2: cx + w / 2.0, y2: cy + h / 2.0 },
+                bbox: BBox {
+                    x1: cx - w / 2.0,
+                    y1: cy - h / 2.0,
+                    x2: cx + w / 2.0,
+                    y2: cy + h / 2.0,
+                },
                 score,
-                keypoints: std::array::from_fn(|j| Point::new((k[2 * j] + col) * s, (k[2 * j + 1] + row) * s)),
+                keypoints: std::array::from_fn(|j| {
+                    Point::new((k[2 * j] + col) * s, (k[2 * j + 1] + row) * s)
+                }),
             });
         }
     }
@@ -200,7 +229,10 @@ pub fn detect_with_padding(
         return Ok(found);
     }
     let (padded, px, py) = crate::decode::pad(img, 0.5);
-    Ok(detect(&padded)?.iter().map(|d| d.map(1.0, -(px as f32), -(py as f32))).collect())
+    Ok(detect(&padded)?
+        .iter()
+        .map(|d| d.map(1.0, -(px as f32), -(py as f32)))
+        .collect())
 }
 
 #[cfg(test)]
@@ -209,7 +241,12 @@ mod tests {
 
     fn det(x: f32, score: f32) -> Detection {
         Detection {
-            bbox: BBox { x1: x, y1: 0.0, x2: x + 10.0, y2: 10.0 },
+            bbox: BBox {
+                x1: x,
+                y1: 0.0,
+                x2: x + 10.0,
+                y2: 10.0,
+            },
             score,
             keypoints: [Point::default(); 5],
         }
@@ -217,7 +254,10 @@ mod tests {
 
     #[test]
     fn nms_keeps_best_of_overlapping_and_all_of_separate() {
-        let kept = nms(vec![det(0.0, 0.7), det(1.0, 0.9), det(50.0, 0.6), det(0.0, f32::NAN)], 0.4);
+        let kept = nms(
+            vec![det(0.0, 0.7), det(1.0, 0.9), det(50.0, 0.6), det(0.0, f32::NAN)],
+            0.4,
+        );
         let xs: Vec<f32> = kept.iter().map(|d| d.bbox.x1).collect();
         assert_eq!(xs, vec![1.0, 50.0]);
     }

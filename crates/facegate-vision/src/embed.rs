@@ -31,11 +31,17 @@ pub struct Embedding(Box<[f32]>);
 impl Embedding {
     /// Normalises `raw` to unit length; `None` if it is empty, zero or not finite.
     pub fn normalized(raw: &[f32]) -> Option<Embedding> {
-        let norm = raw.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>().sqrt();
+        let norm = raw
+            .iter()
+            .map(|v| f64::from(*v) * f64::from(*v))
+            .sum::<f64>()
+            .sqrt();
         if raw.is_empty() || !norm.is_finite() || norm < 1e-12 {
             return None;
         }
-        Some(Embedding(raw.iter().map(|v| (f64::from(*v) / norm) as f32).collect()))
+        Some(Embedding(
+            raw.iter().map(|v| (f64::from(*v) / norm) as f32).collect(),
+        ))
     }
 
     pub fn as_slice(&self) -> &[f32] {
@@ -51,7 +57,12 @@ impl Embedding {
         if self.0.len() != other.0.len() {
             return 0.0;
         }
-        self.0.iter().zip(other.0.iter()).map(|(a, b)| a * b).sum::<f32>().clamp(-1.0, 1.0)
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .map(|(a, b)| a * b)
+            .sum::<f32>()
+            .clamp(-1.0, 1.0)
     }
 }
 
@@ -105,14 +116,22 @@ impl Embedder {
         let mut tensor = vec![0f32; per * aligned.len()];
         for (chunk, img) in tensor.chunks_exact_mut(per).zip(aligned) {
             if img.width() != ALIGNED_SIZE || img.height() != ALIGNED_SIZE {
-                return Err(self.model.bad_output("embedder input must be a 112x112 aligned crop"));
+                return Err(self
+                    .model
+                    .bad_output("embedder input must be a 112x112 aligned crop"));
             }
             to_tensor(img, &self.spec.norm, chunk);
         }
         let n = aligned.len();
-        let shape = if self.spec.norm.nhwc { [n, side, side, 3] } else { [n, 3, side, side] };
+        let shape = if self.spec.norm.nhwc {
+            [n, side, side, 3]
+        } else {
+            [n, 3, side, side]
+        };
         let outputs = self.model.run(&shape, &tensor)?;
-        let out = outputs.first().ok_or_else(|| self.model.bad_output("no output"))?;
+        let out = outputs
+            .first()
+            .ok_or_else(|| self.model.bad_output("no output"))?;
         if out.data.len() != n * self.spec.dim {
             return Err(self.model.bad_output(format!(
                 "expected {n} x {} values, got {} (shape {:?})",
@@ -123,7 +142,9 @@ impl Embedder {
         }
         out.data
             .chunks_exact(self.spec.dim)
-            .map(|v| Embedding::normalized(v).ok_or_else(|| self.model.bad_output("zero or non-finite embedding")))
+            .map(|v| {
+                Embedding::normalized(v).ok_or_else(|| self.model.bad_output("zero or non-finite embedding"))
+            })
             .collect()
     }
 }
@@ -144,7 +165,11 @@ mod tests {
 
     #[test]
     fn template_keypoints_align_to_themselves() {
-        let det = Detection { bbox: Default::default(), score: 1.0, keypoints: ARCFACE_TEMPLATE };
+        let det = Detection {
+            bbox: Default::default(),
+            score: 1.0,
+            keypoints: ARCFACE_TEMPLATE,
+        };
         let m = alignment_transform(&det).unwrap();
         for (a, b) in m.0.iter().zip(Affine::IDENTITY.0) {
             assert!((a - b).abs() < 1e-5);

@@ -29,11 +29,20 @@ pub enum VisionError {
     UnknownFormat,
     #[error("the image is corrupt or truncated: {0}")]
     CorruptImage(String),
-    #[error("the image is {width}x{height} pixels; the limit is {max_side} pixels per side and {max_pixels} pixels in all")]
-    ImageTooLarge { width: u32, height: u32, max_side: u32, max_pixels: u64 },
+    #[error(
+        "the image is {width}x{height} pixels; the limit is {max_side} pixels per side and {max_pixels} pixels in all"
+    )]
+    ImageTooLarge {
+        width: u32,
+        height: u32,
+        max_side: u32,
+        max_pixels: u64,
+    },
     #[error("the image file is {bytes} bytes; the limit is {max_bytes} bytes")]
     FileTooLarge { bytes: usize, max_bytes: usize },
-    #[error("the image is {width}x{height} pixels, too small to hold a face (at least {min_side} pixels per side)")]
+    #[error(
+        "the image is {width}x{height} pixels, too small to hold a face (at least {min_side} pixels per side)"
+    )]
     ImageTooSmall { width: u32, height: u32, min_side: u32 },
     #[error("no face was found in the image")]
     NoFace,
@@ -75,7 +84,10 @@ impl VisionError {
     }
 
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io { context: context.into(), source }
+        Self::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 

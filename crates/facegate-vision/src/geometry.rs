@@ -95,7 +95,14 @@ impl Affine {
             return None;
         }
         let (ia, ib, ic, id) = (d / det, -b / det, -c / det, a / det);
-        Some(Affine([ia, ib, -(ia * tx + ib * ty), ic, id, -(ic * tx + id * ty)]))
+        Some(Affine([
+            ia,
+            ib,
+            -(ia * tx + ib * ty),
+            ic,
+            id,
+            -(ic * tx + id * ty),
+        ]))
     }
 
     /// The uniform scale of a similarity transform.
@@ -114,7 +121,9 @@ pub fn similarity_transform(src: &[Point], dst: &[Point]) -> Option<Affine> {
     }
     let n = src.len() as f64;
     let mean = |pts: &[Point]| {
-        let (sx, sy) = pts.iter().fold((0.0, 0.0), |(sx, sy), p| (sx + f64::from(p.x), sy + f64::from(p.y)));
+        let (sx, sy) = pts.iter().fold((0.0, 0.0), |(sx, sy), p| {
+            (sx + f64::from(p.x), sy + f64::from(p.y))
+        });
         (sx / n, sy / n)
     };
     let (msx, msy) = mean(src);
@@ -267,7 +276,12 @@ impl Letterbox {
             (size, (f64::from(size) * ratio) as u32)
         };
         let (resized_w, resized_h) = (resized_w.max(1), resized_h.max(1));
-        Letterbox { size, scale: (f64::from(resized_h) / h) as f32, resized_w, resized_h }
+        Letterbox {
+            size,
+            scale: (f64::from(resized_h) / h) as f32,
+            resized_w,
+            resized_h,
+        }
     }
 
     /// Fills a `size` x `size` image: the resized source top-left, zeros elsewhere.
@@ -284,7 +298,10 @@ impl Letterbox {
     pub fn write_tensor(&self, img: &RgbImage, norm: &PixelNorm, out: &mut [f32]) {
         let size = self.size as usize;
         debug_assert_eq!(out.len(), size * size * 3);
-        let (rw, rh) = (self.resized_w.min(self.size) as usize, self.resized_h.min(self.size) as usize);
+        let (rw, rh) = (
+            self.resized_w.min(self.size) as usize,
+            self.resized_h.min(self.size) as usize,
+        );
         let inv_std = 1.0 / norm.std;
         out.fill(-norm.mean * inv_std);
         let plane = size * size;
@@ -318,8 +335,20 @@ mod tests {
 
     #[test]
     fn similarity_recovers_a_known_transform() {
-        let truth = Affine([0.8 * 0.3f64.cos(), -0.8 * 0.3f64.sin(), 12.0, 0.8 * 0.3f64.sin(), 0.8 * 0.3f64.cos(), -7.0]);
-        let src = [Point::new(10.0, 20.0), Point::new(50.0, 22.0), Point::new(30.0, 40.0), Point::new(15.0, 60.0)];
+        let truth = Affine([
+            0.8 * 0.3f64.cos(),
+            -0.8 * 0.3f64.sin(),
+            12.0,
+            0.8 * 0.3f64.sin(),
+            0.8 * 0.3f64.cos(),
+            -7.0,
+        ]);
+        let src = [
+            Point::new(10.0, 20.0),
+            Point::new(50.0, 22.0),
+            Point::new(30.0, 40.0),
+            Point::new(15.0, 60.0),
+        ];
         let dst: Vec<Point> = src.iter().map(|p| truth.apply(*p)).collect();
         let est = similarity_transform(&src, &dst).unwrap();
         for (e, t) in est.0.iter().zip(truth.0) {
@@ -346,8 +375,15 @@ mod tests {
 
     #[test]
     fn fused_letterbox_tensor_equals_the_two_step_one() {
-        let img = RgbImage::from_fn(50, 30, |x, y| image::Rgb([x as u8 * 5, y as u8 * 7, (x + y) as u8]));
-        let norm = PixelNorm { bgr: true, mean: 127.5, std: 128.0, nhwc: false };
+        let img = RgbImage::from_fn(50, 30, |x, y| {
+            image::Rgb([x as u8 * 5, y as u8 * 7, (x + y) as u8])
+        });
+        let norm = PixelNorm {
+            bgr: true,
+            mean: 127.5,
+            std: 128.0,
+            nhwc: false,
+        };
         for size in [50, 64, 32] {
             let lb = Letterbox::fit(50, 30, size);
             let mut fused = vec![0.0; (size * size * 3) as usize];
@@ -368,11 +404,38 @@ mod tests {
     fn tensor_layouts() {
         let img = RgbImage::from_fn(2, 1, |x, _| image::Rgb([x as u8, 10, 20]));
         let mut out = vec![0.0; 6];
-        to_tensor(&img, &PixelNorm { bgr: false, mean: 0.0, std: 1.0, nhwc: false }, &mut out);
+        to_tensor(
+            &img,
+            &PixelNorm {
+                bgr: false,
+                mean: 0.0,
+                std: 1.0,
+                nhwc: false,
+            },
+            &mut out,
+        );
         assert_eq!(out, vec![0.0, 1.0, 10.0, 10.0, 20.0, 20.0]);
-        to_tensor(&img, &PixelNorm { bgr: true, mean: 0.0, std: 1.0, nhwc: true }, &mut out);
+        to_tensor(
+            &img,
+            &PixelNorm {
+                bgr: true,
+                mean: 0.0,
+                std: 1.0,
+                nhwc: true,
+            },
+            &mut out,
+        );
         assert_eq!(out, vec![20.0, 10.0, 0.0, 20.0, 10.0, 1.0]);
-        to_tensor(&img, &PixelNorm { bgr: false, mean: 127.5, std: 127.5, nhwc: false }, &mut out);
+        to_tensor(
+            &img,
+            &PixelNorm {
+                bgr: false,
+                mean: 127.5,
+                std: 127.5,
+                nhwc: false,
+            },
+            &mut out,
+        );
         assert!((out[0] + 1.0).abs() < 1e-6);
     }
 }

@@ -41,16 +41,26 @@ impl Landmarker {
     pub fn landmarks(&self, img: &RgbImage, bbox: &BBox) -> Result<Vec<Point>> {
         let size = self.spec.input_size;
         let m = landmark_crop_transform(bbox, size);
-        let inverse = m.invert().ok_or_else(|| self.model.bad_output("degenerate face box"))?;
+        let inverse = m
+            .invert()
+            .ok_or_else(|| self.model.bad_output("degenerate face box"))?;
         let crop = warp_affine(img, &inverse, size, size);
         let mut tensor = vec![0f32; (size * size * 3) as usize];
         to_tensor(&crop, &self.spec.norm, &mut tensor);
         let s = size as usize;
-        let shape = if self.spec.norm.nhwc { [1, s, s, 3] } else { [1, 3, s, s] };
+        let shape = if self.spec.norm.nhwc {
+            [1, s, s, 3]
+        } else {
+            [1, 3, s, s]
+        };
         let outputs = self.model.run(&shape, &tensor)?;
-        let out = outputs.first().ok_or_else(|| self.model.bad_output("no output"))?;
+        let out = outputs
+            .first()
+            .ok_or_else(|| self.model.bad_output("no output"))?;
         if out.data.len() != 212 {
-            return Err(self.model.bad_output(format!("expected 212 values, got {}", out.data.len())));
+            return Err(self
+                .model
+                .bad_output(format!("expected 212 values, got {}", out.data.len())));
         }
         let half = size as f32 / 2.0;
         Ok(out

@@ -69,7 +69,11 @@ pub fn pose_from_landmarks(points: &[Point]) -> Option<Pose> {
     let g = r2[0].atan2(r1[0]);
     // A head turning to the image's right rotates by negative b about the downward y axis; a chin
     // going up rotates by negative a.
-    Some(Pose { yaw: (-b).to_degrees() as f32, pitch: (-a).to_degrees() as f32, roll: g.to_degrees() as f32 })
+    Some(Pose {
+        yaw: (-b).to_degrees() as f32,
+        pitch: (-a).to_degrees() as f32,
+        roll: g.to_degrees() as f32,
+    })
 }
 
 /// Eye and mouth measures from 106 landmarks.
@@ -80,7 +84,12 @@ pub fn expression(points: &[Point]) -> Option<Expression> {
     let p = |i: usize| points[i];
     let ear = |outer: usize, inner: usize, upper: [usize; 3], lower: [usize; 3]| {
         let width = p(outer).distance(p(inner)).max(1e-3);
-        let height: f32 = upper.iter().zip(lower).map(|(u, l)| p(*u).distance(p(l))).sum::<f32>() / 3.0;
+        let height: f32 = upper
+            .iter()
+            .zip(lower)
+            .map(|(u, l)| p(*u).distance(p(l)))
+            .sum::<f32>()
+            / 3.0;
         height / width
     };
     let mouth_w = p(52).distance(p(61)).max(1e-3);
@@ -108,12 +117,14 @@ fn solve4(mut a: [[f64; 4]; 4], mut b: [f64; 4]) -> Option<[f64; 4]> {
         }
         a.swap(col, pivot);
         b.swap(col, pivot);
-        for row in col + 1..4 {
-            let f = a[row][col] / a[col][col];
-            for k in col..4 {
-                a[row][k] -= f * a[col][k];
+        let (top, rest) = a.split_at_mut(col + 1);
+        let pivot_row = top[col];
+        for (offset, row) in rest.iter_mut().enumerate() {
+            let f = row[col] / pivot_row[col];
+            for (x, p) in row.iter_mut().zip(pivot_row).skip(col) {
+                *x -= f * p;
             }
-            b[row] -= f * b[col];
+            b[col + 1 + offset] -= f * b[col];
         }
     }
     let mut x = [0f64; 4];
@@ -125,7 +136,11 @@ fn solve4(mut a: [[f64; 4]; 4], mut b: [f64; 4]) -> Option<[f64; 4]> {
 }
 
 fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
 }
 
 fn normalize(v: [f64; 3]) -> Option<[f64; 3]> {
@@ -163,7 +178,12 @@ mod tests {
 
     #[test]
     fn recovers_known_poses() {
-        for (yaw, pitch, roll) in [(0.0, 0.0, 0.0), (25.0, 0.0, 0.0), (-30.0, 10.0, 5.0), (10.0, -20.0, -15.0)] {
+        for (yaw, pitch, roll) in [
+            (0.0, 0.0, 0.0),
+            (25.0, 0.0, 0.0),
+            (-30.0, 10.0, 5.0),
+            (10.0, -20.0, -15.0),
+        ] {
             let p = pose_from_landmarks(&project(yaw, pitch, roll)).unwrap();
             assert!((f64::from(p.yaw) - yaw).abs() < 0.5, "yaw {yaw}: {p:?}");
             assert!((f64::from(p.pitch) - pitch).abs() < 0.5, "pitch {pitch}: {p:?}");
@@ -178,7 +198,10 @@ mod tests {
         assert!(pts[86].x > eyes_mid.x + 5.0);
         let up = project(0.0, 20.0, 0.0);
         let level = project(0.0, 0.0, 0.0);
-        assert!(up[86].y - up[72].y < level[86].y - level[72].y, "chin up: the nose tip rises towards the eyes");
+        assert!(
+            up[86].y - up[72].y < level[86].y - level[72].y,
+            "chin up: the nose tip rises towards the eyes"
+        );
     }
 
     #[test]

@@ -33,7 +33,11 @@ impl ScoreSet {
         if !score.is_finite() {
             return;
         }
-        if genuine { self.genuine.push(score) } else { self.impostor.push(score) }
+        if genuine {
+            self.genuine.push(score)
+        } else {
+            self.impostor.push(score)
+        }
     }
 
     pub fn genuine(&self) -> &[f32] {
@@ -88,7 +92,13 @@ impl ScoreSet {
             let (far, frr) = (self.far(t), 1.0 - self.tar(t));
             let gap = (far - frr).abs();
             if best.as_ref().is_none_or(|(g, _)| gap < *g) {
-                best = Some((gap, Eer { rate: (far + frr) / 2.0, threshold: t }));
+                best = Some((
+                    gap,
+                    Eer {
+                        rate: (far + frr) / 2.0,
+                        threshold: t,
+                    },
+                ));
             }
         }
         best.map(|(_, e)| e)
@@ -165,7 +175,10 @@ mod tests {
     #[test]
     fn overlapping_scores_give_the_counted_rates() {
         // 10 impostors, one of them (0.65) above two genuine scores.
-        let s = set(&[0.5, 0.6, 0.7, 0.8], &[0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.65]);
+        let s = set(
+            &[0.5, 0.6, 0.7, 0.8],
+            &[0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.65],
+        );
         // FAR 0.1 allows one impostor: the threshold sits just above the second-highest (0.4).
         let op = s.at_far(0.1).unwrap();
         assert!(op.threshold > 0.4 && op.threshold < 0.4001, "{op:?}");

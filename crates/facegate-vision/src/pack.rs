@@ -128,7 +128,11 @@ impl PackManifest {
     pub fn threshold_for(&self, target_fmr: f64) -> Option<f32> {
         let mut sorted = self.calibration.thresholds.clone();
         sorted.sort_by(|a, b| b.fmr.total_cmp(&a.fmr));
-        sorted.iter().find(|t| t.fmr <= target_fmr).or(sorted.last()).map(|t| t.cosine)
+        sorted
+            .iter()
+            .find(|t| t.fmr <= target_fmr)
+            .or(sorted.last())
+            .map(|t| t.cosine)
     }
 
     /// The pack's threshold at FMR 1e-3: its default operating point.
@@ -138,7 +142,10 @@ impl PackManifest {
 }
 
 /// Converters compiled into the binary, so that an installed `facegate` needs no source tree.
-const CONVERTERS: &[(&str, &str)] = &[("convert_mobilefacenet.sh", include_str!("../packs/convert_mobilefacenet.sh"))];
+const CONVERTERS: &[(&str, &str)] = &[(
+    "convert_mobilefacenet.sh",
+    include_str!("../packs/convert_mobilefacenet.sh"),
+)];
 
 /// The text of a shipped converter script.
 pub fn converter_script(name: &str) -> Option<&'static str> {
@@ -209,10 +216,24 @@ mod tests {
             assert!(!m.files.is_empty(), "{name} has no files");
             for f in &m.files {
                 assert!(m.source(&f.source).is_ok(), "{name}/{}: unknown source", f.name);
-                assert_eq!(f.sha256.len(), 64, "{name}/{}: sha256 must be 64 hex digits", f.name);
-                assert!(f.member.is_some() != f.convert.is_some(), "{name}/{}: member xor convert", f.name);
+                assert_eq!(
+                    f.sha256.len(),
+                    64,
+                    "{name}/{}: sha256 must be 64 hex digits",
+                    f.name
+                );
+                assert!(
+                    f.member.is_some() != f.convert.is_some(),
+                    "{name}/{}: member xor convert",
+                    f.name
+                );
                 if let Some(c) = &f.convert {
-                    assert!(converter_script(&c.script).is_some(), "{name}/{}: no converter {}", f.name, c.script);
+                    assert!(
+                        converter_script(&c.script).is_some(),
+                        "{name}/{}: no converter {}",
+                        f.name,
+                        c.script
+                    );
                 }
             }
             for spec_file in [
@@ -223,7 +244,10 @@ mod tests {
             .into_iter()
             .flatten()
             {
-                assert!(m.files.iter().any(|f| &f.name == spec_file), "{name}: {spec_file} not among files");
+                assert!(
+                    m.files.iter().any(|f| &f.name == spec_file),
+                    "{name}: {spec_file} not among files"
+                );
             }
         }
         assert!(PackManifest::builtin("nope").is_err());
@@ -233,9 +257,21 @@ mod tests {
     fn thresholds_pick_the_strictness_asked_for() {
         let mut m = PackManifest::builtin(DEFAULT_PACK).unwrap();
         m.calibration.thresholds = vec![
-            Threshold { fmr: 1e-2, cosine: 0.2, tar: 1.0 },
-            Threshold { fmr: 1e-3, cosine: 0.3, tar: 0.99 },
-            Threshold { fmr: 1e-4, cosine: 0.4, tar: 0.98 },
+            Threshold {
+                fmr: 1e-2,
+                cosine: 0.2,
+                tar: 1.0,
+            },
+            Threshold {
+                fmr: 1e-3,
+                cosine: 0.3,
+                tar: 0.99,
+            },
+            Threshold {
+                fmr: 1e-4,
+                cosine: 0.4,
+                tar: 0.98,
+            },
         ];
         assert_eq!(m.threshold_for(1e-3), Some(0.3));
         assert_eq!(m.threshold_for(5e-3), Some(0.3));

@@ -24,7 +24,11 @@ pub struct AnalyzeOptions {
 
 impl Default for AnalyzeOptions {
     fn default() -> Self {
-        Self { embed: true, landmarks: false, max_faces: None }
+        Self {
+            embed: true,
+            landmarks: false,
+            max_faces: None,
+        }
     }
 }
 
@@ -59,7 +63,11 @@ impl FacePipeline {
     }
 
     /// Loads a pack from a manifest the caller may have adjusted (e.g. the detector's input size).
-    pub fn load_manifest(models_dir: &Path, manifest: PackManifest, opts: &RuntimeOptions) -> Result<FacePipeline> {
+    pub fn load_manifest(
+        models_dir: &Path,
+        manifest: PackManifest,
+        opts: &RuntimeOptions,
+    ) -> Result<FacePipeline> {
         let pack = manifest.name.clone();
         let dir = pack_dir(models_dir, &pack);
         check_installed(&manifest, &dir)?;
@@ -70,13 +78,28 @@ impl FacePipeline {
             ))
         })?;
         let missing = |what: &str| VisionError::Pack(format!("pack {pack} has no {what}"));
-        let detector = Detector::load(manifest.detector.clone().ok_or_else(|| missing("detector"))?, &dir, &library, opts)?;
-        let embedder = Embedder::load(manifest.embedder.clone().ok_or_else(|| missing("embedder"))?, &dir, &library, opts)?;
+        let detector = Detector::load(
+            manifest.detector.clone().ok_or_else(|| missing("detector"))?,
+            &dir,
+            &library,
+            opts,
+        )?;
+        let embedder = Embedder::load(
+            manifest.embedder.clone().ok_or_else(|| missing("embedder"))?,
+            &dir,
+            &library,
+            opts,
+        )?;
         let landmarker = match &manifest.landmarks {
             Some(spec) => Some(Landmarker::load(spec.clone(), &dir, &library, opts)?),
             None => None,
         };
-        Ok(FacePipeline { manifest, detector, embedder, landmarker })
+        Ok(FacePipeline {
+            manifest,
+            detector,
+            embedder,
+            landmarker,
+        })
     }
 
     pub fn manifest(&self) -> &PackManifest {
@@ -123,19 +146,35 @@ impl FacePipeline {
             aligned.push(self.align(img, d)?);
         }
         let embeddings = if opts.embed {
-            self.embed(&aligned.iter().collect::<Vec<_>>())?.into_iter().map(Some).collect()
+            self.embed(&aligned.iter().collect::<Vec<_>>())?
+                .into_iter()
+                .map(Some)
+                .collect()
         } else {
             vec![None; dets.len()]
         };
         let mut faces = Vec::with_capacity(dets.len());
         for ((det, crop), embedding) in dets.into_iter().zip(&aligned).zip(embeddings) {
-            let landmarks = if opts.landmarks { self.landmarks(img, &det)? } else { None };
+            let landmarks = if opts.landmarks {
+                self.landmarks(img, &det)?
+            } else {
+                None
+            };
             let pose = match &landmarks {
-                Some(pts) => crate::measures::pose_from_landmarks(pts).unwrap_or_else(|| pose_from_keypoints(&det)),
+                Some(pts) => {
+                    crate::measures::pose_from_landmarks(pts).unwrap_or_else(|| pose_from_keypoints(&det))
+                }
                 None => pose_from_keypoints(&det),
             };
             let expression = landmarks.as_deref().and_then(crate::measures::expression);
-            faces.push(Face { quality: measure(&det, crop), pose, detection: det, embedding, landmarks, expression });
+            faces.push(Face {
+                quality: measure(&det, crop),
+                pose,
+                detection: det,
+                embedding,
+                landmarks,
+                expression,
+            });
         }
         Ok(faces)
     }

@@ -48,7 +48,11 @@ pub fn pose_from_keypoints(det: &Detection) -> Pose {
     let horizontal = ((nose.0 - (eye_mid.0 + mouth_mid.0) / 2.0) / eye_dist / 0.55).clamp(-1.0, 1.0);
     let face_height = (mouth_mid.1 - eye_mid.1).abs().max(1e-3);
     let vertical = (((nose.1 - eye_mid.1) / face_height - 0.5) / 0.55 * 1.4).clamp(-1.0, 1.0);
-    Pose { yaw: horizontal.asin().to_degrees(), pitch: -vertical.asin().to_degrees(), roll: roll.to_degrees() }
+    Pose {
+        yaw: horizontal.asin().to_degrees(),
+        pitch: -vertical.asin().to_degrees(),
+        roll: roll.to_degrees(),
+    }
 }
 
 /// Quality of a face, measured on its detection and its aligned crop.
@@ -59,7 +63,7 @@ pub fn measure(det: &Detection, aligned: &RgbImage) -> Quality {
         .collect();
     let (w, h) = (aligned.width() as usize, aligned.height() as usize);
     // The central area of the aligned crop is face in every pose the aligner accepts.
-    let (x0, x1, y0, y1) = (w * 1 / 4, w * 3 / 4, h * 1 / 4, h * 7 / 8);
+    let (x0, x1, y0, y1) = (w / 4, w * 3 / 4, h / 4, h * 7 / 8);
     let mut sum = 0.0f64;
     let mut sum_sq = 0.0f64;
     let mut n = 0usize;
@@ -68,7 +72,9 @@ pub fn measure(det: &Detection, aligned: &RgbImage) -> Quality {
     for y in y0.max(1)..y1.min(h - 1) {
         for x in x0.max(1)..x1.min(w - 1) {
             let c = grey[y * w + x];
-            let lap = grey[(y - 1) * w + x] + grey[(y + 1) * w + x] + grey[y * w + x - 1] + grey[y * w + x + 1] - 4.0 * c;
+            let lap =
+                grey[(y - 1) * w + x] + grey[(y + 1) * w + x] + grey[y * w + x - 1] + grey[y * w + x + 1]
+                    - 4.0 * c;
             sum += f64::from(lap);
             sum_sq += f64::from(lap) * f64::from(lap);
             brightness += f64::from(c);
@@ -98,13 +104,25 @@ mod tests {
     use crate::geometry::{Affine, BBox};
 
     fn det_with(kps: [crate::geometry::Point; 5]) -> Detection {
-        Detection { bbox: BBox { x1: 0.0, y1: 0.0, x2: 112.0, y2: 112.0 }, score: 0.9, keypoints: kps }
+        Detection {
+            bbox: BBox {
+                x1: 0.0,
+                y1: 0.0,
+                x2: 112.0,
+                y2: 112.0,
+            },
+            score: 0.9,
+            keypoints: kps,
+        }
     }
 
     #[test]
     fn template_is_frontal_and_rotation_shows_as_roll() {
         let p = pose_from_keypoints(&det_with(ARCFACE_TEMPLATE));
-        assert!(p.yaw.abs() < 3.0 && p.pitch.abs() < 3.0 && p.roll.abs() < 1.0, "{p:?}");
+        assert!(
+            p.yaw.abs() < 3.0 && p.pitch.abs() < 3.0 && p.roll.abs() < 1.0,
+            "{p:?}"
+        );
         let a = 20f64.to_radians();
         let rot = Affine([a.cos(), -a.sin(), 0.0, a.sin(), a.cos(), 0.0]);
         let p = pose_from_keypoints(&det_with(ARCFACE_TEMPLATE.map(|k| rot.apply(k))));
@@ -125,7 +143,11 @@ mod tests {
         let q = measure(&det, &flat);
         assert!(q.sharpness < 1e-3 && (q.brightness - 128.0).abs() < 1.0 && q.clipped == 0.0);
         let checker = RgbImage::from_fn(112, 112, |x, y| {
-            if (x + y) % 2 == 0 { image::Rgb([255, 255, 255]) } else { image::Rgb([0, 0, 0]) }
+            if (x + y) % 2 == 0 {
+                image::Rgb([255, 255, 255])
+            } else {
+                image::Rgb([0, 0, 0])
+            }
         });
         let q = measure(&det, &checker);
         assert!(q.sharpness > 1000.0 && q.clipped > 0.99);

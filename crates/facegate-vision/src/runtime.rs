@@ -25,7 +25,10 @@ pub struct RuntimeOptions {
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        Self { intra_threads: 1, library: None }
+        Self {
+            intra_threads: 1,
+            library: None,
+        }
     }
 }
 
@@ -78,7 +81,10 @@ pub struct Model {
 impl Model {
     pub fn load(path: &Path, library: &Path, opts: &RuntimeOptions) -> Result<Model> {
         let env = environment(library)?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let rt = |e: ort::Error<ort::session::builder::SessionBuilder>| VisionError::Runtime(e.to_string());
         let session = Session::builder(&env)?
             .with_optimization_level(GraphOptimizationLevel::Level3)
@@ -97,9 +103,17 @@ impl Model {
             .inputs()
             .first()
             .map(|i| i.name().to_string())
-            .ok_or_else(|| VisionError::ModelOutput { model: name.clone(), detail: "model has no input".into() })?;
+            .ok_or_else(|| VisionError::ModelOutput {
+                model: name.clone(),
+                detail: "model has no input".into(),
+            })?;
         let output_names = session.outputs().iter().map(|o| o.name().to_string()).collect();
-        Ok(Model { name, session: Mutex::new(session), input_name, output_names })
+        Ok(Model {
+            name,
+            session: Mutex::new(session),
+            input_name,
+            output_names,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -113,17 +127,26 @@ impl Model {
     /// Runs the model on one `f32` input of `shape`, returning every output in the model's order.
     pub fn run(&self, shape: &[usize], data: &[f32]) -> Result<Vec<Output>> {
         let input = TensorRef::from_array_view((shape.to_vec(), data))?;
-        let mut session = self.session.lock().map_err(|_| VisionError::Runtime("model lock poisoned".into()))?;
+        let mut session = self
+            .session
+            .lock()
+            .map_err(|_| VisionError::Runtime("model lock poisoned".into()))?;
         let outputs = session.run(ort::inputs![self.input_name.as_str() => input])?;
         let mut result = Vec::with_capacity(outputs.len());
         for (_, value) in outputs.iter() {
             let (shape, data) = value.try_extract_tensor::<f32>()?;
-            result.push(Output { shape: shape.to_vec(), data: data.to_vec() });
+            result.push(Output {
+                shape: shape.to_vec(),
+                data: data.to_vec(),
+            });
         }
         Ok(result)
     }
 
     pub(crate) fn bad_output(&self, detail: impl Into<String>) -> VisionError {
-        VisionError::ModelOutput { model: self.name.clone(), detail: detail.into() }
+        VisionError::ModelOutput {
+            model: self.name.clone(),
+            detail: detail.into(),
+        }
     }
 }

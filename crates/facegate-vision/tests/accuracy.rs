@@ -5,6 +5,7 @@
 //! 0.207, threshold 0.2597). The test allows 2 errors (99.0%): the closest score sits 0.05 from the
 //! threshold, so only a real regression (a preprocessing or model change) crosses it, while a
 //! different CPU's float rounding (cosine moves < 0.005, see golden.rs) cannot.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly by design
 
 mod common;
 
@@ -12,7 +13,9 @@ use facegate_vision::{AnalyzeOptions, DecodeLimits, decode};
 
 #[test]
 fn genuine_pairs_match_and_impostors_do_not_on_pairs_small() {
-    let Some(pipeline) = common::pipeline(facegate_vision::DEFAULT_PACK) else { return };
+    let Some(pipeline) = common::pipeline(facegate_vision::DEFAULT_PACK) else {
+        return;
+    };
     let threshold = pipeline.manifest().default_threshold().expect("calibrated pack");
     let csv = String::from_utf8(common::read("faces/pairs_small.csv")).unwrap();
     let mut cache = std::collections::HashMap::new();
@@ -21,8 +24,21 @@ fn genuine_pairs_match_and_impostors_do_not_on_pairs_small() {
             .entry(rel.to_string())
             .or_insert_with(|| {
                 let img = decode(&common::read(&format!("faces/{rel}")), &DecodeLimits::default()).unwrap();
-                let faces = pipeline.analyze(&img, &AnalyzeOptions { max_faces: Some(1), ..Default::default() }).unwrap();
-                faces.into_iter().next().unwrap_or_else(|| panic!("no face in {rel}")).embedding.unwrap()
+                let faces = pipeline
+                    .analyze(
+                        &img,
+                        &AnalyzeOptions {
+                            max_faces: Some(1),
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap();
+                faces
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| panic!("no face in {rel}"))
+                    .embedding
+                    .unwrap()
             })
             .clone()
     };
@@ -31,14 +47,24 @@ fn genuine_pairs_match_and_impostors_do_not_on_pairs_small() {
         let f: Vec<&str> = line.split(',').collect();
         let same = f[2] == "1";
         let score = embed(f[0]).cosine(&embed(f[1]));
-        if same { genuine += 1 } else { impostor += 1 }
+        if same {
+            genuine += 1
+        } else {
+            impostor += 1
+        }
         if (score >= threshold) == same {
             right += 1;
         } else {
-            eprintln!("wrong side of {threshold}: {} {} same={same} score={score}", f[0], f[1]);
+            eprintln!(
+                "wrong side of {threshold}: {} {} same={same} score={score}",
+                f[0], f[1]
+            );
         }
         total += 1;
     }
     assert_eq!((total, genuine, impostor), (200, 100, 100));
-    assert!(right >= 198, "{right}/200 pairs on the right side of the threshold (measured 200/200)");
+    assert!(
+        right >= 198,
+        "{right}/200 pairs on the right side of the threshold (measured 200/200)"
+    );
 }

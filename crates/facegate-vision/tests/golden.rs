@@ -3,6 +3,7 @@
 //! Tolerances come from tools/reference's sensitivity study: float bilinear resampling and a different
 //! JPEG decoder move boxes <= 0.27 px, keypoints <= 0.46 px, landmarks <= 0.22% of the face size and
 //! keep embedding cosine >= 0.9975. The bounds below leave a margin of about 2x over those.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly by design
 
 mod common;
 
@@ -14,7 +15,9 @@ use facegate_vision::{AnalyzeOptions, DecodeLimits, decode};
 use serde_json::Value;
 
 fn golden(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -38,7 +41,11 @@ fn letterbox_matches_insightface_arithmetic_exactly() {
             assert!(lb.resized_w >= 1 && lb.resized_h >= 1, "{c}");
             continue;
         }
-        assert_eq!((lb.resized_w, lb.resized_h), (f(&c["resized_w"]) as u32, f(&c["resized_h"]) as u32), "{c}");
+        assert_eq!(
+            (lb.resized_w, lb.resized_h),
+            (f(&c["resized_w"]) as u32, f(&c["resized_h"]) as u32),
+            "{c}"
+        );
         assert!((f64::from(lb.scale) - f(&c["scale"])).abs() < 1e-6, "{c}");
     }
 }
@@ -51,10 +58,20 @@ fn alignment_matrix_matches_umeyama_within_1e_5() {
     for c in g["cases"].as_array().unwrap() {
         let src: Vec<Point> = c["src"].as_array().unwrap().iter().map(pt).collect();
         let m = similarity_transform(&src, &dst).unwrap();
-        let expected: Vec<f64> = c["matrix"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(f)).collect();
+        let expected: Vec<f64> = c["matrix"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap().iter().map(f))
+            .collect();
         for (got, want) in m.0.iter().zip(&expected) {
             // Matrix entries scale with the face: compare relative to the largest entry's magnitude.
-            assert!((got - want).abs() <= 1e-5 * want.abs().max(1.0), "{}: {:?} vs {expected:?}", c["name"], m.0);
+            assert!(
+                (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                "{}: {:?} vs {expected:?}",
+                c["name"],
+                m.0
+            );
         }
     }
 }
@@ -72,12 +89,19 @@ fn assert_det_close(mine: &Detection, want: &Value, tol: &Tol, ctx: &str) {
     for (k, w) in mine.keypoints.iter().zip(want["kps"].as_array().unwrap()) {
         assert!(k.distance(pt(w)) <= tol.px, "{ctx}: keypoint {k:?} vs {w}");
     }
-    assert!((mine.score - f(&want["score"]) as f32).abs() < 0.02, "{ctx}: score {} vs {}", mine.score, want["score"]);
+    assert!(
+        (mine.score - f(&want["score"]) as f32).abs() < 0.02,
+        "{ctx}: score {} vs {}",
+        mine.score,
+        want["score"]
+    );
 }
 
 #[test]
 fn pipeline_matches_python_reference_on_real_photos() {
-    let Some(pipeline) = common::pipeline("insightface-s") else { return };
+    let Some(pipeline) = common::pipeline("insightface-s") else {
+        return;
+    };
     let g = golden("pipeline.json");
     let images = g["images"].as_array().unwrap();
     assert_eq!(images.len(), 8);
@@ -85,28 +109,47 @@ fn pipeline_matches_python_reference_on_real_photos() {
     for im in images {
         let path = im["path"].as_str().unwrap();
         let img = decode(&common::read(path), &DecodeLimits::default()).unwrap();
-        assert_eq!((img.width(), img.height()), (f(&im["size"]["w"]) as u32, f(&im["size"]["h"]) as u32), "{path}: EXIF orientation");
+        assert_eq!(
+            (img.width(), img.height()),
+            (f(&im["size"]["w"]) as u32, f(&im["size"]["h"]) as u32),
+            "{path}: EXIF orientation"
+        );
         // The reference reports padded results in padded coordinates: shift them back.
         let (block, dx, dy) = match im.get("padded") {
             Some(p) => {
                 checked_padded += 1;
-                (p, f(&p["pad"]["left_right"]) as f32, f(&p["pad"]["top_bottom"]) as f32)
+                (
+                    p,
+                    f(&p["pad"]["left_right"]) as f32,
+                    f(&p["pad"]["top_bottom"]) as f32,
+                )
             }
             None => (im, 0.0, 0.0),
         };
         let want = block["det640"].as_array().unwrap();
         let dets = pipeline.detect(&img).unwrap();
         assert_eq!(dets.len(), want.len(), "{path}: number of faces");
-        let face = f(&want[f(&block["largest_index"]) as usize]["box"][2]) - f(&want[f(&block["largest_index"]) as usize]["box"][0]);
-        let tol = Tol { px: (0.01 * face as f32).max(1.0) };
+        let face = f(&want[f(&block["largest_index"]) as usize]["box"][2])
+            - f(&want[f(&block["largest_index"]) as usize]["box"][0]);
+        let tol = Tol {
+            px: (0.01 * face as f32).max(1.0),
+        };
         for d in &dets {
             // Pair each of ours with the reference detection whose box centre is nearest.
             let c = d.bbox.center();
             let w = want
                 .iter()
                 .min_by(|a, b| {
-                    let da = Point::new(((f(&a["box"][0]) + f(&a["box"][2])) / 2.0) as f32 - dx, ((f(&a["box"][1]) + f(&a["box"][3])) / 2.0) as f32 - dy).distance(c);
-                    let db = Point::new(((f(&b["box"][0]) + f(&b["box"][2])) / 2.0) as f32 - dx, ((f(&b["box"][1]) + f(&b["box"][3])) / 2.0) as f32 - dy).distance(c);
+                    let da = Point::new(
+                        ((f(&a["box"][0]) + f(&a["box"][2])) / 2.0) as f32 - dx,
+                        ((f(&a["box"][1]) + f(&a["box"][3])) / 2.0) as f32 - dy,
+                    )
+                    .distance(c);
+                    let db = Point::new(
+                        ((f(&b["box"][0]) + f(&b["box"][2])) / 2.0) as f32 - dx,
+                        ((f(&b["box"][1]) + f(&b["box"][3])) / 2.0) as f32 - dy,
+                    )
+                    .distance(c);
                     da.total_cmp(&db)
                 })
                 .unwrap();
@@ -120,28 +163,69 @@ fn pipeline_matches_python_reference_on_real_photos() {
         if im.get("padded").is_none() {
             // Alignment and landmark crop transforms of the largest face.
             let m = alignment_transform(&dets[0]).unwrap();
-            let want_m: Vec<f64> = im["alignment_matrix"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(f)).collect();
+            let want_m: Vec<f64> = im["alignment_matrix"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| r.as_array().unwrap().iter().map(f))
+                .collect();
             let moved = Point::new(56.0, 56.0);
             let ours = m.invert().unwrap().apply(moved);
-            let theirs = facegate_vision::geometry::Affine([want_m[0], want_m[1], want_m[2], want_m[3], want_m[4], want_m[5]]).invert().unwrap().apply(moved);
-            assert!(ours.distance(theirs) <= tol.px, "{path}: aligned centre maps to {ours:?} vs {theirs:?}");
+            let theirs = facegate_vision::geometry::Affine([
+                want_m[0], want_m[1], want_m[2], want_m[3], want_m[4], want_m[5],
+            ])
+            .invert()
+            .unwrap()
+            .apply(moved);
+            assert!(
+                ours.distance(theirs) <= tol.px,
+                "{path}: aligned centre maps to {ours:?} vs {theirs:?}"
+            );
             let lm = landmark_crop_transform(&dets[0].bbox, 192);
-            assert!((lm.scale() - f(&im["landmark_crop_matrix"][0][0])).abs() < 0.01 * lm.scale(), "{path}: landmark crop scale");
+            assert!(
+                (lm.scale() - f(&im["landmark_crop_matrix"][0][0])).abs() < 0.01 * lm.scale(),
+                "{path}: landmark crop scale"
+            );
             let aligned = pipeline.align(&img, &dets[0]).unwrap();
             let mean = channel_means(&aligned);
             for (c, w) in mean.iter().zip(im["aligned_mean_rgb"].as_array().unwrap()) {
-                assert!((c - f(w)).abs() < 2.0, "{path}: aligned crop mean {mean:?} vs {}", im["aligned_mean_rgb"]);
+                assert!(
+                    (c - f(w)).abs() < 2.0,
+                    "{path}: aligned crop mean {mean:?} vs {}",
+                    im["aligned_mean_rgb"]
+                );
             }
         }
-        let faces = pipeline.analyze(&img, &AnalyzeOptions { embed: true, landmarks: true, max_faces: Some(1) }).unwrap();
+        let faces = pipeline
+            .analyze(
+                &img,
+                &AnalyzeOptions {
+                    embed: true,
+                    landmarks: true,
+                    max_faces: Some(1),
+                },
+            )
+            .unwrap();
         let e = faces[0].embedding.as_ref().unwrap();
-        let want_e: Vec<f32> = block["embedding"].as_array().unwrap().iter().map(|v| f(v) as f32).collect();
+        let want_e: Vec<f32> = block["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| f(v) as f32)
+            .collect();
         let cos: f32 = e.as_slice().iter().zip(&want_e).map(|(a, b)| a * b).sum();
         assert!(cos >= 0.995, "{path}: embedding cosine to reference {cos}");
         let lms = faces[0].landmarks.as_ref().unwrap();
         let want_l: Vec<Point> = block["landmarks106"].as_array().unwrap().iter().map(pt).collect();
-        let worst = lms.iter().zip(&want_l).map(|(a, b)| a.distance(Point::new(b.x - dx, b.y - dy))).fold(0.0f32, f32::max);
-        assert!(worst <= 0.01 * face as f32 + 1.0, "{path}: landmark off by {worst} px (face {face} px)");
+        let worst = lms
+            .iter()
+            .zip(&want_l)
+            .map(|(a, b)| a.distance(Point::new(b.x - dx, b.y - dy)))
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst <= 0.01 * face as f32 + 1.0,
+            "{path}: landmark off by {worst} px (face {face} px)"
+        );
     }
     assert_eq!(checked_padded, 3, "the three tight crops need the padding retry");
 }
@@ -159,20 +243,45 @@ fn channel_means(img: &image::RgbImage) -> [f64; 3] {
 
 #[test]
 fn pair_scores_match_python_reference() {
-    let Some(pipeline) = common::pipeline("insightface-s") else { return };
+    let Some(pipeline) = common::pipeline("insightface-s") else {
+        return;
+    };
     let g = golden("pairs_reference.json");
     let embed = |rel: &str| {
         let img = decode(&common::read(&format!("faces/{rel}")), &DecodeLimits::default()).unwrap();
-        pipeline.embed_single(&img).map(|f| f.embedding.unwrap()).or_else(|_| {
-            // Photos with bystanders: the largest face, as the reference does.
-            let faces = pipeline.analyze(&img, &AnalyzeOptions { max_faces: Some(1), ..Default::default() }).unwrap();
-            Ok::<_, ()>(faces[0].embedding.clone().unwrap())
-        }).unwrap()
+        pipeline
+            .embed_single(&img)
+            .map(|f| f.embedding.unwrap())
+            .or_else(|_| {
+                // Photos with bystanders: the largest face, as the reference does.
+                let faces = pipeline
+                    .analyze(
+                        &img,
+                        &AnalyzeOptions {
+                            max_faces: Some(1),
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap();
+                Ok::<_, ()>(faces[0].embedding.clone().unwrap())
+            })
+            .unwrap()
     };
     let mut n = 0;
-    for p in g["pairs"].as_array().unwrap().iter().chain(g["extra_pairs"].as_array().unwrap()) {
+    for p in g["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(g["extra_pairs"].as_array().unwrap())
+    {
         let cos = embed(p["a"].as_str().unwrap()).cosine(&embed(p["b"].as_str().unwrap()));
-        assert!((cos - f(&p["cosine"]) as f32).abs() < 0.02, "{} / {}: {cos} vs {}", p["a"], p["b"], p["cosine"]);
+        assert!(
+            (cos - f(&p["cosine"]) as f32).abs() < 0.02,
+            "{} / {}: {cos} vs {}",
+            p["a"],
+            p["b"],
+            p["cosine"]
+        );
         n += 1;
     }
     assert_eq!(n, 49);

