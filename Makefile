@@ -1,4 +1,5 @@
 # The README's commands. `make test` is what CI runs (through .ci/run).
+SHELL := /bin/bash
 CARGO ?= cargo
 FACEGATE = target/release/facegate
 TESTDATA ?= ../shared/testdata
@@ -20,7 +21,8 @@ lint:
 
 # Every test. Tests that need models fail (not skip) when the models are missing.
 test: models lint
-	FACEGATE_REQUIRE_MODELS=1 $(CARGO) test --workspace
+	set -o pipefail; FACEGATE_REQUIRE_MODELS=1 $(CARGO) test --workspace 2>&1 | tee target/test.log
+	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' target/test.log
 
 bench: models
 	$(CARGO) bench -p facegate-vision --bench pipeline

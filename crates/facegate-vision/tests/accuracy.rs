@@ -9,8 +9,6 @@
 
 mod common;
 
-use facegate_vision::{AnalyzeOptions, DecodeLimits, decode};
-
 #[test]
 fn genuine_pairs_match_and_impostors_do_not_on_pairs_small() {
     let Some(pipeline) = common::pipeline(facegate_vision::DEFAULT_PACK) else {
@@ -22,24 +20,7 @@ fn genuine_pairs_match_and_impostors_do_not_on_pairs_small() {
     let mut embed = |rel: &str| -> facegate_vision::Embedding {
         cache
             .entry(rel.to_string())
-            .or_insert_with(|| {
-                let img = decode(&common::read(&format!("faces/{rel}")), &DecodeLimits::default()).unwrap();
-                let faces = pipeline
-                    .analyze(
-                        &img,
-                        &AnalyzeOptions {
-                            max_faces: Some(1),
-                            ..Default::default()
-                        },
-                    )
-                    .unwrap();
-                faces
-                    .into_iter()
-                    .next()
-                    .unwrap_or_else(|| panic!("no face in {rel}"))
-                    .embedding
-                    .unwrap()
-            })
+            .or_insert_with(|| common::embed_largest(&pipeline, rel))
             .clone()
     };
     let (mut right, mut total, mut genuine, mut impostor) = (0, 0, 0, 0);

@@ -247,26 +247,7 @@ fn pair_scores_match_python_reference() {
         return;
     };
     let g = golden("pairs_reference.json");
-    let embed = |rel: &str| {
-        let img = decode(&common::read(&format!("faces/{rel}")), &DecodeLimits::default()).unwrap();
-        pipeline
-            .embed_single(&img)
-            .map(|f| f.embedding.unwrap())
-            .or_else(|_| {
-                // Photos with bystanders: the largest face, as the reference does.
-                let faces = pipeline
-                    .analyze(
-                        &img,
-                        &AnalyzeOptions {
-                            max_faces: Some(1),
-                            ..Default::default()
-                        },
-                    )
-                    .unwrap();
-                Ok::<_, ()>(faces[0].embedding.clone().unwrap())
-            })
-            .unwrap()
-    };
+    let embed = |rel: &str| common::embed_largest(&pipeline, rel);
     let mut n = 0;
     for p in g["pairs"]
         .as_array()

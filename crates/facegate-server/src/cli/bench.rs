@@ -97,14 +97,7 @@ pub fn run(args: BenchArgs, models_dir: &Path) -> anyhow::Result<()> {
             img = Some(d);
         }
         let Some(mut img) = img else { continue };
-        if let Some(fit) = args.fit {
-            let scale = fit as f32 / img.width().max(img.height()) as f32;
-            img = resize_bilinear(
-                &img,
-                ((img.width() as f32 * scale).round() as u32).max(1),
-                ((img.height() as f32 * scale).round() as u32).max(1),
-            );
-        }
+        img = fit_long_side(img, args.fit);
         for rep in 0..=args.repeat {
             let t0 = Instant::now();
             let dets = pipeline.detect(&img)?;
@@ -152,14 +145,7 @@ pub fn run(args: BenchArgs, models_dir: &Path) -> anyhow::Result<()> {
                     let Ok(mut img) = facegate_vision::decode(&encoded[i % encoded.len()], &limits) else {
                         continue;
                     };
-                    if let Some(fit) = args.fit {
-                        let scale = fit as f32 / img.width().max(img.height()) as f32;
-                        img = resize_bilinear(
-                            &img,
-                            ((img.width() as f32 * scale).round() as u32).max(1),
-                            ((img.height() as f32 * scale).round() as u32).max(1),
-                        );
-                    }
+                    img = fit_long_side(img, args.fit);
                     let _ = w.analyze(
                         &img,
                         &AnalyzeOptions {
@@ -275,6 +261,17 @@ fn collect_images(root: &Path, limit: usize) -> anyhow::Result<Vec<PathBuf>> {
         bail!("no images found under {}", root.display());
     }
     Ok(out)
+}
+
+/// Scales the image so its longer side is `fit` pixels (unchanged when `fit` is `None`).
+fn fit_long_side(img: image::RgbImage, fit: Option<u32>) -> image::RgbImage {
+    let Some(fit) = fit else { return img };
+    let scale = fit as f32 / img.width().max(img.height()) as f32;
+    let (w, h) = (
+        (img.width() as f32 * scale).round() as u32,
+        (img.height() as f32 * scale).round() as u32,
+    );
+    resize_bilinear(&img, w.max(1), h.max(1))
 }
 
 fn ms(d: Duration) -> f64 {

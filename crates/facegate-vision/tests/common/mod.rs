@@ -47,3 +47,16 @@ pub fn pipeline_with(pack: &str, det_size: Option<u32>) -> Option<FacePipeline> 
         }
     }
 }
+
+/// The embedding of the largest face in `faces/<rel>` (as the reference and `facegate eval` do).
+pub fn embed_largest(pipeline: &FacePipeline, rel: &str) -> facegate_vision::Embedding {
+    let img = facegate_vision::decode(&read(&format!("faces/{rel}")), &Default::default()).unwrap();
+    let opts = facegate_vision::AnalyzeOptions {
+        max_faces: Some(1),
+        ..Default::default()
+    };
+    let face = pipeline.analyze(&img, &opts).unwrap().into_iter().next();
+    face.unwrap_or_else(|| panic!("no face in {rel}"))
+        .embedding
+        .unwrap()
+}
