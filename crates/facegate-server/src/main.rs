@@ -1,7 +1,5 @@
 //! The `facegate` command.
 
-mod cli;
-
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -14,8 +12,8 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = cli::Cli::parse();
-    match cli::run(args) {
+    let args = facegate_server::cli::Cli::parse();
+    match facegate_server::cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -5,6 +5,7 @@ mod analyze;
 mod bench;
 mod eval;
 mod models;
+mod serve;
 
 use std::path::PathBuf;
 
@@ -26,6 +27,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the OpenID Connect provider (FACEGATE_LISTEN, FACEGATE_DATA, FACEGATE_ISSUER).
+    Serve(serve::ServeArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(serve::UserCommand),
+    /// Manage OAuth clients (relying parties).
+    #[command(subcommand)]
+    Client(serve::ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(serve::KeysCommand),
     /// Fetch, list and verify model packs.
     #[command(subcommand)]
     Models(models::ModelsCommand),
@@ -41,6 +53,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let models_dir = cli.models.unwrap_or_else(facegate_vision::default_models_dir);
     match cli.command {
         Command::Models(cmd) => models::run(cmd, &models_dir),
+        Command::Serve(args) => serve::serve(args),
+        Command::User(cmd) => serve::user(cmd),
+        Command::Client(cmd) => serve::client(cmd),
+        Command::Keys(cmd) => serve::keys(cmd),
         Command::Eval(args) => eval::run(args, &models_dir),
         Command::Bench(args) => bench::run(args, &models_dir),
         Command::Analyze(args) => analyze::run(args, &models_dir),

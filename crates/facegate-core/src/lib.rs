@@ -1,0 +1,9 @@
+//! facegate-core: the domain — accounts and their credentials, secrets, and login throttling.
+//! No HTTP, no SQL, no models here.
+
+pub mod account;
+pub mod password;
+pub mod secret;
+pub mod throttle;
+
+pub use account::{Email, User, Username};

@@ -1,0 +1,150 @@
+//! The provider's own pages: login, consent, errors, form_post, logout. Plain HTML with every value
+//! escaped; readable on a phone and a laptop, in light and dark.
+
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const STYLE: &str = "
+:root{color-scheme:light dark;--bg:#f6f7f9;--card:#fff;--fg:#1b1f24;--muted:#57606a;--accent:#1f6feb;--err:#cf222e;--border:#d0d7de}
+@media (prefers-color-scheme:dark){:root{--bg:#0d1117;--card:#161b22;--fg:#e6edf3;--muted:#9198a1;--accent:#4493f8;--err:#f85149;--border:#30363d}}
+*{box-sizing:border-box}body{margin:0;min-height:100vh;display:grid;place-items:center;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif}
+main{width:min(26rem,calc(100vw - 2rem));background:var(--card);border:1px solid var(--border);border-radius:12px;padding:2rem;margin:1rem}
+h1{font-size:1.35rem;margin:0 0 1rem}p{margin:.5rem 0}.muted{color:var(--muted);font-size:.9rem}
+label{display:block;font-weight:600;margin:1rem 0 .25rem}input[type=text],input[type=password]{width:100%;padding:.65rem .75rem;border:1px solid var(--border);border-radius:8px;background:transparent;color:inherit;font:inherit}
+button{margin-top:1.25rem;width:100%;padding:.7rem;border:0;border-radius:8px;background:var(--accent);color:#fff;font:inherit;font-weight:600;cursor:pointer}
+button.secondary{background:transparent;color:var(--fg);border:1px solid var(--border)}
+.error{color:var(--err);font-weight:600}ul{padding-left:1.2rem}";
+
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{} · facegate</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
+        escape(title)
+    )
+}
+
+pub fn login(
+    req: Option<&str>,
+    csrf: &str,
+    client_name: Option<&str>,
+    username: &str,
+    error: Option<&str>,
+) -> String {
+    let to = client_name
+        .map(|n| {
+            format!(
+                "<p class=\"muted\">to continue to <strong>{}</strong></p>",
+                escape(n)
+            )
+        })
+        .unwrap_or_default();
+    let err = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    page(
+        "Sign in",
+        &format!(
+            "<h1>Sign in</h1>{to}{err}<form method=\"post\" action=\"/login\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"req\" value=\"{}\">\
+             <label for=\"username\">Username</label><input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" required value=\"{}\" autofocus>\
+             <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+             <button type=\"submit\">Sign in</button></form>",
+            escape(csrf),
+            escape(req.unwrap_or("")),
+            escape(username)
+        ),
+    )
+}
+
+fn describe_scope(s: &str) -> Option<&'static str> {
+    Some(match s {
+        "openid" => "Know who you are (a stable identifier)",
+        "profile" => "Your name and username",
+        "email" => "Your email address",
+        "offline_access" => "Stay signed in when you are away (refresh tokens)",
+        _ => return None,
+    })
+}
+
+pub fn consent(req: &str, csrf: &str, client_name: &str, scopes: &[&str]) -> String {
+    let items: String = scopes
+        .iter()
+        .filter_map(|s| describe_scope(s))
+        .map(|d| format!("<li>{}</li>", escape(d)))
+        .collect();
+    page(
+        "Allow access",
+        &format!(
+            "<h1>{} wants to</h1><ul>{items}</ul><form method=\"post\" action=\"/consent\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"req\" value=\"{}\">\
+             <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
+             <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button></form>",
+            escape(client_name),
+            escape(csrf),
+            escape(req)
+        ),
+    )
+}
+
+pub fn error(message: &str) -> String {
+    page(
+        "Cannot continue",
+        &format!("<h1>Cannot continue</h1><p>{}</p>", escape(message)),
+    )
+}
+
+pub fn message(title: &str, message: &str) -> String {
+    page(
+        title,
+        &format!("<h1>{}</h1><p>{}</p>", escape(title), escape(message)),
+    )
+}
+
+/// OAuth 2.0 Form Post Response Mode: an auto-submitting form (with a button for no-script browsers).
+pub fn form_post(action: &str, fields: &[(String, String)]) -> String {
+    let inputs: String = fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Continue</title></head>\
+         <body onload=\"document.forms[0].submit()\"><form method=\"post\" action=\"{}\">{inputs}<noscript><button type=\"submit\">Continue</button></noscript></form></body></html>",
+        escape(action)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped() {
+        let p = login(
+            Some("r\"><script>"),
+            "c",
+            Some("<b>App</b>"),
+            "x' onload='y",
+            Some("<i>"),
+        );
+        assert!(!p.contains("<script>") && !p.contains("<b>App") && !p.contains("x' onload"));
+        assert!(form_post("https://a/\"x", &[("k".into(), "<v>".into())]).contains("&lt;v&gt;"));
+    }
+}

@@ -1,0 +1,102 @@
+//! The HTTP server: router, limits, start-up.
+
+pub mod assertion;
+pub mod cookies;
+pub mod error;
+pub mod html;
+pub mod keys;
+pub mod provider;
+pub mod routes;
+pub mod settings;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+use facegate_store::Store;
+use jsonwebtoken::{DecodingKey, Validation};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use settings::Settings;
+pub use state::AppState;
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub fn router(state: AppState) -> Router {
+    use routes::{admin, oidc, pages};
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/.well-known/openid-configuration", get(oidc::discovery))
+        .route("/jwks.json", get(oidc::jwks))
+        .route(
+            "/authorize",
+            get(pages::authorize_get).post(pages::authorize_post),
+        )
+        .route("/authorize/resume", get(pages::resume))
+        .route("/login", get(pages::login_page).post(pages::login_submit))
+        .route("/consent", get(pages::consent_page).post(pages::consent_submit))
+        .route("/logout", get(pages::logout).post(pages::logout))
+        .route("/token", post(oidc::token))
+        .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .route("/revoke", post(oidc::revoke))
+        .route("/introspect", post(oidc::introspect))
+        .route("/register", post(oidc::register))
+        .route("/register/{client_id}", get(oidc::registration))
+        .route(
+            "/admin/api/clients",
+            get(admin::list_clients).post(admin::create_client),
+        )
+        .route("/admin/api/clients/{client_id}", delete(admin::delete_client))
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .with_state(state)
+}
+
+/// Opens the store (creating the data directory, schema and signing keys on first start).
+pub async fn open(settings: Settings) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let store = Store::open(&settings.database_url).await?;
+    AppState::new(settings, store).await
+}
+
+/// Serves until Ctrl-C. `listener` is bound by the caller (so tests can use port 0).
+pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    state.spawn_housekeeping();
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+/// The client (`aud`) of an ID token this server signed, accepting expired ones (a logout hint may
+/// be old); `None` if the signature or issuer is wrong.
+pub fn logout_hint_client(state: &AppState, token: &str) -> Option<String> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    let kid = header.kid?;
+    let keys = state.keys();
+    let jwks = keys.jwks();
+    let jwk = jwks.find(&kid)?;
+    let key = DecodingKey::from_jwk(jwk).ok()?;
+    let mut v = Validation::new(header.alg);
+    v.validate_exp = false;
+    v.validate_aud = false;
+    v.set_issuer(&[state.settings.issuer.as_str()]);
+    v.set_required_spec_claims(&["iss", "aud"]);
+    let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &v).ok()?;
+    data.claims.get("aud")?.as_str().map(String::from)
+}

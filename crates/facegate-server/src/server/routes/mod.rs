@@ -1,0 +1,47 @@
+//! Route groups: the protocol endpoints, the pages people see, and the admin API.
+
+pub mod admin;
+pub mod oidc;
+pub mod pages;
+
+use std::collections::HashMap;
+
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+
+/// Form or query parameters as a map, refusing repeats (RFC 6749 section 3.1 and 3.2).
+pub fn single_valued(
+    pairs: &[(String, String)],
+) -> Result<HashMap<String, String>, facegate_oidc::OAuthError> {
+    let mut m = HashMap::new();
+    for (k, v) in pairs {
+        if m.insert(k.clone(), v.clone()).is_some() {
+            return Err(facegate_oidc::OAuthError::invalid_request(format!(
+                "parameter {k} appears more than once"
+            )));
+        }
+    }
+    Ok(m)
+}
+
+pub fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok())
+}
+
+/// The bearer token of an `Authorization: Bearer` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let h = authorization(headers)?;
+    (h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer ")).then(|| h[7..].trim())
+}
+
+/// The pairs of an `application/x-www-form-urlencoded` body (empty for any other body).
+pub fn form_pairs(headers: &HeaderMap, body: &[u8]) -> Vec<(String, String)> {
+    let is_form = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Vec::new();
+    }
+    url::form_urlencoded::parse(body).into_owned().collect()
+}

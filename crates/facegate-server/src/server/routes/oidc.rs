@@ -1,0 +1,188 @@
+//! Protocol endpoints: discovery, JWKS, token, userinfo, revocation, introspection, registration.
+
+use axum::Form;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use facegate_core::secret::{constant_time_eq, random_token, storage_hash};
+use facegate_oidc::client::{Client, ClientMetadata};
+use facegate_oidc::{ErrorCode, OAuthError};
+use serde_json::json;
+
+use super::{authorization, bearer, single_valued};
+use crate::server::error::{AppError, no_store};
+use crate::server::provider::{self, ClientCredentials};
+use crate::server::state::AppState;
+
+pub async fn discovery(State(state): State<AppState>) -> Response {
+    let algs = state.keys().algorithms();
+    Json(facegate_oidc::discovery::metadata(
+        &state.settings.issuer,
+        &algs,
+        state.settings.registration_token.is_some(),
+    ))
+    .into_response()
+}
+
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    Json(state.keys().jwks()).into_response()
+}
+
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let form = single_valued(&pairs)?;
+    let creds = ClientCredentials::from_request(authorization(&headers), &form)?;
+    let response = provider::token(&state, creds, &form).await?;
+    Ok(no_store(Json(response).into_response()))
+}
+
+pub async fn userinfo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let from_form = super::form_pairs(&headers, &body)
+        .into_iter()
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v);
+    let token = match (bearer(&headers), from_form) {
+        (Some(t), None) => t.to_string(),
+        (None, Some(t)) => t,
+        (Some(_), Some(_)) => {
+            return Err(AppError::OAuth(OAuthError::invalid_request(
+                "send the access token one way only",
+            )));
+        }
+        (None, None) => {
+            return Err(AppError::Bearer(OAuthError::new(
+                ErrorCode::InvalidToken,
+                "an access token is required",
+            )));
+        }
+    };
+    let claims = provider::userinfo(&state, &token).await.map_err(|e| {
+        if e.error == ErrorCode::InvalidToken {
+            AppError::Bearer(e)
+        } else {
+            AppError::OAuth(e)
+        }
+    })?;
+    Ok(no_store(Json(claims).into_response()))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let form = single_valued(&pairs)?;
+    let creds = ClientCredentials::from_request(authorization(&headers), &form)?;
+    provider::revoke(&state, creds, &form).await?;
+    Ok(no_store(().into_response()))
+}
+
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let form = single_valued(&pairs)?;
+    let creds = ClientCredentials::from_request(authorization(&headers), &form)?;
+    Ok(no_store(
+        Json(provider::introspect(&state, creds, &form).await?).into_response(),
+    ))
+}
+
+/// The registration response: metadata plus the credentials shown once (RFC 7591 3.2.1).
+pub fn client_json(
+    state: &AppState,
+    c: &Client,
+    secret: Option<&str>,
+    registration_token: Option<&str>,
+) -> serde_json::Value {
+    let mut v = json!({
+        "client_id": c.client_id,
+        "client_name": c.name,
+        "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
+        "grant_types": c.grant_types,
+        "response_types": if c.allows_grant("implicit") { json!(["code", "id_token", "id_token token", "code id_token"]) } else { json!(["code"]) },
+        "token_endpoint_auth_method": c.auth_method.as_str(),
+        "scope": c.scope,
+        "client_id_issued_at": c.created_at,
+    });
+    if let Some(obj) = v.as_object_mut() {
+        if let Some(s) = secret {
+            obj.insert("client_secret".into(), json!(s));
+            obj.insert("client_secret_expires_at".into(), json!(0));
+        }
+        if let Some(t) = registration_token {
+            obj.insert("registration_access_token".into(), json!(t));
+            obj.insert(
+                "registration_client_uri".into(),
+                json!(format!("{}/register/{}", state.settings.issuer, c.client_id)),
+            );
+        }
+    }
+    v
+}
+
+/// RFC 7591 dynamic registration, gated by the initial access token.
+pub async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let Some(expected) = &state.settings.registration_token else {
+        return Err(AppError::Page(
+            axum::http::StatusCode::NOT_FOUND,
+            "Registration is not enabled.".into(),
+        ));
+    };
+    let presented = bearer(&headers).unwrap_or("");
+    if !constant_time_eq(presented.as_bytes(), expected.expose().as_bytes()) {
+        return Err(AppError::Bearer(OAuthError::new(
+            ErrorCode::InvalidToken,
+            "a valid initial access token is required",
+        )));
+    }
+    let meta: ClientMetadata = serde_json::from_slice(&body).map_err(|e| {
+        OAuthError::new(
+            ErrorCode::InvalidClientMetadata,
+            format!("body is not valid client metadata: {e}"),
+        )
+    })?;
+    let registration_token = random_token(32);
+    let (client, secret) =
+        provider::register_client(&state.store, meta, Some(&storage_hash(&registration_token))).await?;
+    let body = client_json(&state, &client, secret.as_deref(), Some(&registration_token));
+    Ok(no_store(
+        (axum::http::StatusCode::CREATED, Json(body)).into_response(),
+    ))
+}
+
+/// RFC 7592 read: a client's current registration, with its registration access token.
+pub async fn registration(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let token = bearer(&headers).unwrap_or("");
+    let client = state
+        .store
+        .client_by_registration_token(&client_id, &storage_hash(token))
+        .await?;
+    let client = client.ok_or_else(|| {
+        AppError::Bearer(OAuthError::new(
+            ErrorCode::InvalidToken,
+            "invalid registration access token",
+        ))
+    })?;
+    Ok(no_store(
+        Json(client_json(&state, &client, None, None)).into_response(),
+    ))
+}

@@ -1,0 +1,503 @@
+//! What a person's browser sees: the authorization endpoint, login, consent and logout.
+//!
+//! A validated authorization request is kept server-side (30 minutes) while the person logs in and
+//! consents; the browser carries only its random id. Forms carry a CSRF token equal to a SameSite=Strict
+//! cookie, compared in constant time.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use facegate_core::secret::{constant_time_eq, random_token, storage_hash};
+use facegate_oidc::authorize::{self, AuthRequest, AuthorizeError, Delivery};
+use facegate_oidc::client::Client;
+use facegate_oidc::{ErrorCode, OAuthError};
+use facegate_store::StoredSession;
+use serde::{Deserialize, Serialize};
+
+use super::single_valued;
+use crate::server::error::AppError;
+use crate::server::provider::{self, Next, Session};
+use crate::server::state::AppState;
+use crate::server::{cookies, html, now};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    req: AuthRequest,
+    created_at: i64,
+}
+
+fn deliver(state: &AppState, d: Delivery) -> Response {
+    match d {
+        Delivery::Redirect(url) => Redirect::to(&url).into_response(),
+        Delivery::FormPost { action, fields } => {
+            let mut r = Html(html::form_post(&action, &fields)).into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            let _ = state;
+            r
+        }
+    }
+}
+
+async fn current_session(state: &AppState, headers: &HeaderMap) -> Option<(Session, String)> {
+    let raw = cookies::get(
+        headers,
+        &cookies::name(cookies::SESSION, state.settings.secure_cookies()),
+    )?;
+    let hash = storage_hash(&raw);
+    let s = state.store.session(&hash, now()).await.ok()??;
+    Some((Session::from_stored(s), hash))
+}
+
+pub async fn authorize_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    authorize(state, headers, pairs).await
+}
+
+pub async fn authorize_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    authorize(state, headers, pairs).await
+}
+
+async fn authorize(
+    state: AppState,
+    headers: HeaderMap,
+    pairs: Vec<(String, String)>,
+) -> Result<Response, AppError> {
+    // Look the client up first (async), then validate synchronously against it.
+    let client_id = pairs
+        .iter()
+        .find(|(k, _)| k == "client_id")
+        .map(|(_, v)| v.clone());
+    let client = match client_id {
+        Some(id) => state.store.client(&id).await?,
+        None => None,
+    };
+    let (req, client) = match authorize::validate(&pairs, |_| client) {
+        Ok(ok) => ok,
+        Err(AuthorizeError::Fatal(msg)) => return Err(AppError::Page(StatusCode::BAD_REQUEST, msg)),
+        Err(AuthorizeError::Redirect(target, e)) => {
+            return Ok(deliver(
+                &state,
+                authorize::deliver_error(&target, &state.settings.issuer, &e),
+            ));
+        }
+    };
+    let id = random_token(24);
+    let pending = Pending {
+        req,
+        created_at: now(),
+    };
+    let json = serde_json::to_string(&pending).map_err(|e| AppError::Internal(e.to_string()))?;
+    state
+        .store
+        .put_auth_request(&id, &json, now() + state.settings.lifetimes.auth_request)
+        .await?;
+    proceed(&state, &headers, &id, pending, client).await
+}
+
+/// Login, consent, or the response — whichever the request and session call for.
+async fn proceed(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    pending: Pending,
+    client: Client,
+) -> Result<Response, AppError> {
+    let session = current_session(state, headers).await.map(|(s, _)| s);
+    let fresh = session
+        .as_ref()
+        .is_some_and(|s| s.auth_time >= pending.created_at);
+    let req = &pending.req;
+    match provider::decide(state, req, &client, session, fresh).await? {
+        Next::Login => Ok(Redirect::to(&format!("/login?req={id}")).into_response()),
+        Next::Consent => Ok(Redirect::to(&format!("/consent?req={id}")).into_response()),
+        Next::Error(e) => {
+            state.store.delete_auth_request(id).await?;
+            Ok(deliver(
+                state,
+                authorize::deliver_error(&req.target, &state.settings.issuer, &e),
+            ))
+        }
+        Next::Issue(session) => {
+            state.store.delete_auth_request(id).await?;
+            let params = match provider::issue_authorization(state, req, &client, &session).await {
+                Ok(p) => p,
+                Err(e) => {
+                    return Ok(deliver(
+                        state,
+                        authorize::deliver_error(&req.target, &state.settings.issuer, &e),
+                    ));
+                }
+            };
+            Ok(deliver(
+                state,
+                authorize::deliver(&req.target, &state.settings.issuer, params),
+            ))
+        }
+    }
+}
+
+async fn load_pending(state: &AppState, id: &str) -> Result<(Pending, Client), AppError> {
+    let expired = || {
+        AppError::Page(StatusCode::BAD_REQUEST, "This sign-in request has expired or was already used. Go back to the application and start again.".into())
+    };
+    let json = state.store.auth_request(id, now()).await?.ok_or_else(expired)?;
+    let pending: Pending = serde_json::from_str(&json).map_err(|_| expired())?;
+    let client = state
+        .store
+        .client(&pending.req.client_id)
+        .await?
+        .ok_or_else(expired)?;
+    Ok((pending, client))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReqQuery {
+    req: Option<String>,
+}
+
+pub async fn resume(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReqQuery>,
+) -> Result<Response, AppError> {
+    let id = q.req.unwrap_or_default();
+    let (pending, client) = load_pending(&state, &id).await?;
+    proceed(&state, &headers, &id, pending, client).await
+}
+
+/// A CSRF token: reuses the browser's cookie if it has one, else makes one and sets it.
+fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<String>) {
+    let name = cookies::name(cookies::CSRF, state.settings.secure_cookies());
+    match cookies::get(headers, &name).filter(|v| v.len() >= 32) {
+        Some(v) => (v, None),
+        None => {
+            let v = random_token(32);
+            let cookie = cookies::set(&name, &v, None, state.settings.secure_cookies(), "Strict");
+            (v, Some(cookie))
+        }
+    }
+}
+
+fn check_csrf(state: &AppState, headers: &HeaderMap, form_value: Option<&String>) -> Result<(), AppError> {
+    let name = cookies::name(cookies::CSRF, state.settings.secure_cookies());
+    let cookie = cookies::get(headers, &name).unwrap_or_default();
+    let ok =
+        form_value.is_some_and(|f| !cookie.is_empty() && constant_time_eq(f.as_bytes(), cookie.as_bytes()));
+    // A cross-site form post also shows itself in Origin.
+    let origin_ok = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .is_none_or(|o| o == "null" || state.settings.issuer.starts_with(o));
+    if ok && origin_ok {
+        Ok(())
+    } else {
+        Err(AppError::Page(
+            StatusCode::FORBIDDEN,
+            "This form has expired or did not come from this site. Reload the page and try again.".into(),
+        ))
+    }
+}
+
+fn with_cookie(mut r: Response, cookie: Option<String>) -> Response {
+    if let Some(c) = cookie
+        && let Ok(v) = HeaderValue::from_str(&c)
+    {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+fn html_page(status: StatusCode, body: String, cookie: Option<String>) -> Response {
+    let mut r = (status, Html(body)).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert("x-frame-options", HeaderValue::from_static("DENY"));
+    r.headers_mut().insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    with_cookie(r, cookie)
+}
+
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReqQuery>,
+) -> Result<Response, AppError> {
+    let (csrf, cookie) = csrf_token(&state, &headers);
+    let (client_name, hint) = match &q.req {
+        Some(id) => {
+            let (p, c) = load_pending(&state, id).await?;
+            (Some(c.name), p.req.login_hint.unwrap_or_default())
+        }
+        None => (None, String::new()),
+    };
+    Ok(html_page(
+        StatusCode::OK,
+        html::login(q.req.as_deref(), &csrf, client_name.as_deref(), &hint, None),
+        cookie,
+    ))
+}
+
+fn client_ip(state: &AppState, headers: &HeaderMap, addr: SocketAddr) -> String {
+    if state.settings.trust_proxy
+        && let Some(last) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+    {
+        return last.trim().to_string();
+    }
+    addr.ip().to_string()
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let form = single_valued(&pairs).map_err(|e| AppError::Page(StatusCode::BAD_REQUEST, e.description))?;
+    check_csrf(&state, &headers, form.get("csrf"))?;
+    let req = form.get("req").filter(|r| !r.is_empty()).cloned();
+    let client_name = match &req {
+        Some(id) => Some(load_pending(&state, id).await?.1.name),
+        None => None,
+    };
+    let username = form
+        .get("username")
+        .map(|u| u.trim().to_lowercase())
+        .unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let (csrf, _) = csrf_token(&state, &headers);
+    let retry = |msg: &str, status| {
+        html_page(
+            status,
+            html::login(
+                req.as_deref(),
+                &csrf,
+                client_name.as_deref(),
+                &username,
+                Some(msg),
+            ),
+            None,
+        )
+    };
+
+    let ip_key = format!("ip:{}", client_ip(&state, &headers, addr));
+    let user_key = format!("user:{username}");
+    let t = Instant::now();
+    for key in [&ip_key, &user_key] {
+        if let Err(wait) = state.login_throttle.check(key, t) {
+            let mut r = retry(
+                &format!(
+                    "Too many attempts. Try again in {} seconds.",
+                    wait.as_secs().max(1)
+                ),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Ok(r);
+        }
+    }
+    let found = state.store.user_with_password(&username).await?;
+    let user = match &found {
+        Some((user, Some(hash))) if facegate_core::password::verify(&password, hash) => Some(user.clone()),
+        Some(_) => None,
+        None => {
+            facegate_core::password::verify_dummy(&password);
+            None
+        }
+    };
+    let Some(user) = user else {
+        state.login_throttle.fail(&ip_key, t);
+        state.login_throttle.fail(&user_key, t);
+        tracing::info!(event = "login_failed", method = "pwd", "failed password login");
+        return Ok(retry(
+            "The username or password is not right.",
+            StatusCode::UNAUTHORIZED,
+        ));
+    };
+    state.login_throttle.succeed(&user_key);
+    tracing::info!(event = "login", method = "pwd", user = %user.id, "password login");
+
+    let raw = random_token(32);
+    let auth_time = now();
+    state
+        .store
+        .create_session(&StoredSession {
+            id_hash: storage_hash(&raw),
+            user_id: user.id.clone(),
+            auth_time,
+            amr: vec!["pwd".into()],
+            acr: Some("urn:facegate:pwd".into()),
+            expires_at: auth_time + state.settings.lifetimes.session,
+        })
+        .await?;
+    let secure = state.settings.secure_cookies();
+    let cookie = cookies::set(
+        &cookies::name(cookies::SESSION, secure),
+        &raw,
+        None,
+        secure,
+        "Lax",
+    );
+    let next = match req {
+        Some(id) => format!("/authorize/resume?req={id}"),
+        None => "/".to_string(),
+    };
+    Ok(with_cookie(Redirect::to(&next).into_response(), Some(cookie)))
+}
+
+pub async fn consent_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReqQuery>,
+) -> Result<Response, AppError> {
+    let id = q.req.unwrap_or_default();
+    let (pending, client) = load_pending(&state, &id).await?;
+    if current_session(&state, &headers).await.is_none() {
+        return Ok(Redirect::to(&format!("/login?req={id}")).into_response());
+    }
+    let (csrf, cookie) = csrf_token(&state, &headers);
+    let scopes: Vec<&str> = pending.req.scope.iter().collect();
+    Ok(html_page(
+        StatusCode::OK,
+        html::consent(&id, &csrf, &client.name, &scopes),
+        cookie,
+    ))
+}
+
+pub async fn consent_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let form = single_valued(&pairs).map_err(|e| AppError::Page(StatusCode::BAD_REQUEST, e.description))?;
+    check_csrf(&state, &headers, form.get("csrf"))?;
+    let id = form.get("req").cloned().unwrap_or_default();
+    let (pending, client) = load_pending(&state, &id).await?;
+    let Some((session, _)) = current_session(&state, &headers).await else {
+        return Ok(Redirect::to(&format!("/login?req={id}")).into_response());
+    };
+    if form.get("decision").map(String::as_str) != Some("allow") {
+        state.store.delete_auth_request(&id).await?;
+        let e = OAuthError::new(ErrorCode::AccessDenied, "the person declined");
+        return Ok(deliver(
+            &state,
+            authorize::deliver_error(&pending.req.target, &state.settings.issuer, &e),
+        ));
+    }
+    provider::record_consent(&state, &session.user_id, &client.client_id, &pending.req.scope).await?;
+    // Consent given now satisfies prompt=consent for this request.
+    let mut pending = pending;
+    pending.req.prompt_consent = false;
+    proceed(&state, &headers, &id, pending, client).await
+}
+
+/// RP-initiated logout (OIDC RP-Initiated Logout 1.0). Ends the session; redirects only to a
+/// post_logout_redirect_uri registered for the client named by a valid id_token_hint or client_id.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let mut all = pairs;
+    all.extend(super::form_pairs(&headers, &body));
+    let params = single_valued(&all).map_err(|e| AppError::Page(StatusCode::BAD_REQUEST, e.description))?;
+    if let Some((_, hash)) = current_session(&state, &headers).await {
+        state.store.delete_session(&hash).await?;
+    }
+    let secure = state.settings.secure_cookies();
+    let clear = cookies::set(
+        &cookies::name(cookies::SESSION, secure),
+        "",
+        Some(0),
+        secure,
+        "Lax",
+    );
+    let hinted = params
+        .get("id_token_hint")
+        .and_then(|h| crate::server::logout_hint_client(&state, h));
+    let client_id = match (hinted, params.get("client_id")) {
+        (Some(h), Some(c)) if h != *c => {
+            return Err(AppError::Page(
+                StatusCode::BAD_REQUEST,
+                "id_token_hint and client_id disagree.".into(),
+            ));
+        }
+        (Some(h), _) => Some(h),
+        (None, c) => c.cloned(),
+    };
+    if let Some(uri) = params.get("post_logout_redirect_uri") {
+        let client = match &client_id {
+            Some(id) => state.store.client(id).await?,
+            None => None,
+        };
+        if let Some(c) = client.filter(|c| c.has_post_logout_redirect_uri(uri)) {
+            let mut url = url::Url::parse(uri).map_err(|_| {
+                AppError::Page(StatusCode::BAD_REQUEST, "bad post_logout_redirect_uri".into())
+            })?;
+            if let Some(s) = params.get("state") {
+                url.query_pairs_mut().append_pair("state", s);
+            }
+            let _ = c;
+            return Ok(with_cookie(
+                Redirect::to(url.as_str()).into_response(),
+                Some(clear),
+            ));
+        }
+        return Ok(html_page(
+            StatusCode::BAD_REQUEST,
+            html::message(
+                "Signed out",
+                "You are signed out. The address to return to is not registered, so you were not sent back.",
+            ),
+            Some(clear),
+        ));
+    }
+    Ok(html_page(
+        StatusCode::OK,
+        html::message("Signed out", "You are signed out of facegate."),
+        Some(clear),
+    ))
+}
+
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let body = match current_session(&state, &headers).await {
+        Some((s, _)) => {
+            let user = state.store.user(&s.user_id).await?;
+            let name = user.map(|u| u.username.as_str().to_string()).unwrap_or_default();
+            html::page(
+                "facegate",
+                &format!(
+                    "<h1>facegate</h1><p>You are signed in as <strong>{}</strong>.</p><form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
+                    html::escape(&name)
+                ),
+            )
+        }
+        None => html::page(
+            "facegate",
+            "<h1>facegate</h1><p>Self-hosted sign-in. Applications send you here to sign in.</p><p><a href=\"/login\">Sign in</a></p>",
+        ),
+    };
+    Ok(html_page(StatusCode::OK, body, None))
+}

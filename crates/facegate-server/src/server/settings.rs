@@ -1,0 +1,120 @@
+//! Server settings: defaults, then `FACEGATE_*` environment variables, validated once into a typed
+//! `Settings` that is passed down. Secrets are wrapped so they never print.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+/// A secret that `Debug` and `Display` do not reveal.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// The issuer identifier: scheme, host, optional port and path, no trailing slash.
+    pub issuer: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    /// Initial access token for dynamic client registration (RFC 7591); registration is off without it.
+    pub registration_token: Option<Secret>,
+    /// Bearer token of the admin API; the admin API is off without it.
+    pub admin_token: Option<Secret>,
+    /// Take the client address from the last X-Forwarded-For entry (only behind a trusted proxy).
+    pub trust_proxy: bool,
+    pub lifetimes: Lifetimes,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub code: i64,
+    pub access_token: i64,
+    pub id_token: i64,
+    pub refresh_token: i64,
+    pub session: i64,
+    pub auth_request: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            code: 60,
+            access_token: 3600,
+            id_token: 3600,
+            refresh_token: 30 * 24 * 3600,
+            session: 12 * 3600,
+            auth_request: 30 * 60,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults overridden by the environment.
+    pub fn from_env() -> anyhow::Result<Settings> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let listen: SocketAddr = var("FACEGATE_LISTEN")
+            .unwrap_or_else(|| "127.0.0.1:8080".into())
+            .parse()
+            .context("FACEGATE_LISTEN must be an address like 127.0.0.1:8080")?;
+        let data_dir = PathBuf::from(var("FACEGATE_DATA").unwrap_or_else(|| "./facegate-data".into()));
+        let issuer = var("FACEGATE_ISSUER").unwrap_or_else(|| format!("http://localhost:{}", listen.port()));
+        Settings::new(listen, issuer, data_dir, var("FACEGATE_DATABASE_URL")).map(|s| Settings {
+            registration_token: var("FACEGATE_REGISTRATION_TOKEN").map(Secret::new),
+            admin_token: var("FACEGATE_ADMIN_TOKEN").map(Secret::new),
+            trust_proxy: var("FACEGATE_TRUST_PROXY").is_some_and(|v| v == "1" || v == "true"),
+            ..s
+        })
+    }
+
+    pub fn new(
+        listen: SocketAddr,
+        issuer: String,
+        data_dir: PathBuf,
+        database_url: Option<String>,
+    ) -> anyhow::Result<Settings> {
+        let issuer = issuer.trim_end_matches('/').to_string();
+        let u =
+            url::Url::parse(&issuer).with_context(|| format!("FACEGATE_ISSUER {issuer:?} is not a URL"))?;
+        let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        if u.scheme() != "https" && !(u.scheme() == "http" && loopback) {
+            bail!("FACEGATE_ISSUER must be https (http only for localhost), got {issuer}");
+        }
+        if u.query().is_some() || u.fragment().is_some() {
+            bail!("FACEGATE_ISSUER may not have a query or fragment");
+        }
+        let database_url = database_url
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("facegate.db").display()));
+        Ok(Settings {
+            listen,
+            issuer,
+            data_dir,
+            database_url,
+            registration_token: None,
+            admin_token: None,
+            trust_proxy: false,
+            lifetimes: Lifetimes::default(),
+        })
+    }
+
+    /// Cookies are `Secure` (and `__Host-` prefixed) when the issuer is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}

@@ -1,0 +1,91 @@
+//! Shared state: settings, the store, the signing keys (reloaded in the background so a rotation by
+//! the CLI reaches a running server), throttles, and the assertion replay cache.
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use facegate_core::throttle::{Throttle, ThrottlePolicy};
+use facegate_oidc::keys::KeySet;
+use facegate_store::Store;
+
+use super::settings::Settings;
+
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub settings: Settings,
+    pub store: Store,
+    keys: RwLock<KeySet>,
+    /// Failed logins per account and per client address.
+    pub login_throttle: Throttle,
+    jti: Mutex<HashMap<String, i64>>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// How long a retired signing key stays published: the longest lifetime of anything it signed.
+pub fn key_grace(settings: &Settings) -> i64 {
+    settings.lifetimes.id_token.max(settings.lifetimes.access_token) + 300
+}
+
+impl AppState {
+    pub async fn new(settings: Settings, store: Store) -> anyhow::Result<AppState> {
+        super::keys::ensure_keys(&store).await?;
+        let keys = super::keys::load(&store, key_grace(&settings)).await?;
+        Ok(AppState(Arc::new(Inner {
+            settings,
+            store,
+            keys: RwLock::new(keys),
+            login_throttle: Throttle::new(ThrottlePolicy::default()),
+            jti: Mutex::new(HashMap::new()),
+        })))
+    }
+
+    pub fn keys(&self) -> KeySet {
+        self.0.keys.read().map(|k| k.clone()).unwrap_or_default()
+    }
+
+    pub async fn reload_keys(&self) -> anyhow::Result<()> {
+        let keys = super::keys::load(&self.store, key_grace(&self.settings)).await?;
+        if let Ok(mut k) = self.0.keys.write() {
+            *k = keys;
+        }
+        Ok(())
+    }
+
+    /// Records a client assertion id; false if it was seen before (a replay).
+    pub fn remember_jti(&self, jti: &str, exp: i64) -> bool {
+        let Ok(mut seen) = self.0.jti.lock() else {
+            return false;
+        };
+        let t = super::now();
+        seen.retain(|_, e| *e + 60 > t);
+        seen.insert(jti.to_string(), exp).is_none()
+    }
+
+    /// Every 30 s: reload keys (rotation by the CLI), purge expired codes, tokens and sessions.
+    pub fn spawn_housekeeping(&self) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.reload_keys().await {
+                    tracing::error!("reloading signing keys: {e:#}");
+                }
+                if let Err(e) = state.store.purge_expired(super::now()).await {
+                    tracing::error!("purging expired rows: {e}");
+                }
+            }
+        });
+    }
+}

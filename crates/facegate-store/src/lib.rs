@@ -1,0 +1,498 @@
+//! facegate-store: persistence. One implementation over sqlx's `Any` driver, so SQLite (embedded,
+//! default) and, later, PostgreSQL run the same queries; per-database migration folders hold the only
+//! SQL that differs. Secrets are stored as hashes only.
+
+mod migrate;
+mod rows;
+
+use facegate_core::User;
+use facegate_oidc::client::Client;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+
+pub use rows::{Code, CodeUse, Grant, StoredKey, StoredSession, Token, TokenKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+fn conflict_or(e: sqlx::Error, what: &'static str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what),
+        _ => StoreError::Db(e),
+    }
+}
+
+fn json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path?mode=rwc`) and migrates it.
+    pub async fn open(url: &str) -> Result<Store> {
+        install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(if url.starts_with("sqlite:") { 4 } else { 16 })
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    if conn.backend_name() == "SQLite" {
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        migrate::run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    // ---- settings
+
+    pub async fn setting(&self, key: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    /// Stores `value` under `key` unless a value is already there; returns the value in force.
+    pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        self.setting(key)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("setting {key} vanished")))
+    }
+
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ---- users
+
+    pub async fn create_user(&self, user: &User, password_hash: Option<&str>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO users (id, username, email, email_verified, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&user.id)
+        .bind(user.username.as_str())
+        .bind(user.email.as_ref().map(|e| e.as_str().to_string()))
+        .bind(i64::from(user.email_verified))
+        .bind(user.name.clone())
+        .bind(password_hash.map(String::from))
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or(e, "a user with that username"))?;
+        Ok(())
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| rows::user(&r)).transpose()
+    }
+
+    /// The user and their password hash, by username.
+    pub async fn user_with_password(&self, username: &str) -> Result<Option<(User, Option<String>)>> {
+        let row = sqlx::query("SELECT * FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((rows::user(&r)?, r.try_get::<Option<String>, _>("password_hash")?)))
+            .transpose()
+    }
+
+    // ---- clients
+
+    pub async fn create_client(&self, c: &Client, registration_token_hash: Option<&str>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, auth_method, scope, jwks, skip_consent, registration_token_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&c.client_id)
+        .bind(c.secret_hash.clone())
+        .bind(&c.name)
+        .bind(json_list(&c.redirect_uris))
+        .bind(json_list(&c.post_logout_redirect_uris))
+        .bind(json_list(&c.grant_types))
+        .bind(c.auth_method.as_str())
+        .bind(&c.scope)
+        .bind(c.jwks.as_ref().map(|j| j.to_string()))
+        .bind(i64::from(c.skip_consent))
+        .bind(registration_token_hash.map(String::from))
+        .bind(c.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or(e, "a client with that id"))?;
+        Ok(())
+    }
+
+    pub async fn client(&self, client_id: &str) -> Result<Option<Client>> {
+        let row = sqlx::query("SELECT * FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| rows::client(&r)).transpose()
+    }
+
+    pub async fn clients(&self) -> Result<Vec<Client>> {
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY created_at, client_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::client).collect()
+    }
+
+    /// The client whose registration access token hashes to `token_hash`.
+    pub async fn client_by_registration_token(
+        &self,
+        client_id: &str,
+        token_hash: &str,
+    ) -> Result<Option<Client>> {
+        let row = sqlx::query("SELECT * FROM clients WHERE client_id = $1 AND registration_token_hash = $2")
+            .bind(client_id)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| rows::client(&r)).transpose()
+    }
+
+    pub async fn delete_client(&self, client_id: &str) -> Result<bool> {
+        sqlx::query("DELETE FROM tokens WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM grants WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM consents WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        let r = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    // ---- signing keys
+
+    pub async fn insert_key(&self, k: &StoredKey) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, pkcs8, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&k.kid)
+        .bind(&k.alg)
+        .bind(k.pkcs8.clone())
+        .bind(k.created_at)
+        .bind(k.retired_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or(e, "a key with that kid"))?;
+        Ok(())
+    }
+
+    /// Every key, newest first.
+    pub async fn keys(&self) -> Result<Vec<StoredKey>> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::key).collect()
+    }
+
+    /// Marks every active key of `alg` except `keep` as retired at `at`.
+    pub async fn retire_keys(&self, alg: &str, keep: &str, at: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 WHERE alg = $2 AND kid <> $3 AND retired_at IS NULL",
+        )
+        .bind(at)
+        .bind(alg)
+        .bind(keep)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_keys_retired_before(&self, before: i64) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    // ---- login sessions
+
+    pub async fn create_session(&self, s: &StoredSession) -> Result<()> {
+        sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, amr, acr, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&s.id_hash)
+            .bind(&s.user_id)
+            .bind(s.auth_time)
+            .bind(json_list(&s.amr))
+            .bind(s.acr.clone())
+            .bind(s.expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<StoredSession>> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE id_hash = $1 AND expires_at > $2")
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| rows::session(&r)).transpose()
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- pending authorization requests (kept while the person logs in)
+
+    pub async fn put_auth_request(&self, id: &str, json: &str, expires_at: i64) -> Result<()> {
+        sqlx::query("INSERT INTO auth_requests (id, request, expires_at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(json)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn auth_request(&self, id: &str, now: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT request FROM auth_requests WHERE id = $1 AND expires_at > $2")
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("request")).transpose()?)
+    }
+
+    pub async fn delete_auth_request(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM auth_requests WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- consents
+
+    pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("scope")).transpose()?)
+    }
+
+    pub async fn put_consent(&self, user_id: &str, client_id: &str, scope: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, scope, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = $3, created_at = $4",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(scope)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ---- grants, codes and tokens
+
+    pub async fn create_grant(&self, g: &Grant) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, acr, nonce, sid, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)",
+        )
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(g.user_id.clone())
+        .bind(&g.scope)
+        .bind(g.auth_time)
+        .bind(json_list(&g.amr))
+        .bind(g.acr.clone())
+        .bind(g.nonce.clone())
+        .bind(g.sid.clone())
+        .bind(g.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn grant(&self, id: &str) -> Result<Option<Grant>> {
+        let row = sqlx::query("SELECT * FROM grants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| rows::grant(&r)).transpose()
+    }
+
+    /// Revokes a grant: every token issued under it stops working.
+    pub async fn revoke_grant(&self, id: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_code(
+        &self,
+        code_hash: &str,
+        grant_id: &str,
+        redirect_uri: &str,
+        challenge: Option<&str>,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO auth_codes (code_hash, grant_id, redirect_uri, code_challenge, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, NULL)")
+            .bind(code_hash)
+            .bind(grant_id)
+            .bind(redirect_uri)
+            .bind(challenge.map(String::from))
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Consumes a code: the first call wins (an atomic update), later calls learn it was reused.
+    pub async fn use_code(&self, code_hash: &str, now: i64) -> Result<CodeUse> {
+        let first =
+            sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
+                .bind(now)
+                .bind(code_hash)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1;
+        let row = sqlx::query("SELECT * FROM auth_codes WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(CodeUse::Unknown);
+        };
+        let code = rows::code(&row)?;
+        Ok(if first {
+            CodeUse::First(code)
+        } else {
+            CodeUse::Reused(code)
+        })
+    }
+
+    pub async fn insert_token(&self, t: &Token) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tokens (token_hash, kind, grant_id, client_id, user_id, scope, expires_at, used_at, revoked_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8)",
+        )
+        .bind(&t.token_hash)
+        .bind(t.kind.as_str())
+        .bind(&t.grant_id)
+        .bind(&t.client_id)
+        .bind(t.user_id.clone())
+        .bind(&t.scope)
+        .bind(t.expires_at)
+        .bind(t.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A token by its hash, with its grant's revocation folded in.
+    pub async fn token(&self, token_hash: &str) -> Result<Option<Token>> {
+        let row = sqlx::query(
+            "SELECT t.*, g.revoked_at AS grant_revoked_at FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE t.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| rows::token(&r)).transpose()
+    }
+
+    /// Marks a refresh token used; false if it already was (a replay).
+    pub async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE tokens SET used_at = $1 WHERE token_hash = $2 AND kind = 'refresh' AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn revoke_token(&self, token_hash: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes expired codes, tokens, sessions and pending requests.
+    pub async fn purge_expired(&self, now: i64) -> Result<()> {
+        for q in [
+            "DELETE FROM auth_codes WHERE expires_at < $1",
+            "DELETE FROM tokens WHERE expires_at < $1",
+            "DELETE FROM sessions WHERE expires_at < $1",
+            "DELETE FROM auth_requests WHERE expires_at < $1",
+        ] {
+            sqlx::query(q).bind(now).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,198 @@
+//! Row types and their mapping from database rows.
+
+use facegate_core::{Email, User, Username};
+use facegate_oidc::client::{AuthMethod, Client};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Result, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: String,
+    pub pkcs8: Vec<u8>,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredSession {
+    pub id_hash: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub acr: Option<String>,
+    pub expires_at: i64,
+}
+
+/// One authorization: what a person (or a client, for client_credentials) granted, when, how.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub scope: String,
+    pub auth_time: Option<i64>,
+    pub amr: Vec<String>,
+    pub acr: Option<String>,
+    pub nonce: Option<String>,
+    pub sid: Option<String>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Code {
+    pub grant_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub enum CodeUse {
+    Unknown,
+    First(Code),
+    Reused(Code),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::Refresh => "refresh",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub token_hash: String,
+    pub kind: TokenKind,
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub scope: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    /// Set when the token or its whole grant was revoked.
+    pub revoked_at: Option<i64>,
+    pub created_at: i64,
+}
+
+fn list(s: &str) -> Result<Vec<String>> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("list column: {e}")))
+}
+
+pub(crate) fn user(r: &AnyRow) -> Result<User> {
+    let username: String = r.try_get("username")?;
+    let email: Option<String> = r.try_get("email")?;
+    Ok(User {
+        id: r.try_get("id")?,
+        username: Username::parse(&username).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        email: email
+            .map(|e| Email::parse(&e))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        email_verified: r.try_get::<i64, _>("email_verified")? != 0,
+        name: r.try_get("name")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+pub(crate) fn client(r: &AnyRow) -> Result<Client> {
+    let method: String = r.try_get("auth_method")?;
+    let jwks: Option<String> = r.try_get("jwks")?;
+    Ok(Client {
+        client_id: r.try_get("client_id")?,
+        secret_hash: r.try_get("secret_hash")?,
+        name: r.try_get("name")?,
+        redirect_uris: list(&r.try_get::<String, _>("redirect_uris")?)?,
+        post_logout_redirect_uris: list(&r.try_get::<String, _>("post_logout_redirect_uris")?)?,
+        grant_types: list(&r.try_get::<String, _>("grant_types")?)?,
+        auth_method: AuthMethod::parse(&method)
+            .ok_or_else(|| StoreError::Corrupt(format!("auth method {method}")))?,
+        scope: r.try_get("scope")?,
+        jwks: jwks
+            .map(|j| serde_json::from_str(&j))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        skip_consent: r.try_get::<i64, _>("skip_consent")? != 0,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+pub(crate) fn key(r: &AnyRow) -> Result<StoredKey> {
+    Ok(StoredKey {
+        kid: r.try_get("kid")?,
+        alg: r.try_get("alg")?,
+        pkcs8: r.try_get("pkcs8")?,
+        created_at: r.try_get("created_at")?,
+        retired_at: r.try_get("retired_at")?,
+    })
+}
+
+pub(crate) fn session(r: &AnyRow) -> Result<StoredSession> {
+    Ok(StoredSession {
+        id_hash: r.try_get("id_hash")?,
+        user_id: r.try_get("user_id")?,
+        auth_time: r.try_get("auth_time")?,
+        amr: list(&r.try_get::<String, _>("amr")?)?,
+        acr: r.try_get("acr")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+pub(crate) fn grant(r: &AnyRow) -> Result<Grant> {
+    Ok(Grant {
+        id: r.try_get("id")?,
+        client_id: r.try_get("client_id")?,
+        user_id: r.try_get("user_id")?,
+        scope: r.try_get("scope")?,
+        auth_time: r.try_get("auth_time")?,
+        amr: list(&r.try_get::<String, _>("amr")?)?,
+        acr: r.try_get("acr")?,
+        nonce: r.try_get("nonce")?,
+        sid: r.try_get("sid")?,
+        created_at: r.try_get("created_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+pub(crate) fn code(r: &AnyRow) -> Result<Code> {
+    Ok(Code {
+        grant_id: r.try_get("grant_id")?,
+        redirect_uri: r.try_get("redirect_uri")?,
+        code_challenge: r.try_get("code_challenge")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+pub(crate) fn token(r: &AnyRow) -> Result<Token> {
+    let kind: String = r.try_get("kind")?;
+    let own: Option<i64> = r.try_get("revoked_at")?;
+    let grant: Option<i64> = r.try_get("grant_revoked_at")?;
+    Ok(Token {
+        token_hash: r.try_get("token_hash")?,
+        kind: if kind == "refresh" {
+            TokenKind::Refresh
+        } else {
+            TokenKind::Access
+        },
+        grant_id: r.try_get("grant_id")?,
+        client_id: r.try_get("client_id")?,
+        user_id: r.try_get("user_id")?,
+        scope: r.try_get("scope")?,
+        expires_at: r.try_get("expires_at")?,
+        used_at: r.try_get("used_at")?,
+        revoked_at: own.or(grant),
+        created_at: r.try_get("created_at")?,
+    })
+}
