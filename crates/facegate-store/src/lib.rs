@@ -311,6 +311,15 @@ impl Store {
         Ok(row.map(|r| r.try_get("request")).transpose()?)
     }
 
+    pub async fn update_auth_request(&self, id: &str, json: &str) -> Result<()> {
+        sqlx::query("UPDATE auth_requests SET request = $1 WHERE id = $2")
+            .bind(json)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn delete_auth_request(&self, id: &str) -> Result<()> {
         sqlx::query("DELETE FROM auth_requests WHERE id = $1")
             .bind(id)

@@ -28,6 +28,9 @@ use crate::server::{cookies, html, now};
 struct Pending {
     req: AuthRequest,
     created_at: i64,
+    /// Set when the person signed in for this request (what prompt=login and max_age ask for).
+    #[serde(default)]
+    logged_in: bool,
 }
 
 fn deliver(state: &AppState, d: Delivery) -> Response {
@@ -97,6 +100,7 @@ async fn authorize(
     let pending = Pending {
         req,
         created_at: now(),
+        logged_in: false,
     };
     let json = serde_json::to_string(&pending).map_err(|e| AppError::Internal(e.to_string()))?;
     state
@@ -115,9 +119,7 @@ async fn proceed(
     client: Client,
 ) -> Result<Response, AppError> {
     let session = current_session(state, headers).await.map(|(s, _)| s);
-    let fresh = session
-        .as_ref()
-        .is_some_and(|s| s.auth_time >= pending.created_at);
+    let fresh = pending.logged_in && session.is_some();
     let req = &pending.req;
     match provider::decide(state, req, &client, session, fresh).await? {
         Next::Login => Ok(Redirect::to(&format!("/login?req={id}")).into_response()),
@@ -275,10 +277,11 @@ pub async fn login_submit(
     let form = single_valued(&pairs).map_err(|e| AppError::Page(StatusCode::BAD_REQUEST, e.description))?;
     check_csrf(&state, &headers, form.get("csrf"))?;
     let req = form.get("req").filter(|r| !r.is_empty()).cloned();
-    let client_name = match &req {
-        Some(id) => Some(load_pending(&state, id).await?.1.name),
+    let pending = match &req {
+        Some(id) => Some(load_pending(&state, id).await?),
         None => None,
     };
+    let client_name = pending.as_ref().map(|(_, c)| c.name.clone());
     let username = form
         .get("username")
         .map(|u| u.trim().to_lowercase())
@@ -359,9 +362,14 @@ pub async fn login_submit(
         secure,
         "Lax",
     );
-    let next = match req {
-        Some(id) => format!("/authorize/resume?req={id}"),
-        None => "/".to_string(),
+    let next = match (req, pending) {
+        (Some(id), Some((mut p, _))) => {
+            p.logged_in = true;
+            let json = serde_json::to_string(&p).map_err(|e| AppError::Internal(e.to_string()))?;
+            state.store.update_auth_request(&id, &json).await?;
+            format!("/authorize/resume?req={id}")
+        }
+        _ => "/".to_string(),
     };
     Ok(with_cookie(Redirect::to(&next).into_response(), Some(cookie)))
 }
