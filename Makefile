@@ -4,7 +4,7 @@ CARGO ?= cargo
 FACEGATE = target/release/facegate
 TESTDATA ?= ../shared/testdata
 
-.PHONY: all build models test lint unit bench eval eval-all demo clean
+.PHONY: all build models node-deps test lint unit bench eval eval-all demo clean
 
 all: build
 
@@ -19,8 +19,17 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# The Node test dependencies (openid-client, for crates/facegate-server/tests/node_rp.rs), installed
+# from tests/node/package-lock.json when missing or stale. Without npm that test skips, unless
+# FACEGATE_REQUIRE_NODE=1 (CI), which makes it fail.
+node-deps:
+	@if [ ! -d tests/node/node_modules/openid-client ] || [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then \
+		if command -v npm >/dev/null; then npm ci --prefix tests/node; \
+		else echo "npm not found: not installing tests/node (npm ci --prefix tests/node)"; fi; \
+	fi
+
 # Every test. Tests that need models fail (not skip) when the models are missing.
-test: models lint
+test: models lint node-deps
 	set -o pipefail; FACEGATE_REQUIRE_MODELS=1 $(CARGO) test --workspace 2>&1 | tee target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' target/test.log
 

@@ -370,6 +370,7 @@ mod tests {
             scope: "openid profile email offline_access".into(),
             jwks: None,
             skip_consent: false,
+            id_token_alg: crate::keys::SigningAlg::RS256,
             created_at: 0,
         }
     }

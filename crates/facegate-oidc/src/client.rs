@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{ErrorCode, OAuthError};
+use crate::keys::SigningAlg;
 use crate::scope::Scopes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +63,8 @@ pub struct Client {
     pub jwks: Option<serde_json::Value>,
     /// First-party clients skip the consent screen.
     pub skip_consent: bool,
+    /// `id_token_signed_response_alg` (RFC 7591); RS256 when not registered.
+    pub id_token_alg: SigningAlg,
     pub created_at: i64,
 }
 
@@ -108,6 +111,8 @@ pub struct ClientMetadata {
     pub jwks: Option<serde_json::Value>,
     #[serde(default)]
     pub skip_consent: bool,
+    #[serde(default)]
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// The validated metadata, ready to be stored with a new id and secret.
@@ -121,6 +126,7 @@ pub struct ValidClientMetadata {
     pub scope: String,
     pub jwks: Option<serde_json::Value>,
     pub skip_consent: bool,
+    pub id_token_alg: SigningAlg,
 }
 
 impl ClientMetadata {
@@ -207,7 +213,17 @@ impl ClientMetadata {
                 "client name over 200 characters".into(),
             ));
         }
+        let id_token_alg = match self.id_token_signed_response_alg.as_deref() {
+            None => SigningAlg::RS256,
+            Some(a) => SigningAlg::parse(a).ok_or_else(|| {
+                bad(
+                    ErrorCode::InvalidClientMetadata,
+                    format!("id_token_signed_response_alg {a:?} is not one of RS256, ES256, EdDSA"),
+                )
+            })?,
+        };
         Ok(ValidClientMetadata {
+            id_token_alg,
             name,
             redirect_uris: self.redirect_uris,
             post_logout_redirect_uris: self.post_logout_redirect_uris,

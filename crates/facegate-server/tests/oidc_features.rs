@@ -531,3 +531,62 @@ async fn logout_ends_the_session() {
         "an unregistered post-logout URI is not followed"
     );
 }
+
+#[tokio::test]
+async fn clients_may_choose_es256_or_eddsa_id_tokens() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    for alg in ["ES256", "EdDSA"] {
+        let (id, secret) = app
+            .add_client(ClientMetadata {
+                redirect_uris: vec![REDIRECT.into()],
+                id_token_signed_response_alg: Some(alg.into()),
+                ..Default::default()
+            })
+            .await;
+        let url = format!(
+            "{}/authorize?client_id={id}&redirect_uri={}&response_type=code&scope=openid&state=s",
+            app.issuer,
+            enc(REDIRECT)
+        );
+        let back = sign_in(&browser(), &app, &url, "alice").await;
+        let code = params(&back, false)["code"].clone();
+        let t: Value = reqwest::Client::new()
+            .post(app.url("/token"))
+            .basic_auth(&id, secret.as_deref())
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = t["id_token"].as_str().unwrap();
+        assert_eq!(
+            format!("{:?}", jsonwebtoken::decode_header(token).unwrap().alg),
+            alg
+        );
+        let claims = verify_id_token(&app, token, &id).await;
+        let expected = half_hash(
+            SigningAlg::parse(alg).unwrap(),
+            t["access_token"].as_str().unwrap(),
+        );
+        assert_eq!(
+            claims["at_hash"], expected,
+            "{alg}: at_hash uses the algorithm's hash"
+        );
+    }
+    let bad = facegate_oidc::client::ClientMetadata {
+        redirect_uris: vec![REDIRECT.into()],
+        id_token_signed_response_alg: Some("HS256".into()),
+        ..Default::default()
+    };
+    assert!(
+        bad.validate().is_err(),
+        "symmetric and none algorithms are refused"
+    );
+}

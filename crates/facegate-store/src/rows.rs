@@ -125,6 +125,10 @@ pub(crate) fn client(r: &AnyRow) -> Result<Client> {
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         skip_consent: r.try_get::<i64, _>("skip_consent")? != 0,
+        id_token_alg: r
+            .try_get::<Option<String>, _>("id_token_alg")?
+            .and_then(|a| facegate_oidc::keys::SigningAlg::parse(&a))
+            .unwrap_or(facegate_oidc::keys::SigningAlg::RS256),
         created_at: r.try_get("created_at")?,
     })
 }

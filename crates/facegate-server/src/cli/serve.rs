@@ -121,6 +121,9 @@ pub enum ClientCommand {
         /// Skip the consent screen (first-party applications).
         #[arg(long)]
         skip_consent: bool,
+        /// ID token signing algorithm: RS256 (default), ES256 or EdDSA.
+        #[arg(long)]
+        id_token_alg: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -137,7 +140,7 @@ pub fn client(cmd: ClientCommand) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         let store = store().await?;
         match cmd {
-            ClientCommand::Add { name, redirect_uris, post_logout_redirect_uris, public, grant_types, auth_method, scope, skip_consent, json } => {
+            ClientCommand::Add { name, redirect_uris, post_logout_redirect_uris, public, grant_types, auth_method, scope, skip_consent, id_token_alg, json } => {
                 let meta = ClientMetadata {
                     name: Some(name),
                     redirect_uris,
@@ -147,6 +150,7 @@ pub fn client(cmd: ClientCommand) -> anyhow::Result<()> {
                     scope,
                     jwks: None,
                     skip_consent,
+                    id_token_signed_response_alg: id_token_alg,
                 };
                 let (client, secret) = provider::register_client(&store, meta, None).await.map_err(|e| anyhow::anyhow!("{}: {}", e.error.as_str(), e.description))?;
                 if json {

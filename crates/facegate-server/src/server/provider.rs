@@ -9,7 +9,6 @@ use facegate_core::secret::{constant_time_eq, random_token, storage_hash};
 use facegate_oidc::authorize::AuthRequest;
 use facegate_oidc::client::{AuthMethod, Client, ClientMetadata};
 use facegate_oidc::id_token::{IdTokenClaims, half_hash, user_claims};
-use facegate_oidc::keys::SigningAlg;
 use facegate_oidc::pkce::CodeChallenge;
 use facegate_oidc::scope::Scopes;
 use facegate_oidc::{ErrorCode, OAuthError};
@@ -342,7 +341,7 @@ fn sign_id_token(
     access_token: Option<&str>,
     code: Option<&str>,
 ) -> Result<String, OAuthError> {
-    let alg = SigningAlg::RS256;
+    let alg = client.id_token_alg;
     let keys = state.keys();
     let signer = keys.signer(alg).map_err(server_error)?;
     let t = now();
@@ -740,6 +739,7 @@ pub async fn register_client(
         scope: valid.scope,
         jwks: valid.jwks,
         skip_consent: valid.skip_consent,
+        id_token_alg: valid.id_token_alg,
         created_at: now(),
     };
     state_store

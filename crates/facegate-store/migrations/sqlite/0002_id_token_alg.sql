@@ -1,0 +1,1 @@
+ALTER TABLE clients ADD COLUMN id_token_alg TEXT
