@@ -194,7 +194,9 @@ pub fn validate(
             Some(_) => err(ErrorCode::UnsupportedResponseType, "unsupported response_type"),
         });
     };
-    if !client.allows_grant(response_type.grant()) {
+    // Hybrid responses put tokens in the front channel too, so they need both grants (RFC 7591 2.1).
+    let needs_implicit = response_type.front_channel_tokens() && !client.allows_grant("implicit");
+    if !client.allows_grant(response_type.grant()) || needs_implicit {
         return Err(err(
             ErrorCode::UnauthorizedClient,
             &format!("this client may not use the {} grant", response_type.grant()),
@@ -565,6 +567,18 @@ mod tests {
                 Err(Some(code)) => assert_eq!(redirect_code(got), Some(code), "{name}"),
             }
         }
+    }
+
+    #[test]
+    fn hybrid_needs_the_implicit_grant() {
+        let params: Vec<(String, String)> = base(&[("response_type", "code token"), ("nonce", "n")])
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut code_only = client(false);
+        code_only.grant_types = vec!["authorization_code".into()];
+        let r = validate(&params, |_| Some(code_only)).map(|(r, _)| r);
+        assert_eq!(redirect_code(r), Some(ErrorCode::UnauthorizedClient));
     }
 
     #[test]

@@ -590,3 +590,88 @@ async fn clients_may_choose_es256_or_eddsa_id_tokens() {
         "symmetric and none algorithms are refused"
     );
 }
+
+#[tokio::test]
+async fn optional_parameters_max_age_client_secret_post_and_userinfo_post() {
+    let app = spawn_app().await;
+    let user = app.add_user("alice").await;
+    let (id, secret) = app
+        .add_client(ClientMetadata {
+            redirect_uris: vec![REDIRECT.into()],
+            token_endpoint_auth_method: Some("client_secret_post".into()),
+            ..Default::default()
+        })
+        .await;
+    let secret = secret.unwrap();
+    // Parameters facegate does not act on are accepted without error; max_age=0 forces a login that
+    // then counts, even though consent follows it.
+    let extra = "&display=page&ui_locales=fr-CA%20en&claims_locales=de&login_hint=alice&acr_values=urn%3Afacegate%3Apwd&unknown_parameter=1&max_age=0&claims=%7B%22id_token%22%3A%7B%22email%22%3Anull%7D%7D";
+    let url = format!(
+        "{}/authorize?client_id={id}&redirect_uri={}&response_type=code&scope=openid%20email&state=s{extra}",
+        app.issuer,
+        enc(REDIRECT)
+    );
+    let back = sign_in(&browser(), &app, &url, "alice").await;
+    let code = params(&back, false)
+        .remove("code")
+        .unwrap_or_else(|| panic!("{back}"));
+    let http = reqwest::Client::new();
+    let t: Value = http
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claims = verify_id_token(&app, t["id_token"].as_str().unwrap(), &id).await;
+    assert!(
+        claims["auth_time"].as_i64().unwrap() >= facegate_server::server::now() - 5,
+        "max_age=0 made a fresh login"
+    );
+    let access = t["access_token"].as_str().unwrap();
+    let info: Value = http
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (info["sub"].as_str(), info["email"].as_str()),
+        (Some(user.as_str()), Some("alice@example.com"))
+    );
+    let info: Value = http
+        .post(app.url("/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], user);
+    // The authorization endpoint also takes POST.
+    let r = browser()
+        .post(app.url("/authorize"))
+        .form(&[
+            ("client_id", id.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "p"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&r).starts_with("/login"), "{}", location(&r));
+}

@@ -180,8 +180,9 @@ pub async fn decide(
     fresh_login: bool,
 ) -> Result<Next, OAuthError> {
     let t = now();
+    // A login made for this very request satisfies max_age however long consent then took.
     let session = session.filter(|s| match req.max_age {
-        Some(max) => t - s.auth_time <= max,
+        Some(max) => fresh_login || t - s.auth_time <= max,
         None => true,
     });
     let Some(session) = session.filter(|_| fresh_login || !req.prompt_login) else {
