@@ -45,6 +45,7 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store> {
         install_default_drivers();
         let pool = AnyPoolOptions::new()
+            // Readers run in parallel under WAL; SQLite serialises the writers.
             .max_connections(if url.starts_with("sqlite:") { 4 } else { 16 })
             .after_connect(|conn, _| {
                 Box::pin(async move {
@@ -53,6 +54,11 @@ impl Store {
                             .execute(&mut *conn)
                             .await?;
                         sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        // With WAL, NORMAL never corrupts the database; a power cut may lose the last
+                        // transactions (SQLite's documented trade-off), and commits skip an fsync each.
+                        sqlx::query("PRAGMA synchronous = NORMAL")
                             .execute(&mut *conn)
                             .await?;
                         sqlx::query("PRAGMA busy_timeout = 5000")
@@ -66,6 +72,24 @@ impl Store {
             .await?;
         migrate::run(&pool).await?;
         Ok(Store { pool })
+    }
+
+    /// SQLite's journal mode, synchronous level and foreign-key switch on a pooled connection.
+    pub async fn pragmas(&self) -> Result<(String, i64, i64)> {
+        let mut conn = self.pool.acquire().await?;
+        let j: String = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        let s: i64 = sqlx::query("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        let f: i64 = sqlx::query("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        Ok((j.to_lowercase(), s, f))
     }
 
     // ---- settings
