@@ -4,7 +4,7 @@ CARGO ?= cargo
 FACEGATE = target/release/facegate
 TESTDATA ?= ../shared/testdata
 
-.PHONY: all build models node-deps test lint unit bench eval eval-all demo clean
+.PHONY: all build models node-deps test lint unit bench bench-http eval eval-all demo demo-faces clean
 
 all: build
 
@@ -46,10 +46,17 @@ eval-all: build
 	$(FACEGATE) eval --pairs $(TESTDATA)/faces/pairs.csv --root $(TESTDATA)/faces --exhaustive --pack insightface-s
 	$(FACEGATE) eval --pairs $(TESTDATA)/faces/pairs.csv --root $(TESTDATA)/faces --exhaustive --pack open
 
-# Until the OpenID Connect server lands (issue 3), the demo shows the face pipeline on sample photos.
-demo: models
+# Starts facegate with its embedded defaults and a demo account (scripts/demo.sh).
+demo:
+	bash scripts/demo.sh
+
+# The face pipeline on sample photos.
+demo-faces: models
 	$(FACEGATE) analyze $(TESTDATA)/liveness/silent_face/image_T1.jpg $(TESTDATA)/faces/deepface/person_img1/img1.jpg $(TESTDATA)/faces/deepface/person_img3/img54.jpg
 	$(FACEGATE) eval --pairs $(TESTDATA)/faces/pairs_small.csv --root $(TESTDATA)/faces
+
+bench-http:
+	bash bench/http.sh
 
 clean:
 	$(CARGO) clean
