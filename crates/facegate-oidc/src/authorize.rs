@@ -373,6 +373,7 @@ mod tests {
             jwks: None,
             skip_consent: false,
             id_token_alg: crate::keys::SigningAlg::RS256,
+            pairwise: false,
             created_at: 0,
         }
     }

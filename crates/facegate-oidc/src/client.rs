@@ -65,10 +65,21 @@ pub struct Client {
     pub skip_consent: bool,
     /// `id_token_signed_response_alg` (RFC 7591); RS256 when not registered.
     pub id_token_alg: SigningAlg,
+    /// `subject_type`: pairwise clients see a `sub` of their own (OIDC Core 8.1).
+    pub pairwise: bool,
     pub created_at: i64,
 }
 
 impl Client {
+    /// The sector a pairwise `sub` is computed for: the host of the redirect URIs (or the client id
+    /// for clients without any).
+    pub fn sector(&self) -> String {
+        self.redirect_uris
+            .first()
+            .and_then(|u| Url::parse(u).ok()?.host_str().map(String::from))
+            .unwrap_or_else(|| self.client_id.clone())
+    }
+
     pub fn is_public(&self) -> bool {
         self.auth_method == AuthMethod::None
     }
@@ -113,6 +124,9 @@ pub struct ClientMetadata {
     pub skip_consent: bool,
     #[serde(default)]
     pub id_token_signed_response_alg: Option<String>,
+    /// `public` (default) or `pairwise`.
+    #[serde(default)]
+    pub subject_type: Option<String>,
 }
 
 /// The validated metadata, ready to be stored with a new id and secret.
@@ -127,6 +141,7 @@ pub struct ValidClientMetadata {
     pub jwks: Option<serde_json::Value>,
     pub skip_consent: bool,
     pub id_token_alg: SigningAlg,
+    pub pairwise: bool,
 }
 
 impl ClientMetadata {
@@ -222,7 +237,32 @@ impl ClientMetadata {
                 )
             })?,
         };
+        let pairwise = match self.subject_type.as_deref() {
+            None | Some("public") => false,
+            Some("pairwise") => true,
+            Some(other) => {
+                return Err(bad(
+                    ErrorCode::InvalidClientMetadata,
+                    format!("subject_type {other:?} is not public or pairwise"),
+                ));
+            }
+        };
+        if pairwise {
+            // Without a sector_identifier_uri (not supported) every redirect URI must share one host.
+            let hosts: std::collections::BTreeSet<String> = self
+                .redirect_uris
+                .iter()
+                .filter_map(|u| Url::parse(u).ok()?.host_str().map(String::from))
+                .collect();
+            if hosts.len() > 1 {
+                return Err(bad(
+                    ErrorCode::InvalidClientMetadata,
+                    "pairwise clients need all redirect URIs on one host".into(),
+                ));
+            }
+        }
         Ok(ValidClientMetadata {
+            pairwise,
             id_token_alg,
             name,
             redirect_uris: self.redirect_uris,

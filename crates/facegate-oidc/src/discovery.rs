@@ -31,7 +31,7 @@ pub fn metadata(issuer: &str, algs: &[SigningAlg], registration: bool) -> Value 
         "response_types_supported": RESPONSE_TYPES,
         "response_modes_supported": RESPONSE_MODES,
         "grant_types_supported": crate::client::GRANT_TYPES,
-        "subject_types_supported": ["public"],
+        "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": algs,
         "userinfo_signing_alg_values_supported": ["none"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],

@@ -675,3 +675,155 @@ async fn optional_parameters_max_age_client_secret_post_and_userinfo_post() {
         .unwrap();
     assert!(location(&r).starts_with("/login"), "{}", location(&r));
 }
+
+#[tokio::test]
+async fn admin_page_signs_in_with_the_token_and_manages_clients() {
+    let app = spawn_app().await;
+    let b = browser();
+    let r = b.get(app.url("/admin")).send().await.unwrap();
+    assert!(r.text().await.unwrap().contains("Admin token"));
+    let r = b
+        .post(app.url("/admin/login"))
+        .form(&[("token", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    // Without signing in, the forms do nothing.
+    let r = browser()
+        .post(app.url("/admin/clients"))
+        .form(&[
+            ("csrf", "x"),
+            ("name", "Evil"),
+            ("redirect_uri", "https://evil.example/cb"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = b
+        .post(app.url("/admin/login"))
+        .form(&[("token", "admin-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/admin");
+    let page = b
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let m = "name=\"csrf\" value=\"";
+    let s = page.find(m).unwrap() + m.len();
+    let csrf = page[s..s + page[s..].find('"').unwrap()].to_string();
+    let r = b
+        .post(app.url("/admin/clients"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "Shop"),
+            ("redirect_uri", "https://shop.example/cb"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("client_secret") && page.contains("Shop"), "{page}");
+    let clients = app.state.store.clients().await.unwrap();
+    assert_eq!(clients.len(), 1);
+    let bad = b
+        .post(app.url("/admin/clients"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "Bad"),
+            ("redirect_uri", "http://plain.example/cb"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        bad.status().as_u16(),
+        400,
+        "invalid metadata is explained, not stored"
+    );
+    let r = b
+        .post(app.url("/admin/clients/delete"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("client_id", clients[0].client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(app.state.store.clients().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn pairwise_clients_get_their_own_stable_subject() {
+    let app = spawn_app().await;
+    let user = app.add_user("alice").await;
+    let mut subs = Vec::new();
+    for host in [
+        "http://localhost:9/cb",
+        "http://127.0.0.1:9/cb",
+        "http://localhost:9/cb",
+    ] {
+        let (id, secret) = app
+            .add_client(ClientMetadata {
+                redirect_uris: vec![host.into()],
+                subject_type: Some("pairwise".into()),
+                ..Default::default()
+            })
+            .await;
+        let url = format!(
+            "{}/authorize?client_id={id}&redirect_uri={}&response_type=code&scope=openid&state=s",
+            app.issuer,
+            enc(host)
+        );
+        let back = sign_in(&browser(), &app, &url, "alice").await;
+        let code = params(&back, false)["code"].clone();
+        let http = reqwest::Client::new();
+        let t: Value = http
+            .post(app.url("/token"))
+            .basic_auth(&id, secret.as_deref())
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", host),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let sub = verify_id_token(&app, t["id_token"].as_str().unwrap(), &id).await["sub"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let info: Value = http
+            .get(app.url("/userinfo"))
+            .bearer_auth(t["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(info["sub"], sub, "userinfo and ID token agree");
+        assert_ne!(sub, user, "the account id is not revealed");
+        subs.push(sub);
+    }
+    assert_ne!(subs[0], subs[1], "different sectors see different subjects");
+    assert_eq!(subs[0], subs[2], "the same sector sees the same subject");
+    let bad = ClientMetadata {
+        redirect_uris: vec!["https://a.example/cb".into(), "https://b.example/cb".into()],
+        subject_type: Some("pairwise".into()),
+        ..Default::default()
+    };
+    assert!(bad.validate().is_err(), "one sector per pairwise client");
+}

@@ -166,8 +166,8 @@ impl Store {
 
     pub async fn create_client(&self, c: &Client, registration_token_hash: Option<&str>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, auth_method, scope, jwks, skip_consent, registration_token_hash, created_at, id_token_alg) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, auth_method, scope, jwks, skip_consent, registration_token_hash, created_at, id_token_alg, subject_type) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&c.client_id)
         .bind(c.secret_hash.clone())
@@ -182,6 +182,7 @@ impl Store {
         .bind(registration_token_hash.map(String::from))
         .bind(c.created_at)
         .bind(c.id_token_alg.as_str())
+        .bind(if c.pairwise { "pairwise" } else { "public" })
         .execute(&self.pool)
         .await
         .map_err(|e| conflict_or(e, "a client with that id"))?;

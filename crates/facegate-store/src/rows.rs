@@ -129,6 +129,7 @@ pub(crate) fn client(r: &AnyRow) -> Result<Client> {
             .try_get::<Option<String>, _>("id_token_alg")?
             .and_then(|a| facegate_oidc::keys::SigningAlg::parse(&a))
             .unwrap_or(facegate_oidc::keys::SigningAlg::RS256),
+        pairwise: r.try_get::<Option<String>, _>("subject_type")?.as_deref() == Some("pairwise"),
         created_at: r.try_get("created_at")?,
     })
 }

@@ -124,6 +124,9 @@ pub enum ClientCommand {
         /// ID token signing algorithm: RS256 (default), ES256 or EdDSA.
         #[arg(long)]
         id_token_alg: Option<String>,
+        /// Give this client pairwise subject identifiers (its own `sub` for each person).
+        #[arg(long)]
+        pairwise: bool,
         #[arg(long)]
         json: bool,
     },
@@ -140,7 +143,7 @@ pub fn client(cmd: ClientCommand) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         let store = store().await?;
         match cmd {
-            ClientCommand::Add { name, redirect_uris, post_logout_redirect_uris, public, grant_types, auth_method, scope, skip_consent, id_token_alg, json } => {
+            ClientCommand::Add { name, redirect_uris, post_logout_redirect_uris, public, grant_types, auth_method, scope, skip_consent, id_token_alg, pairwise, json } => {
                 let meta = ClientMetadata {
                     name: Some(name),
                     redirect_uris,
@@ -151,6 +154,7 @@ pub fn client(cmd: ClientCommand) -> anyhow::Result<()> {
                     jwks: None,
                     skip_consent,
                     id_token_signed_response_alg: id_token_alg,
+                    subject_type: pairwise.then(|| "pairwise".to_string()),
                 };
                 let (client, secret) = provider::register_client(&store, meta, None).await.map_err(|e| anyhow::anyhow!("{}: {}", e.error.as_str(), e.description))?;
                 if json {

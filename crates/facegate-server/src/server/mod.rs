@@ -32,7 +32,7 @@ pub fn now() -> i64 {
 }
 
 pub fn router(state: AppState) -> Router {
-    use routes::{admin, oidc, pages};
+    use routes::{admin, admin_page, oidc, pages};
     Router::new()
         .route("/", get(pages::home))
         .route("/.well-known/openid-configuration", get(oidc::discovery))
@@ -51,6 +51,11 @@ pub fn router(state: AppState) -> Router {
         .route("/introspect", post(oidc::introspect))
         .route("/register", post(oidc::register))
         .route("/register/{client_id}", get(oidc::registration))
+        .route("/admin", get(admin_page::index))
+        .route("/admin/login", post(admin_page::login))
+        .route("/admin/logout", post(admin_page::logout))
+        .route("/admin/clients", post(admin_page::create))
+        .route("/admin/clients/delete", post(admin_page::remove))
         .route(
             "/admin/api/clients",
             get(admin::list_clients).post(admin::create_client),

@@ -41,6 +41,20 @@ impl Session {
     }
 }
 
+/// The `sub` a client sees for a user: the account id, or for pairwise clients a hash of the client's
+/// sector, the account id and a server secret (stable per sector, unlinkable across sectors).
+pub fn subject_for(state: &AppState, client: &Client, user_id: &str) -> String {
+    if client.pairwise {
+        storage_hash(&format!(
+            "{}\n{user_id}\n{}",
+            client.sector(),
+            state.pairwise_salt.expose()
+        ))
+    } else {
+        user_id.to_string()
+    }
+}
+
 fn server_error<E: std::fmt::Display>(e: E) -> OAuthError {
     tracing::error!("internal error: {e}");
     OAuthError::server_error()
@@ -348,7 +362,11 @@ fn sign_id_token(
     let t = now();
     let claims = IdTokenClaims {
         iss: state.settings.issuer.clone(),
-        sub: grant.user_id.clone().unwrap_or_default(),
+        sub: grant
+            .user_id
+            .as_deref()
+            .map(|u| subject_for(state, client, u))
+            .unwrap_or_default(),
         aud: client.client_id.clone(),
         azp: client.client_id.clone(),
         exp: t + state.settings.lifetimes.id_token,
@@ -641,8 +659,17 @@ pub async fn userinfo(state: &AppState, bearer: &str) -> Result<serde_json::Valu
         .await
         .map_err(server_error)?
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "the account no longer exists"))?;
+    let client = state
+        .store
+        .client(&token.client_id)
+        .await
+        .map_err(server_error)?
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "the client no longer exists"))?;
     let mut claims = user_claims(&user, &scopes);
-    claims.insert("sub".into(), serde_json::json!(user.id));
+    claims.insert(
+        "sub".into(),
+        serde_json::json!(subject_for(state, &client, &user.id)),
+    );
     Ok(serde_json::Value::Object(claims))
 }
 
@@ -708,8 +735,9 @@ pub async fn introspect(
         "iat": t.created_at,
         "iss": state.settings.issuer,
     });
-    if let (Some(sub), Some(obj)) = (t.user_id, v.as_object_mut()) {
-        obj.insert("sub".into(), serde_json::json!(sub));
+    let owner = state.store.client(&t.client_id).await.map_err(server_error)?;
+    if let (Some(user), Some(owner), Some(obj)) = (t.user_id, owner, v.as_object_mut()) {
+        obj.insert("sub".into(), serde_json::json!(subject_for(state, &owner, &user)));
     }
     Ok(v)
 }
@@ -741,6 +769,7 @@ pub async fn register_client(
         jwks: valid.jwks,
         skip_consent: valid.skip_consent,
         id_token_alg: valid.id_token_alg,
+        pairwise: valid.pairwise,
         created_at: now(),
     };
     state_store

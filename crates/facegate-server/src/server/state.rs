@@ -23,6 +23,10 @@ pub struct Inner {
     /// Failed logins per account and per client address.
     pub login_throttle: Throttle,
     jti: Mutex<HashMap<String, i64>>,
+    /// Server secret mixed into pairwise subject identifiers; created once, kept in the database.
+    pub pairwise_salt: super::settings::Secret,
+    /// Admin page sessions (hashes), with their expiry; in memory, per instance.
+    admin_sessions: Mutex<HashMap<String, i64>>,
 }
 
 impl Deref for AppState {
@@ -41,12 +45,17 @@ impl AppState {
     pub async fn new(settings: Settings, store: Store) -> anyhow::Result<AppState> {
         super::keys::ensure_keys(&store).await?;
         let keys = super::keys::load(&store, key_grace(&settings)).await?;
+        let salt = store
+            .setting_or_insert("pairwise_salt", &facegate_core::secret::random_token(32))
+            .await?;
         Ok(AppState(Arc::new(Inner {
+            pairwise_salt: super::settings::Secret::new(salt),
             settings,
             store,
             keys: RwLock::new(keys),
             login_throttle: Throttle::new(ThrottlePolicy::default()),
             jti: Mutex::new(HashMap::new()),
+            admin_sessions: Mutex::new(HashMap::new()),
         })))
     }
 
@@ -70,6 +79,27 @@ impl AppState {
         let t = super::now();
         seen.retain(|_, e| *e + 60 > t);
         seen.insert(jti.to_string(), exp).is_none()
+    }
+
+    pub fn add_admin_session(&self, hash: String) {
+        if let Ok(mut m) = self.0.admin_sessions.lock() {
+            let t = super::now();
+            m.retain(|_, exp| *exp > t);
+            m.insert(hash, t + 8 * 3600);
+        }
+    }
+
+    pub fn admin_session_valid(&self, hash: &str) -> bool {
+        self.0
+            .admin_sessions
+            .lock()
+            .is_ok_and(|m| m.get(hash).is_some_and(|exp| *exp > super::now()))
+    }
+
+    pub fn remove_admin_session(&self, hash: &str) {
+        if let Ok(mut m) = self.0.admin_sessions.lock() {
+            m.remove(hash);
+        }
     }
 
     /// Every 30 s: reload keys (rotation by the CLI), purge expired codes, tokens and sessions.

@@ -1,6 +1,7 @@
 //! Route groups: the protocol endpoints, the pages people see, and the admin API.
 
 pub mod admin;
+pub mod admin_page;
 pub mod oidc;
 pub mod pages;
 

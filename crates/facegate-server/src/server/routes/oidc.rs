@@ -113,6 +113,7 @@ pub fn client_json(
         "response_types": if c.allows_grant("implicit") { json!(["code", "id_token", "id_token token", "code id_token"]) } else { json!(["code"]) },
         "token_endpoint_auth_method": c.auth_method.as_str(),
         "id_token_signed_response_alg": c.id_token_alg.as_str(),
+        "subject_type": if c.pairwise { "pairwise" } else { "public" },
         "scope": c.scope,
         "client_id_issued_at": c.created_at,
     });

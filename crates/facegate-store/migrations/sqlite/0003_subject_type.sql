@@ -1,0 +1,1 @@
+ALTER TABLE clients ADD COLUMN subject_type TEXT
