@@ -2,6 +2,7 @@
 //! No HTTP, no SQL, no models here.
 
 pub mod account;
+pub mod face;
 pub mod password;
 pub mod secret;
 pub mod throttle;

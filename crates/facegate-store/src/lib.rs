@@ -92,6 +92,105 @@ impl Store {
         Ok((j.to_lowercase(), s, f))
     }
 
+    // ---- face templates and audit events
+
+    pub async fn add_face(&self, t: &facegate_core::face::FaceTemplate) -> Result<()> {
+        sqlx::query("INSERT INTO face_templates (id, user_id, pack, dim, embedding, quality, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&t.id)
+            .bind(&t.user_id)
+            .bind(&t.pack)
+            .bind(t.embedding.len() as i64)
+            .bind(facegate_core::face::to_bytes(&t.embedding))
+            .bind(t.quality.to_string())
+            .bind(t.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A person's templates, oldest first.
+    pub async fn faces_of(&self, user_id: &str) -> Result<Vec<facegate_core::face::FaceTemplate>> {
+        let rows = sqlx::query("SELECT * FROM face_templates WHERE user_id = $1 ORDER BY created_at, id")
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::face).collect()
+    }
+
+    /// Every template made by `pack` (the 1:N gallery).
+    pub async fn faces_by_pack(&self, pack: &str) -> Result<Vec<facegate_core::face::FaceTemplate>> {
+        let rows = sqlx::query("SELECT * FROM face_templates WHERE pack = $1")
+            .bind(pack)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::face).collect()
+    }
+
+    pub async fn delete_face(&self, user_id: &str, id: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM face_templates WHERE user_id = $1 AND id = $2")
+            .bind(user_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    pub async fn delete_faces(&self, user_id: &str) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM face_templates WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Records an audit event (never images or embeddings).
+    pub async fn audit(
+        &self,
+        kind: &str,
+        user_id: Option<&str>,
+        ip: Option<&str>,
+        result: &str,
+        detail: Option<&str>,
+        at: i64,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO audit_events (id, at, kind, user_id, ip, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(facegate_core::secret::random_token(12))
+            .bind(at)
+            .bind(kind)
+            .bind(user_id.map(String::from))
+            .bind(ip.map(String::from))
+            .bind(result)
+            .bind(detail.map(String::from))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A person's audit events, newest first.
+    pub async fn audit_of(
+        &self,
+        user_id: &str,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, String, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT at, kind, result, detail FROM audit_events WHERE user_id = $1 ORDER BY at DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("at")?,
+                    r.try_get("kind")?,
+                    r.try_get("result")?,
+                    r.try_get("detail")?,
+                ))
+            })
+            .collect()
+    }
+
     // ---- settings
 
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {

@@ -7,6 +7,7 @@ const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_id_token_alg.sql")),
     (3, include_str!("../migrations/sqlite/0003_subject_type.sql")),
+    (4, include_str!("../migrations/sqlite/0004_faces.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<(), sqlx::Error> {

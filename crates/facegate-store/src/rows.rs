@@ -91,6 +91,20 @@ fn list(s: &str) -> Result<Vec<String>> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("list column: {e}")))
 }
 
+pub(crate) fn face(r: &AnyRow) -> Result<facegate_core::face::FaceTemplate> {
+    let bytes: Vec<u8> = r.try_get("embedding")?;
+    let quality: String = r.try_get("quality")?;
+    Ok(facegate_core::face::FaceTemplate {
+        id: r.try_get("id")?,
+        user_id: r.try_get("user_id")?,
+        pack: r.try_get("pack")?,
+        embedding: facegate_core::face::from_bytes(&bytes)
+            .ok_or_else(|| StoreError::Corrupt("embedding length".into()))?,
+        quality: serde_json::from_str(&quality).unwrap_or(serde_json::Value::Null),
+        created_at: r.try_get("created_at")?,
+    })
+}
+
 pub(crate) fn user(r: &AnyRow) -> Result<User> {
     let username: String = r.try_get("username")?;
     let email: Option<String> = r.try_get("email")?;

@@ -97,6 +97,90 @@ pub fn measure(det: &Detection, aligned: &RgbImage) -> Quality {
     }
 }
 
+/// Something about a photo that makes it a poor face template, in words a person can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Issue {
+    TooSmall,
+    Blurry,
+    TooDark,
+    TooBright,
+    NotFrontal,
+    Tilted,
+}
+
+impl Issue {
+    pub fn message(self) -> &'static str {
+        match self {
+            Issue::TooSmall => "Your face is too small in the picture: come closer to the camera.",
+            Issue::Blurry => "The picture is blurred: hold still, and make sure the camera is in focus.",
+            Issue::TooDark => "The picture is too dark: face a window or a lamp.",
+            Issue::TooBright => {
+                "The picture is too bright: move away from direct light behind or in front of you."
+            }
+            Issue::NotFrontal => "Look straight at the camera.",
+            Issue::Tilted => "Keep your head upright.",
+        }
+    }
+}
+
+/// The bar a face must clear to be enrolled. Login photos are held to a lower bar (`login`): a
+/// person should not be turned away by a slightly dim room once their template is good.
+#[derive(Debug, Clone, Copy)]
+pub struct QualityBar {
+    pub min_eye_distance_px: f32,
+    pub min_sharpness: f32,
+    pub brightness: (f32, f32),
+    pub max_clipped: f32,
+    pub max_yaw: f32,
+    pub max_pitch: f32,
+    pub max_roll: f32,
+}
+
+impl QualityBar {
+    pub const ENROL: QualityBar = QualityBar {
+        min_eye_distance_px: 40.0,
+        min_sharpness: 25.0,
+        brightness: (45.0, 215.0),
+        max_clipped: 0.25,
+        max_yaw: 25.0,
+        max_pitch: 25.0,
+        max_roll: 25.0,
+    };
+    pub const LOGIN: QualityBar = QualityBar {
+        min_eye_distance_px: 24.0,
+        min_sharpness: 8.0,
+        brightness: (25.0, 235.0),
+        max_clipped: 0.5,
+        max_yaw: 40.0,
+        max_pitch: 35.0,
+        max_roll: 40.0,
+    };
+
+    /// Every issue of the face against this bar, most actionable first.
+    pub fn assess(&self, q: &Quality, pose: &Pose) -> Vec<Issue> {
+        let mut issues = Vec::new();
+        if q.eye_distance_px < self.min_eye_distance_px {
+            issues.push(Issue::TooSmall);
+        }
+        if pose.yaw.abs() > self.max_yaw || pose.pitch.abs() > self.max_pitch {
+            issues.push(Issue::NotFrontal);
+        }
+        if pose.roll.abs() > self.max_roll {
+            issues.push(Issue::Tilted);
+        }
+        if q.brightness < self.brightness.0 {
+            issues.push(Issue::TooDark);
+        } else if q.brightness > self.brightness.1 || q.clipped > self.max_clipped {
+            issues.push(Issue::TooBright);
+        }
+        if q.sharpness < self.min_sharpness {
+            issues.push(Issue::Blurry);
+        }
+        issues
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +211,40 @@ mod tests {
         let rot = Affine([a.cos(), -a.sin(), 0.0, a.sin(), a.cos(), 0.0]);
         let p = pose_from_keypoints(&det_with(ARCFACE_TEMPLATE.map(|k| rot.apply(k))));
         assert!((p.roll - 20.0).abs() < 1.0 && p.yaw.abs() < 3.0, "{p:?}");
+    }
+
+    #[test]
+    fn enrolment_bar_names_each_problem() {
+        let good = Quality {
+            eye_distance_px: 80.0,
+            face_size_px: 200.0,
+            sharpness: 300.0,
+            brightness: 120.0,
+            clipped: 0.01,
+            detector_score: 0.9,
+        };
+        let frontal = Pose::default();
+        assert!(QualityBar::ENROL.assess(&good, &frontal).is_empty());
+        let small_dark = Quality {
+            eye_distance_px: 20.0,
+            brightness: 20.0,
+            ..good
+        };
+        assert_eq!(
+            QualityBar::ENROL.assess(&small_dark, &frontal),
+            vec![Issue::TooSmall, Issue::TooDark]
+        );
+        let turned = Pose {
+            yaw: 35.0,
+            pitch: 0.0,
+            roll: 0.0,
+        };
+        assert_eq!(QualityBar::ENROL.assess(&good, &turned), vec![Issue::NotFrontal]);
+        assert!(
+            QualityBar::LOGIN.assess(&good, &turned).is_empty(),
+            "login accepts more"
+        );
+        assert!(!Issue::Blurry.message().is_empty());
     }
 
     #[test]

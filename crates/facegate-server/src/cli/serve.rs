@@ -40,6 +40,13 @@ async fn store() -> anyhow::Result<facegate_store::Store> {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
+    /// Enrol face photos for an account (each must show exactly one clear, frontal face).
+    Enroll {
+        #[arg(long)]
+        username: String,
+        #[arg(required = true)]
+        images: Vec<std::path::PathBuf>,
+    },
     /// Create a password account.
     Add {
         #[arg(long)]
@@ -59,6 +66,49 @@ pub enum UserCommand {
 
 pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
+        UserCommand::Enroll { username, images } => runtime()?.block_on(async move {
+            let settings = Settings::from_env()?;
+            let store = store().await?;
+            let username = Username::parse(&username)?;
+            let (user, _) = store
+                .user_with_password(username.as_str())
+                .await?
+                .with_context(|| format!("no account {}", username.as_str()))?;
+            let face_settings = settings.face.clone();
+            let face =
+                tokio::task::spawn_blocking(move || crate::server::face::FaceService::load(face_settings))
+                    .await??;
+            let mut enrolled = 0;
+            for path in &images {
+                let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+                match face.enrol(&store, &user.id, bytes).await {
+                    Ok(_) => {
+                        enrolled += 1;
+                        println!("{}: enrolled", path.display());
+                    }
+                    Err(e) => println!("{}: not enrolled: {e}", path.display()),
+                }
+            }
+            store
+                .audit(
+                    "enrol",
+                    Some(&user.id),
+                    None,
+                    "ok",
+                    Some(&format!("{enrolled} by the command line")),
+                    now(),
+                )
+                .await?;
+            if enrolled == 0 {
+                bail!("no image could be enrolled");
+            }
+            println!(
+                "{enrolled} of {} images enrolled for {}",
+                images.len(),
+                username.as_str()
+            );
+            Ok(())
+        }),
         UserCommand::Add {
             username,
             email,

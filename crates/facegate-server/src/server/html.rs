@@ -1,6 +1,47 @@
 //! The provider's own pages: login, consent, errors, form_post, logout. Plain HTML with every value
 //! escaped; readable on a phone and a laptop, in light and dark.
 
+/// A page with the face-capture script (camera preview, upload fallback).
+pub fn face_page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{} · facegate</title><style>{STYLE}</style><link rel=\"stylesheet\" href=\"/static/face-capture.css\">\
+         <script src=\"/static/face-capture.js\" defer></script></head><body><main>{body}</main></body></html>",
+        escape(title)
+    )
+}
+
+/// The capture widget of face-capture.js: posts each picture to `endpoint` with the form's fields.
+pub fn capture_form(
+    endpoint: &str,
+    shots: u32,
+    auto: bool,
+    hidden: &[(&str, &str)],
+    extra: &str,
+    button: &str,
+) -> String {
+    let inputs: String = hidden
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    format!(
+        "<form id=\"face-form\" data-endpoint=\"{}\" data-shots=\"{shots}\" data-auto=\"{}\">{inputs}{extra}\
+         <div class=\"face-camera\"><video id=\"face-video\" playsinline muted></video><canvas id=\"face-overlay\"></canvas></div>\
+         <p id=\"face-status\" role=\"status\" aria-live=\"polite\"></p>\
+         <button type=\"button\" id=\"face-capture\">{}</button>\
+         <div id=\"face-upload\"><label for=\"face-file\">Or choose a photo</label><input type=\"file\" id=\"face-file\" accept=\"image/jpeg,image/png,image/webp\"></div></form>",
+        escape(endpoint),
+        if auto { 1 } else { 0 },
+        escape(button)
+    )
+}
+
 pub fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
@@ -41,6 +82,7 @@ pub fn login(
     client_name: Option<&str>,
     username: &str,
     error: Option<&str>,
+    face: bool,
 ) -> String {
     let to = client_name
         .map(|n| {
@@ -60,10 +102,18 @@ pub fn login(
              <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"req\" value=\"{}\">\
              <label for=\"username\">Username</label><input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" required value=\"{}\" autofocus>\
              <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-             <button type=\"submit\">Sign in</button></form>",
+             <button type=\"submit\">Sign in</button></form>{}",
             escape(csrf),
             escape(req.unwrap_or("")),
-            escape(username)
+            escape(username),
+            if face {
+                format!(
+                    "<p><a href=\"/login/face?req={}\">Sign in with your face instead</a></p>",
+                    escape(req.unwrap_or(""))
+                )
+            } else {
+                String::new()
+            }
         ),
     )
 }
@@ -143,6 +193,7 @@ mod tests {
             Some("<b>App</b>"),
             "x' onload='y",
             Some("<i>"),
+            true,
         );
         assert!(!p.contains("<script>") && !p.contains("<b>App") && !p.contains("x' onload"));
         assert!(form_post("https://a/\"x", &[("k".into(), "<v>".into())]).contains("&lt;v&gt;"));

@@ -3,6 +3,7 @@
 pub mod assertion;
 pub mod cookies;
 pub mod error;
+pub mod face;
 pub mod html;
 pub mod keys;
 pub mod provider;
@@ -32,7 +33,7 @@ pub fn now() -> i64 {
 }
 
 pub fn router(state: AppState) -> Router {
-    use routes::{admin, admin_page, oidc, pages};
+    use routes::{admin, admin_page, face, oidc, pages};
     Router::new()
         .route("/", get(pages::home))
         .route("/.well-known/openid-configuration", get(oidc::discovery))
@@ -62,6 +63,19 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/api/clients/{client_id}", delete(admin::delete_client))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .merge(
+            // Image uploads: up to 12 MB, on these routes only.
+            Router::new()
+                .route("/login/face", get(face::login_page).post(face::login_submit))
+                .route("/account/faces", post(face::enrol))
+                .layer(axum::extract::DefaultBodyLimit::max(12 * 1024 * 1024))
+                .layer(RequestBodyLimitLayer::new(12 * 1024 * 1024)),
+        )
+        .route("/account", get(face::account))
+        .route("/account/faces/delete", post(face::delete_face))
+        .route("/account/faces/delete-all", post(face::delete_all_faces))
+        .route("/static/face-capture.js", get(face::script))
+        .route("/static/face-capture.css", get(face::stylesheet))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),

@@ -40,6 +40,7 @@ pub struct Settings {
     /// Take the client address from the last X-Forwarded-For entry (only behind a trusted proxy).
     pub trust_proxy: bool,
     pub lifetimes: Lifetimes,
+    pub face: super::face::FaceSettings,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +80,22 @@ impl Settings {
             registration_token: var("FACEGATE_REGISTRATION_TOKEN").map(Secret::new),
             admin_token: var("FACEGATE_ADMIN_TOKEN").map(Secret::new),
             trust_proxy: var("FACEGATE_TRUST_PROXY").is_some_and(|v| v == "1" || v == "true"),
+            face: super::face::FaceSettings {
+                enabled: var("FACEGATE_FACE").is_none_or(|v| v != "off" && v != "0"),
+                pack: var("FACEGATE_FACE_PACK").unwrap_or_else(|| facegate_vision::DEFAULT_PACK.into()),
+                target_fmr: var("FACEGATE_FACE_FMR")
+                    .and_then(|v| v.parse().ok())
+                    .filter(|f: &f64| *f > 0.0 && *f < 1.0)
+                    .unwrap_or(1e-5),
+                liveness: if var("FACEGATE_LIVENESS").is_some_and(|v| v == "off") {
+                    super::face::Liveness::Off
+                } else {
+                    super::face::Liveness::Required
+                },
+                signup: var("FACEGATE_FACE_SIGNUP").is_some_and(|v| v == "1" || v == "true"),
+                second_factor: var("FACEGATE_FACE_2FA").is_some_and(|v| v == "1" || v == "true"),
+                ..Default::default()
+            },
             ..s
         })
     }
@@ -110,6 +127,7 @@ impl Settings {
             admin_token: None,
             trust_proxy: false,
             lifetimes: Lifetimes::default(),
+            face: super::face::FaceSettings::default(),
         })
     }
 

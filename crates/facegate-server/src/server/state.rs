@@ -19,6 +19,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub settings: Settings,
     pub store: Store,
+    /// The face pipeline and match policy; `None` when face login is off or its models are missing.
+    pub face: Option<Arc<super::face::FaceService>>,
     keys: RwLock<KeySet>,
     /// Failed logins per account and per client address.
     pub login_throttle: Throttle,
@@ -48,7 +50,21 @@ impl AppState {
         let salt = store
             .setting_or_insert("pairwise_salt", &facegate_core::secret::random_token(32))
             .await?;
+        let face = if settings.face.enabled {
+            let face_settings = settings.face.clone();
+            match tokio::task::spawn_blocking(move || super::face::FaceService::load(face_settings)).await? {
+                Ok(f) => Some(Arc::new(f)),
+                Err(e) => {
+                    tracing::warn!("face login is off: {e}");
+                    eprintln!("face login is off: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Ok(AppState(Arc::new(Inner {
+            face,
             pairwise_salt: super::settings::Secret::new(salt),
             settings,
             store,

@@ -27,6 +27,8 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::new(addr, issuer.clone(), dir.path().to_path_buf(), None).unwrap();
     settings.registration_token = Some(facegate_server::server::settings::Secret::new("initial-token"));
     settings.admin_token = Some(facegate_server::server::settings::Secret::new("admin-token"));
+    // Face login loads the models; tests that want it turn it on (face_login.rs).
+    settings.face.enabled = false;
     adjust(&mut settings);
     let state = server::open(settings).await.unwrap();
     tokio::spawn(server::serve(state.clone(), listener));

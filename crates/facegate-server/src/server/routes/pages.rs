@@ -24,16 +24,19 @@ use crate::server::provider::{self, Next, Session};
 use crate::server::state::AppState;
 use crate::server::{cookies, html, now};
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Pending {
-    req: AuthRequest,
-    created_at: i64,
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Pending {
+    pub(crate) req: AuthRequest,
+    pub(crate) created_at: i64,
     /// Set when the person signed in for this request (what prompt=login and max_age ask for).
     #[serde(default)]
-    logged_in: bool,
+    pub(crate) logged_in: bool,
+    /// The account whose password was right, while its face (second factor) is still to be checked.
+    #[serde(default)]
+    pub(crate) pwd_user: Option<String>,
 }
 
-fn deliver(state: &AppState, d: Delivery) -> Response {
+pub(crate) fn deliver(state: &AppState, d: Delivery) -> Response {
     match d {
         Delivery::Redirect(url) => Redirect::to(&url).into_response(),
         Delivery::FormPost { action, fields } => {
@@ -46,7 +49,7 @@ fn deliver(state: &AppState, d: Delivery) -> Response {
     }
 }
 
-async fn current_session(state: &AppState, headers: &HeaderMap) -> Option<(Session, String)> {
+pub(crate) async fn current_session(state: &AppState, headers: &HeaderMap) -> Option<(Session, String)> {
     let raw = cookies::get(
         headers,
         &cookies::name(cookies::SESSION, state.settings.secure_cookies()),
@@ -101,6 +104,7 @@ async fn authorize(
         req,
         created_at: now(),
         logged_in: false,
+        pwd_user: None,
     };
     let json = serde_json::to_string(&pending).map_err(|e| AppError::Internal(e.to_string()))?;
     state
@@ -150,7 +154,7 @@ async fn proceed(
     }
 }
 
-async fn load_pending(state: &AppState, id: &str) -> Result<(Pending, Client), AppError> {
+pub(crate) async fn load_pending(state: &AppState, id: &str) -> Result<(Pending, Client), AppError> {
     let expired = || {
         AppError::Page(StatusCode::BAD_REQUEST, "This sign-in request has expired or was already used. Go back to the application and start again.".into())
     };
@@ -180,7 +184,7 @@ pub async fn resume(
 }
 
 /// A CSRF token: reuses the browser's cookie if it has one, else makes one and sets it.
-fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<String>) {
+pub(crate) fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<String>) {
     let name = cookies::name(cookies::CSRF, state.settings.secure_cookies());
     match cookies::get(headers, &name).filter(|v| v.len() >= 32) {
         Some(v) => (v, None),
@@ -192,7 +196,11 @@ fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<String>)
     }
 }
 
-fn check_csrf(state: &AppState, headers: &HeaderMap, form_value: Option<&String>) -> Result<(), AppError> {
+pub(crate) fn check_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    form_value: Option<&String>,
+) -> Result<(), AppError> {
     let name = cookies::name(cookies::CSRF, state.settings.secure_cookies());
     let cookie = cookies::get(headers, &name).unwrap_or_default();
     let ok =
@@ -212,7 +220,7 @@ fn check_csrf(state: &AppState, headers: &HeaderMap, form_value: Option<&String>
     }
 }
 
-fn with_cookie(mut r: Response, cookie: Option<String>) -> Response {
+pub(crate) fn with_cookie(mut r: Response, cookie: Option<String>) -> Response {
     if let Some(c) = cookie
         && let Ok(v) = HeaderValue::from_str(&c)
     {
@@ -221,7 +229,7 @@ fn with_cookie(mut r: Response, cookie: Option<String>) -> Response {
     r
 }
 
-fn html_page(status: StatusCode, body: String, cookie: Option<String>) -> Response {
+pub(crate) fn html_page(status: StatusCode, body: String, cookie: Option<String>) -> Response {
     let mut r = (status, Html(body)).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -251,12 +259,19 @@ pub async fn login_page(
     };
     Ok(html_page(
         StatusCode::OK,
-        html::login(q.req.as_deref(), &csrf, client_name.as_deref(), &hint, None),
+        html::login(
+            q.req.as_deref(),
+            &csrf,
+            client_name.as_deref(),
+            &hint,
+            None,
+            state.face.is_some(),
+        ),
         cookie,
     ))
 }
 
-fn client_ip(state: &AppState, headers: &HeaderMap, addr: SocketAddr) -> String {
+pub(crate) fn client_ip(state: &AppState, headers: &HeaderMap, addr: SocketAddr) -> String {
     if state.settings.trust_proxy
         && let Some(last) = headers
             .get("x-forwarded-for")
@@ -297,6 +312,7 @@ pub async fn login_submit(
                 client_name.as_deref(),
                 &username,
                 Some(msg),
+                state.face.is_some(),
             ),
             None,
         )
@@ -341,16 +357,42 @@ pub async fn login_submit(
     state.login_throttle.succeed(&user_key);
     tracing::info!(event = "login", method = "pwd", user = %user.id, "password login");
 
+    // Second factor: people with an enrolled face continue with a face check.
+    if let (Some(face), Some(id), Some((p, _))) = (&state.face, &req, &pending)
+        && face.settings.second_factor
+        && !state.store.faces_of(&user.id).await?.is_empty()
+    {
+        let mut p = p.clone();
+        p.pwd_user = Some(user.id.clone());
+        let json = serde_json::to_string(&p).map_err(|e| AppError::Internal(e.to_string()))?;
+        state.store.update_auth_request(id, &json).await?;
+        return Ok(Redirect::to(&format!("/login/face?req={id}")).into_response());
+    }
+    let pending = req.zip(pending.map(|(p, _)| p));
+    let (next, cookie) =
+        complete_login(&state, &user.id, vec!["pwd".into()], "urn:facegate:pwd", pending).await?;
+    Ok(with_cookie(Redirect::to(&next).into_response(), Some(cookie)))
+}
+
+/// Starts a login session for `user_id` and marks the pending request (if any) as logged in.
+/// Returns where the browser goes next and the session cookie.
+pub(crate) async fn complete_login(
+    state: &AppState,
+    user_id: &str,
+    amr: Vec<String>,
+    acr: &str,
+    pending: Option<(String, Pending)>,
+) -> Result<(String, String), AppError> {
     let raw = random_token(32);
     let auth_time = now();
     state
         .store
         .create_session(&StoredSession {
             id_hash: storage_hash(&raw),
-            user_id: user.id.clone(),
+            user_id: user_id.to_string(),
             auth_time,
-            amr: vec!["pwd".into()],
-            acr: Some("urn:facegate:pwd".into()),
+            amr,
+            acr: Some(acr.to_string()),
             expires_at: auth_time + state.settings.lifetimes.session,
         })
         .await?;
@@ -362,16 +404,16 @@ pub async fn login_submit(
         secure,
         "Lax",
     );
-    let next = match (req, pending) {
-        (Some(id), Some((mut p, _))) => {
+    let next = match pending {
+        Some((id, mut p)) => {
             p.logged_in = true;
             let json = serde_json::to_string(&p).map_err(|e| AppError::Internal(e.to_string()))?;
             state.store.update_auth_request(&id, &json).await?;
             format!("/authorize/resume?req={id}")
         }
-        _ => "/".to_string(),
+        None => "/account".to_string(),
     };
-    Ok(with_cookie(Redirect::to(&next).into_response(), Some(cookie)))
+    Ok((next, cookie))
 }
 
 pub async fn consent_page(

@@ -1,0 +1,249 @@
+//! Face login's service: the loaded pipeline, enrolment with quality checks, 1:1 verification and 1:N
+//! identification against the templates in the store, and the match policy from the pack's
+//! calibration. Photos are decoded, measured and dropped: only embeddings are kept.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use facegate_core::face::{FaceTemplate, Identification, identify, per_comparison_fmr};
+use facegate_core::secret::random_token;
+use facegate_store::Store;
+use facegate_vision::quality::QualityBar;
+use facegate_vision::{AnalyzeOptions, DecodeLimits, FacePipeline, VisionError};
+
+use super::now;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// Face login needs a passed liveness check (the default).
+    Required,
+    /// Face login accepts a single photo. Only for testing or trusted kiosks.
+    Off,
+}
+
+#[derive(Debug, Clone)]
+pub struct FaceSettings {
+    pub enabled: bool,
+    pub models_dir: PathBuf,
+    pub pack: String,
+    /// Target false-match rate of a 1:1 comparison; 1:N searches divide it by the gallery size.
+    pub target_fmr: f64,
+    pub liveness: Liveness,
+    /// A face nobody has enrolled may open a new account (face-only mode).
+    pub signup: bool,
+    /// Password logins of people with enrolled faces continue with a face check.
+    pub second_factor: bool,
+}
+
+impl Default for FaceSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            models_dir: facegate_vision::default_models_dir(),
+            pack: facegate_vision::DEFAULT_PACK.into(),
+            target_fmr: 1e-5,
+            liveness: Liveness::Required,
+            signup: false,
+            second_factor: false,
+        }
+    }
+}
+
+/// What went wrong, in words for the person (the HTTP layer picks the status).
+#[derive(Debug, thiserror::Error)]
+pub enum FaceError {
+    #[error("{0}")]
+    BadImage(String),
+    #[error("No face was found. Make sure your whole face is in the picture and well lit.")]
+    NoFace,
+    #[error("More than one face is in the picture. Make sure only you are in view.")]
+    MultipleFaces,
+    #[error("{}", .0.join(" "))]
+    Quality(Vec<&'static str>),
+    #[error("No face is enrolled for this account yet.")]
+    NotEnrolled,
+    #[error("The face does not match.")]
+    NoMatch,
+    #[error("Face login is not available on this server right now.")]
+    Unavailable(String),
+}
+
+/// The result of comparing a probe with the store.
+#[derive(Debug, Clone)]
+pub struct Match {
+    pub user_id: String,
+    pub score: f32,
+    pub threshold: f32,
+}
+
+#[derive(Debug)]
+pub struct FaceService {
+    pipeline: Arc<FacePipeline>,
+    pub settings: FaceSettings,
+}
+
+impl FaceService {
+    pub fn load(settings: FaceSettings) -> Result<FaceService, VisionError> {
+        let pipeline = FacePipeline::load(&settings.models_dir, &settings.pack, &Default::default())?;
+        if pipeline.manifest().calibration.thresholds.is_empty() {
+            return Err(VisionError::Pack(format!(
+                "pack {} has no calibrated thresholds",
+                settings.pack
+            )));
+        }
+        Ok(FaceService {
+            pipeline: Arc::new(pipeline),
+            settings,
+        })
+    }
+
+    pub fn pack(&self) -> &str {
+        &self.settings.pack
+    }
+
+    /// The cosine threshold for a search over `gallery` people.
+    pub fn threshold(&self, gallery: usize) -> f32 {
+        let fmr = per_comparison_fmr(self.settings.target_fmr, gallery);
+        self.pipeline.manifest().threshold_for(fmr).unwrap_or(1.0)
+    }
+
+    /// Decodes and analyses an uploaded image off the async runtime; exactly one face, held to `bar`.
+    async fn probe(
+        &self,
+        bytes: Vec<u8>,
+        bar: QualityBar,
+    ) -> Result<(Vec<f32>, serde_json::Value), FaceError> {
+        let pipeline = self.pipeline.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let limits = DecodeLimits {
+                max_bytes: 10 * 1024 * 1024,
+                ..DecodeLimits::default()
+            };
+            let img = facegate_vision::decode(&bytes, &limits)?;
+            pipeline.analyze(
+                &img,
+                &AnalyzeOptions {
+                    embed: true,
+                    landmarks: pipeline.has_landmarks(),
+                    max_faces: None,
+                },
+            )
+        })
+        .await
+        .map_err(|e| FaceError::Unavailable(e.to_string()))?;
+        let mut faces = match result {
+            Ok(f) => f,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    facegate_vision::ErrorKind::BadImage | facegate_vision::ErrorKind::ImageTooLarge
+                ) =>
+            {
+                return Err(FaceError::BadImage(format!("That file could not be used: {e}.")));
+            }
+            Err(e) => return Err(FaceError::Unavailable(e.to_string())),
+        };
+        // Faces far smaller than the main one are bystanders in the background, not a second person
+        // at the camera; they are ignored.
+        if let Some(main) = faces.first().map(|f| f.detection.bbox.area()) {
+            faces.retain(|f| f.detection.bbox.area() >= main * 0.25);
+        }
+        let face = match faces.len() {
+            0 => return Err(FaceError::NoFace),
+            1 => faces.remove(0),
+            _ => return Err(FaceError::MultipleFaces),
+        };
+        let issues = bar.assess(&face.quality, &face.pose);
+        if !issues.is_empty() {
+            return Err(FaceError::Quality(issues.iter().map(|i| i.message()).collect()));
+        }
+        let embedding = face
+            .embedding
+            .as_ref()
+            .map(|e| e.as_slice().to_vec())
+            .ok_or_else(|| FaceError::Unavailable("no embedding".into()))?;
+        let quality = serde_json::json!({
+            "eye_distance_px": face.quality.eye_distance_px.round(),
+            "sharpness": face.quality.sharpness.round(),
+            "brightness": face.quality.brightness.round(),
+            "yaw": face.pose.yaw.round(),
+            "pitch": face.pose.pitch.round(),
+        });
+        Ok((embedding, quality))
+    }
+
+    /// Enrols one photo for a person.
+    pub async fn enrol(
+        &self,
+        store: &Store,
+        user_id: &str,
+        image: Vec<u8>,
+    ) -> Result<FaceTemplate, FaceError> {
+        let (embedding, quality) = self.probe(image, QualityBar::ENROL).await?;
+        let t = FaceTemplate {
+            id: random_token(12),
+            user_id: user_id.to_string(),
+            pack: self.settings.pack.clone(),
+            embedding,
+            quality,
+            created_at: now(),
+        };
+        store
+            .add_face(&t)
+            .await
+            .map_err(|e| FaceError::Unavailable(e.to_string()))?;
+        Ok(t)
+    }
+
+    /// 1:1: does the photo match this person (any of their templates of this pack)?
+    pub async fn verify(&self, store: &Store, user_id: &str, image: Vec<u8>) -> Result<Match, FaceError> {
+        let templates: Vec<FaceTemplate> = store
+            .faces_of(user_id)
+            .await
+            .map_err(|e| FaceError::Unavailable(e.to_string()))?
+            .into_iter()
+            .filter(|t| t.pack == self.settings.pack)
+            .collect();
+        if templates.is_empty() {
+            return Err(FaceError::NotEnrolled);
+        }
+        let (probe, _) = self.probe(image, QualityBar::LOGIN).await?;
+        let threshold = self.threshold(1);
+        let best = identify(&probe, &templates).ok_or(FaceError::NotEnrolled)?;
+        if best.score >= threshold {
+            Ok(Match {
+                user_id: best.user_id,
+                score: best.score,
+                threshold,
+            })
+        } else {
+            Err(FaceError::NoMatch)
+        }
+    }
+
+    /// 1:N: who is this? The threshold tightens with the number of enrolled people. Returns the best
+    /// candidate and the threshold even when it does not pass (for the audit band).
+    pub async fn identify(
+        &self,
+        store: &Store,
+        image: Vec<u8>,
+    ) -> Result<(Option<Identification>, f32), FaceError> {
+        let (probe, _) = self.probe(image, QualityBar::LOGIN).await?;
+        let gallery = store
+            .faces_by_pack(&self.settings.pack)
+            .await
+            .map_err(|e| FaceError::Unavailable(e.to_string()))?;
+        let people = gallery
+            .iter()
+            .map(|t| t.user_id.as_str())
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        let threshold = self.threshold(people);
+        Ok((identify(&probe, &gallery), threshold))
+    }
+
+    /// The embedding of a photo for a new face-only account (enrolment quality).
+    pub async fn signup_probe(&self, image: Vec<u8>) -> Result<(Vec<f32>, serde_json::Value), FaceError> {
+        self.probe(image, QualityBar::ENROL).await
+    }
+}

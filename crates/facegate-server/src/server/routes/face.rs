@@ -1,0 +1,624 @@
+//! Face login, enrolment and the account page.
+//!
+//! Login modes: with a username, the photo is compared with that person's templates (1:1); without
+//! one, with everyone's (1:N, threshold tightened with the gallery size), and an unknown face may open
+//! a new account if the operator allows it; after a correct password, people with an enrolled face are
+//! asked for it as a second factor. Liveness is required by default: until a liveness check passes,
+//! a single photo does not log anyone in (FACEGATE_LIVENESS=off lifts that, for tests and kiosks).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Multipart, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use facegate_core::face::score_band;
+use facegate_core::secret::random_token;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::pages::{
+    check_csrf, client_ip, complete_login, csrf_token, current_session, load_pending, with_cookie,
+};
+use super::single_valued;
+use crate::server::error::AppError;
+use crate::server::face::{FaceError, FaceService, Liveness};
+use crate::server::state::AppState;
+use crate::server::{cookies, html, now};
+
+const DEVICE: &str = "fg_device";
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'";
+
+pub async fn script() -> Response {
+    static_file(
+        include_str!("../../../static/face-capture.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+pub async fn stylesheet() -> Response {
+    static_file(
+        include_str!("../../../static/face-capture.css"),
+        "text/css; charset=utf-8",
+    )
+}
+
+fn static_file(body: &'static str, mime: &'static str) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    r
+}
+
+fn face_html(status: StatusCode, body: String, cookies_to_set: Vec<String>) -> Response {
+    let mut r = (status, Html(body)).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("content-security-policy", HeaderValue::from_static(CSP));
+    h.insert("permissions-policy", HeaderValue::from_static("camera=(self)"));
+    for c in cookies_to_set {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    r
+}
+
+fn service(state: &AppState) -> Result<&FaceService, AppError> {
+    state.face.as_deref().ok_or_else(|| {
+        AppError::Page(
+            StatusCode::NOT_FOUND,
+            "Face login is not enabled on this server.".into(),
+        )
+    })
+}
+
+/// A JSON answer for the capture script.
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut r = (status, Json(body)).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    answer(status, json!({"ok": false, "error": message}))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReqQuery {
+    req: Option<String>,
+}
+
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReqQuery>,
+) -> Result<Response, AppError> {
+    service(&state)?;
+    let (csrf, csrf_cookie) = csrf_token(&state, &headers);
+    let mut set = csrf_cookie.into_iter().collect::<Vec<_>>();
+    let device_name = cookies::name(DEVICE, state.settings.secure_cookies());
+    if cookies::get(&headers, &device_name).is_none() {
+        set.push(cookies::set(
+            &device_name,
+            &random_token(16),
+            Some(400 * 24 * 3600),
+            state.settings.secure_cookies(),
+            "Strict",
+        ));
+    }
+    let req = q.req.unwrap_or_default();
+    let (pending, client_name) = if req.is_empty() {
+        (None, None)
+    } else {
+        let (p, c) = load_pending(&state, &req).await?;
+        (Some(p), Some(c.name))
+    };
+    let second_factor = pending.as_ref().is_some_and(|p| p.pwd_user.is_some());
+    let to = client_name
+        .map(|n| {
+            format!(
+                "<p class=\"muted\">to continue to <strong>{}</strong></p>",
+                html::escape(&n)
+            )
+        })
+        .unwrap_or_default();
+    let (title, intro, extra) = if second_factor {
+        (
+            "Confirm it is you",
+            "Your password was right. Now look at the camera to confirm it is you.",
+            String::new(),
+        )
+    } else {
+        (
+            "Sign in with your face",
+            "Look at the camera. If you enter your username the picture is compared with your face only.",
+            "<label for=\"username\">Username (optional)</label><input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\">".to_string(),
+        )
+    };
+    let body = format!(
+        "<h1>{title}</h1>{to}<p>{intro}</p>{}<p class=\"muted\"><a href=\"/login?req={}\">Use a password instead</a></p>",
+        html::capture_form(
+            "/login/face",
+            1,
+            false,
+            &[("csrf", &csrf), ("req", &req)],
+            &extra,
+            "Take picture and sign in"
+        ),
+        html::escape(&req)
+    );
+    Ok(face_html(StatusCode::OK, html::face_page(title, &body), set))
+}
+
+/// The fields and the image of a capture post.
+struct Capture {
+    fields: std::collections::HashMap<String, String>,
+    image: Vec<u8>,
+}
+
+async fn read_capture(mut multipart: Multipart) -> Result<Capture, Response> {
+    let mut fields = std::collections::HashMap::new();
+    let mut image = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    &format!("The upload could not be read: {}.", e.body_text()),
+                ));
+            }
+        };
+        let name = field.name().unwrap_or("").to_string();
+        if name == "image" {
+            let bytes = field.bytes().await.map_err(|e| {
+                refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!("The picture could not be read: {}.", e.body_text()),
+                )
+            })?;
+            image = Some(bytes.to_vec());
+        } else {
+            let text = field
+                .text()
+                .await
+                .map_err(|_| refuse(StatusCode::BAD_REQUEST, "The form could not be read."))?;
+            if fields.insert(name, text).is_some() {
+                return Err(refuse(StatusCode::BAD_REQUEST, "A form field appears twice."));
+            }
+        }
+    }
+    let image = image
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "No picture was sent."))?;
+    Ok(Capture { fields, image })
+}
+
+fn face_error_response(e: &FaceError) -> Response {
+    let status = match e {
+        FaceError::BadImage(_) => StatusCode::BAD_REQUEST,
+        FaceError::NoFace | FaceError::MultipleFaces | FaceError::Quality(_) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        FaceError::NotEnrolled | FaceError::NoMatch => StatusCode::UNAUTHORIZED,
+        FaceError::Unavailable(detail) => {
+            tracing::error!("face service: {detail}");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    refuse(status, &e.to_string())
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<Response, AppError> {
+    let face = service(&state)?;
+    let capture = match read_capture(multipart).await {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    if check_csrf(&state, &headers, capture.fields.get("csrf")).is_err() {
+        return Ok(refuse(
+            StatusCode::FORBIDDEN,
+            "This page has expired. Reload it and try again.",
+        ));
+    }
+    let req = capture.fields.get("req").filter(|r| !r.is_empty()).cloned();
+    let pending = match &req {
+        Some(id) => Some(load_pending(&state, id).await?.0),
+        None => None,
+    };
+    let ip = client_ip(&state, &headers, addr);
+    let device =
+        cookies::get(&headers, &cookies::name(DEVICE, state.settings.secure_cookies())).unwrap_or_default();
+    let username = capture
+        .fields
+        .get("username")
+        .map(|u| u.trim().to_lowercase())
+        .filter(|u| !u.is_empty());
+    let second_factor_user = pending.as_ref().and_then(|p| p.pwd_user.clone());
+
+    // Throttle per address, per device and per account before any work.
+    let mut keys = vec![format!("face-ip:{ip}")];
+    if !device.is_empty() {
+        keys.push(format!("face-device:{device}"));
+    }
+    if let Some(u) = second_factor_user.as_ref().or(username.as_ref()) {
+        keys.push(format!("face-user:{u}"));
+    }
+    let t = Instant::now();
+    for key in &keys {
+        if let Err(wait) = state.login_throttle.check(key, t) {
+            let secs = wait.as_secs().max(1);
+            let mut r = answer(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"ok": false, "error": format!("Too many attempts. Try again in {secs} seconds."), "retry_after": secs}),
+            );
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Ok(r);
+        }
+    }
+
+    if face.settings.liveness == Liveness::Required {
+        state
+            .store
+            .audit(
+                "face_login",
+                None,
+                Some(&ip),
+                "refused",
+                Some("liveness required"),
+                now(),
+            )
+            .await?;
+        return Ok(refuse(
+            StatusCode::FORBIDDEN,
+            "Face sign-in needs a liveness check, which this server does not offer yet. Please use your password.",
+        ));
+    }
+
+    let fail = |user: Option<String>, band: &'static str| {
+        let state = state.clone();
+        let keys = keys.clone();
+        let ip = ip.clone();
+        async move {
+            for key in &keys {
+                state.login_throttle.fail(key, t);
+            }
+            let _ = state
+                .store
+                .audit(
+                    "face_login",
+                    user.as_deref(),
+                    Some(&ip),
+                    "failed",
+                    Some(band),
+                    now(),
+                )
+                .await;
+        }
+    };
+
+    // Who is it? 1:1 against the password's account or the username, else 1:N.
+    let (user_id, amr, band) = if let Some(uid) = second_factor_user.clone().or(match &username {
+        Some(u) => state.store.user_with_password(u).await?.map(|(user, _)| user.id),
+        None => None,
+    }) {
+        match face.verify(&state.store, &uid, capture.image).await {
+            Ok(m) => {
+                let amr = if second_factor_user.is_some() {
+                    vec!["pwd".into(), "face".into(), "mfa".into()]
+                } else {
+                    vec!["face".into()]
+                };
+                (m.user_id, amr, score_band(m.score, m.threshold))
+            }
+            Err(e) => {
+                if matches!(e, FaceError::NoMatch | FaceError::NotEnrolled) {
+                    fail(Some(uid), "no-match").await;
+                    return Ok(refuse(
+                        StatusCode::UNAUTHORIZED,
+                        "That did not work. Try again, or use your password.",
+                    ));
+                }
+                return Ok(face_error_response(&e));
+            }
+        }
+    } else if username.is_some() {
+        // An unknown username is answered like a wrong face, after the same work.
+        let _ = face.identify(&state.store, capture.image).await;
+        fail(None, "no-match").await;
+        return Ok(refuse(
+            StatusCode::UNAUTHORIZED,
+            "That did not work. Try again, or use your password.",
+        ));
+    } else {
+        match face.identify(&state.store, capture.image.clone()).await {
+            Ok((Some(best), threshold)) if best.score >= threshold => (
+                best.user_id,
+                vec!["face".into()],
+                score_band(best.score, threshold),
+            ),
+            Ok(_) if face.settings.signup => match signup(&state, face, capture.image).await {
+                Ok(uid) => (uid, vec!["face".into()], "new-account"),
+                Err(e) => return Ok(face_error_response(&e)),
+            },
+            Ok(_) => {
+                fail(None, "no-match").await;
+                return Ok(refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "Your face was not recognised. Try again, or sign in with your password.",
+                ));
+            }
+            Err(e) => return Ok(face_error_response(&e)),
+        }
+    };
+    for key in &keys {
+        state.login_throttle.succeed(key);
+    }
+    state
+        .store
+        .audit("face_login", Some(&user_id), Some(&ip), "ok", Some(band), now())
+        .await?;
+    tracing::info!(event = "login", method = "face", user = %user_id, "face login");
+    let acr = "urn:facegate:face";
+    let (next, cookie) = complete_login(&state, &user_id, amr, acr, req.zip(pending)).await?;
+    Ok(with_cookie(
+        answer(
+            StatusCode::OK,
+            json!({"ok": true, "message": "Signed in.", "redirect": next}),
+        ),
+        Some(cookie),
+    ))
+}
+
+/// Face-only sign-up: a new account whose first template is this face.
+async fn signup(state: &AppState, face: &FaceService, image: Vec<u8>) -> Result<String, FaceError> {
+    let (embedding, quality) = face.signup_probe(image).await?;
+    let id = random_token(16);
+    let username = facegate_core::Username::parse(&format!(
+        "face-{}",
+        &id[..8].to_lowercase().replace(['_', '-'], "x")
+    ))
+    .map_err(|e| FaceError::Unavailable(e.to_string()))?;
+    let user = facegate_core::User {
+        id: id.clone(),
+        username,
+        email: None,
+        email_verified: false,
+        name: None,
+        created_at: now(),
+    };
+    state
+        .store
+        .create_user(&user, None)
+        .await
+        .map_err(|e| FaceError::Unavailable(e.to_string()))?;
+    let t = facegate_core::face::FaceTemplate {
+        id: random_token(12),
+        user_id: id.clone(),
+        pack: face.pack().to_string(),
+        embedding,
+        quality,
+        created_at: now(),
+    };
+    state
+        .store
+        .add_face(&t)
+        .await
+        .map_err(|e| FaceError::Unavailable(e.to_string()))?;
+    let _ = state
+        .store
+        .audit("signup", Some(&id), None, "ok", Some("face"), now())
+        .await;
+    Ok(id)
+}
+
+// ---------------------------------------------------------------- the account page
+
+pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let Some((session, _)) = current_session(&state, &headers).await else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let user = state
+        .store
+        .user(&session.user_id)
+        .await?
+        .ok_or_else(|| AppError::Internal("session of a deleted account".into()))?;
+    let (csrf, csrf_cookie) = csrf_token(&state, &headers);
+    let faces = state.store.faces_of(&user.id).await?;
+    let rows: String = faces
+        .iter()
+        .map(|f| {
+            format!(
+                "<li>Added {} · pack {} · eyes {} px apart, sharpness {}<form method=\"post\" action=\"/account/faces/delete\" class=\"inline\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"id\" value=\"{}\"><button class=\"secondary\" type=\"submit\">Delete</button></form></li>",
+                date(f.created_at),
+                html::escape(&f.pack),
+                f.quality["eye_distance_px"],
+                f.quality["sharpness"],
+                html::escape(&csrf),
+                html::escape(&f.id)
+            )
+        })
+        .collect();
+    let faces_html = if faces.is_empty() {
+        "<p>No face is enrolled.</p>".to_string()
+    } else {
+        format!("<ul>{rows}</ul>")
+    };
+    let events: String = state
+        .store
+        .audit_of(&user.id, 10)
+        .await?
+        .iter()
+        .map(|(at, kind, result, detail)| {
+            format!(
+                "<li>{} — {} {} {}</li>",
+                date(*at),
+                html::escape(kind),
+                html::escape(result),
+                html::escape(detail.as_deref().unwrap_or(""))
+            )
+        })
+        .collect();
+    let capture = match &state.face {
+        Some(_) => format!(
+            "<h2>Add your face</h2><p>Three pictures are taken a moment apart. Only measurements of your face are kept, never the pictures.</p>{}",
+            html::capture_form(
+                "/account/faces",
+                3,
+                false,
+                &[("csrf", &csrf)],
+                "",
+                "Take 3 pictures"
+            )
+        ),
+        None => "<p class=\"muted\">Face login is not enabled on this server.</p>".into(),
+    };
+    let body = format!(
+        "<h1>Your account</h1><p>Signed in as <strong>{}</strong>{}</p><h2>Your faces</h2>{faces_html}{capture}\
+         <h2>Delete all biometric data</h2><form method=\"post\" action=\"/account/faces/delete-all\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <button class=\"secondary\" type=\"submit\">Delete every face of mine</button></form><h2>Recent sign-ins</h2><ul>{events}</ul>\
+         <form method=\"post\" action=\"/logout\"><button class=\"secondary\" type=\"submit\">Sign out</button></form>",
+        html::escape(user.username.as_str()),
+        user.email
+            .as_ref()
+            .map(|e| format!(" ({})", html::escape(e.as_str())))
+            .unwrap_or_default(),
+        html::escape(&csrf)
+    );
+    Ok(face_html(
+        StatusCode::OK,
+        html::face_page("Your account", &body),
+        csrf_cookie.into_iter().collect(),
+    ))
+}
+
+fn date(epoch: i64) -> String {
+    // Days since the epoch to a civil date (Howard Hinnant's algorithm), UTC.
+    let days = epoch.div_euclid(86_400);
+    let secs = epoch.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        secs / 3600,
+        (secs % 3600) / 60
+    )
+}
+
+pub async fn enrol(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<Response, AppError> {
+    let face = service(&state)?;
+    let Some((session, _)) = current_session(&state, &headers).await else {
+        return Ok(refuse(
+            StatusCode::UNAUTHORIZED,
+            "Your session has ended. Sign in again.",
+        ));
+    };
+    let capture = match read_capture(multipart).await {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    if check_csrf(&state, &headers, capture.fields.get("csrf")).is_err() {
+        return Ok(refuse(
+            StatusCode::FORBIDDEN,
+            "This page has expired. Reload it and try again.",
+        ));
+    }
+    let existing = state.store.faces_of(&session.user_id).await?.len();
+    if existing >= 20 {
+        return Ok(refuse(
+            StatusCode::CONFLICT,
+            "You have 20 faces enrolled already: delete some first.",
+        ));
+    }
+    match face.enrol(&state.store, &session.user_id, capture.image).await {
+        Ok(t) => {
+            state
+                .store
+                .audit("enrol", Some(&session.user_id), None, "ok", Some(&t.pack), now())
+                .await?;
+            Ok(answer(
+                StatusCode::CREATED,
+                json!({"ok": true, "message": format!("Saved. You have {} face picture(s) enrolled.", existing + 1), "redirect": "/account"}),
+            ))
+        }
+        Err(e) => Ok(face_error_response(&e)),
+    }
+}
+
+async fn form_action(
+    state: &AppState,
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+) -> Result<(String, std::collections::HashMap<String, String>), AppError> {
+    let form = single_valued(pairs).map_err(|e| AppError::Page(StatusCode::BAD_REQUEST, e.description))?;
+    check_csrf(state, headers, form.get("csrf"))?;
+    let (session, _) = current_session(state, headers)
+        .await
+        .ok_or_else(|| AppError::Page(StatusCode::UNAUTHORIZED, "Sign in first.".into()))?;
+    Ok((session.user_id, form))
+}
+
+pub async fn delete_face(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(pairs): axum::Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let (user_id, form) = form_action(&state, &headers, &pairs).await?;
+    let id = form.get("id").cloned().unwrap_or_default();
+    if state.store.delete_face(&user_id, &id).await? {
+        state
+            .store
+            .audit("face_deleted", Some(&user_id), None, "ok", None, now())
+            .await?;
+    }
+    Ok(Redirect::to("/account").into_response())
+}
+
+pub async fn delete_all_faces(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(pairs): axum::Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let (user_id, _) = form_action(&state, &headers, &pairs).await?;
+    let n = state.store.delete_faces(&user_id).await?;
+    state
+        .store
+        .audit(
+            "faces_deleted",
+            Some(&user_id),
+            None,
+            "ok",
+            Some(&format!("{n} templates")),
+            now(),
+        )
+        .await?;
+    Ok(Redirect::to("/account").into_response())
+}
