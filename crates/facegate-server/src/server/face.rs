@@ -163,11 +163,11 @@ impl FaceService {
             .map(|e| e.as_slice().to_vec())
             .ok_or_else(|| FaceError::Unavailable("no embedding".into()))?;
         let quality = serde_json::json!({
-            "eye_distance_px": face.quality.eye_distance_px.round(),
-            "sharpness": face.quality.sharpness.round(),
-            "brightness": face.quality.brightness.round(),
-            "yaw": face.pose.yaw.round(),
-            "pitch": face.pose.pitch.round(),
+            "eye_distance_px": face.quality.eye_distance_px.round() as i64,
+            "sharpness": face.quality.sharpness.round() as i64,
+            "brightness": face.quality.brightness.round() as i64,
+            "yaw": face.pose.yaw.round() as i64,
+            "pitch": face.pose.pitch.round() as i64,
         });
         Ok((embedding, quality))
     }
