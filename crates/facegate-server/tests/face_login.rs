@@ -8,7 +8,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{TestApp, browser, location, params, spawn_with};
+use common::{TestApp, browser, exchange_code, field, location, params, spawn_with};
 use facegate_server::server::face::Liveness;
 use serde_json::Value;
 
@@ -45,12 +45,6 @@ async fn face_app(
         return None;
     }
     Some(app)
-}
-
-fn field(html: &str, name: &str) -> String {
-    let m = format!("name=\"{name}\" value=\"");
-    let s = html.find(&m).unwrap_or_else(|| panic!("no {name} in {html}")) + m.len();
-    html[s..s + html[s..].find('"').unwrap()].to_string()
 }
 
 async fn password_login(b: &reqwest::Client, app: &TestApp, username: &str) {
@@ -165,20 +159,7 @@ async fn finish(b: &reqwest::Client, app: &TestApp, redirect: &str, client: (&st
     let code = params(&back, false)
         .remove("code")
         .unwrap_or_else(|| panic!("{back}"));
-    let t: Value = reqwest::Client::new()
-        .post(app.url("/token"))
-        .basic_auth(client.0, Some(client.1))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t = exchange_code(app, client.0, Some(client.1), &code, REDIRECT).await;
     let token = t["id_token"].as_str().unwrap();
     let payload = token.split('.').nth(1).unwrap();
     use base64::Engine as _;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestApp, browser, location, params, sign_in, spawn_app};
+use common::{TestApp, browser, exchange_code, location, params, sign_in, spawn_app};
 use facegate_oidc::client::ClientMetadata;
 use facegate_oidc::id_token::half_hash;
 use facegate_oidc::keys::{SigningAlg, SigningKey, generate};
@@ -331,20 +331,7 @@ async fn key_rotation_publishes_the_new_key_and_keeps_the_old() {
         );
         let back = sign_in(&browser(), &app, &url, "alice").await;
         let code = params(&back, false)["code"].clone();
-        let t: Value = reqwest::Client::new()
-            .post(app.url("/token"))
-            .basic_auth(&id, Some(&secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let t: Value = exchange_code(&app, &id, Some(&secret), &code, REDIRECT).await;
         t["id_token"].as_str().unwrap().to_string()
     };
     let before = get_token().await;
@@ -551,20 +538,7 @@ async fn clients_may_choose_es256_or_eddsa_id_tokens() {
         );
         let back = sign_in(&browser(), &app, &url, "alice").await;
         let code = params(&back, false)["code"].clone();
-        let t: Value = reqwest::Client::new()
-            .post(app.url("/token"))
-            .basic_auth(&id, secret.as_deref())
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let t: Value = exchange_code(&app, &id, secret.as_deref(), &code, REDIRECT).await;
         let token = t["id_token"].as_str().unwrap();
         assert_eq!(
             format!("{:?}", jsonwebtoken::decode_header(token).unwrap().alg),

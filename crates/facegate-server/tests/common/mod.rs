@@ -95,6 +95,35 @@ pub fn location(r: &reqwest::Response) -> String {
         .unwrap_or_default()
 }
 
+/// The value of a hidden form field in a page.
+pub fn field(html: &str, name: &str) -> String {
+    hidden(html, name)
+}
+
+/// Exchanges a code at the token endpoint with client_secret_basic; returns the JSON answer.
+pub async fn exchange_code(
+    app: &TestApp,
+    client_id: &str,
+    secret: Option<&str>,
+    code: &str,
+    redirect_uri: &str,
+) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(app.url("/token"))
+        .basic_auth(client_id, secret)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html

@@ -15,9 +15,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use facegate_core::face::score_band;
 use facegate_core::secret::random_token;
-use serde::Deserialize;
 use serde_json::json;
 
+use super::pages::ReqQuery;
 use super::pages::{
     check_csrf, client_ip, complete_login, csrf_token, current_session, load_pending, with_cookie,
 };
@@ -89,11 +89,6 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response {
 
 fn refuse(status: StatusCode, message: &str) -> Response {
     answer(status, json!({"ok": false, "error": message}))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ReqQuery {
-    req: Option<String>,
 }
 
 pub async fn login_page(

@@ -170,7 +170,7 @@ pub(crate) async fn load_pending(state: &AppState, id: &str) -> Result<(Pending,
 
 #[derive(Debug, Deserialize)]
 pub struct ReqQuery {
-    req: Option<String>,
+    pub(crate) req: Option<String>,
 }
 
 pub async fn resume(
