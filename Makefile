@@ -4,7 +4,7 @@ CARGO ?= cargo
 FACEGATE = target/release/facegate
 TESTDATA ?= ../shared/testdata
 
-.PHONY: all build models node-deps test lint unit bench bench-http eval eval-all demo demo-faces clean
+.PHONY: all build models node-deps e2e test lint unit bench bench-http eval eval-all demo demo-faces clean
 
 all: build
 
@@ -28,8 +28,19 @@ node-deps:
 		else echo "npm not found: not installing tests/node (npm ci --prefix tests/node)"; fi; \
 	fi
 
-# Every test. Tests that need models fail (not skip) when the models are missing.
-test: models lint node-deps
+# Browser end-to-end test of face login (tests/e2e): headless Debian Chromium driven by playwright-core,
+# fake webcams made from test photos with ffmpeg, screenshots in target/e2e. Skipped with a message when
+# chromium or ffmpeg is missing, unless FACEGATE_REQUIRE_BROWSER=1 (CI), which makes that a failure.
+e2e: models
+	@if [ ! -d tests/e2e/node_modules/playwright-core ] && command -v npm >/dev/null; then npm ci --prefix tests/e2e --no-audit --no-fund; fi
+	@if command -v chromium >/dev/null && command -v ffmpeg >/dev/null && [ -d tests/e2e/node_modules/playwright-core ]; then \
+		node tests/e2e/face_login.mjs; \
+	elif [ "$$FACEGATE_REQUIRE_BROWSER" = 1 ]; then \
+		echo "e2e: chromium, ffmpeg or tests/e2e/node_modules missing and FACEGATE_REQUIRE_BROWSER=1"; exit 1; \
+	else echo "SKIPPED: browser e2e test (needs: apt-get install chromium ffmpeg)"; fi
+
+# Every test. Tests that need models, Node or the browser fail (not skip) in CI when those are missing.
+test: models lint node-deps e2e
 	set -o pipefail; FACEGATE_REQUIRE_MODELS=1 $(CARGO) test --workspace 2>&1 | tee target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' target/test.log
 
