@@ -3,7 +3,7 @@
 //   2. a relying party sends her to facegate; she signs in with her face; the RP exchanges the code and
 //      checks the ID token's sub and amr;
 //   3. a different person's face for alice's account is refused, with a message on the page;
-//   4. in a browser with no camera the page falls back to uploading a photo, which signs her in.
+//   4. when camera permission is refused the page falls back to uploading a photo, which signs her in.
 // Real facegate (release binary), real headless Chromium (Debian package), webcams made from test photos
 // with ffmpeg. Screenshots go to target/e2e/. Ends with "e2e: N passed, N failed".
 import { chromium } from 'playwright-core';
@@ -101,6 +101,8 @@ try {
   await page.click('text=Sign in with your face instead');
   await page.waitForSelector('#face-form[data-state="ready"]', { timeout: 15000 });
   await page.fill('#username', 'alice');
+  await page.waitForFunction(() => /Looks good/.test(document.getElementById('face-status').textContent), null, { timeout: 15000 });
+  check('live guidance says the picture would be good before it is taken', true);
   await page.screenshot({ path: path.join(out, '3-face-login.png'), fullPage: true });
   await page.click('#face-capture');
   await page.waitForURL(`${redirect}**`, { timeout: 30000 });
@@ -125,18 +127,23 @@ try {
   await page.screenshot({ path: path.join(out, '4-refused.png'), fullPage: true });
   await browser.close();
 
-  // 4. No camera: upload a photo instead.
-  browser = await launch(null);
+  // 4. Camera permission refused (the browser has a camera, the person says no): upload a photo instead.
+  browser = await launch(aliceCam);
   page = await (await browser.newContext()).newPage();
+  await page.addInitScript(() => {
+    navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+  });
   await page.goto(authorizeUrl('face-3'));
   await page.click('text=Sign in with your face instead');
   await page.waitForSelector('#face-form[data-state="no-camera"]', { timeout: 15000 });
-  await page.screenshot({ path: path.join(out, '5-no-camera.png'), fullPage: true });
+  const refusedText = await page.textContent('#face-status');
+  check('the page says the camera was refused and offers an upload', /permission was refused/i.test(refusedText ?? ''), refusedText);
+  await page.screenshot({ path: path.join(out, '5-camera-refused.png'), fullPage: true });
   await page.fill('#username', 'alice');
   await page.setInputFiles('#face-file', path.join(testdata, 'faces/deepface/person_img1/img10.jpg'));
   await page.waitForURL(`${redirect}**`, { timeout: 30000 });
   const third = results.find((r) => r.state === 'face-3');
-  check('without a camera, an uploaded photo signs in', third?.claims?.sub === aliceId, JSON.stringify(third));
+  check('with the camera refused, an uploaded photo signs in', third?.claims?.sub === aliceId, JSON.stringify(third));
   await browser.close();
   exitCode = failed === 0 ? 0 : 1;
 } catch (e) {

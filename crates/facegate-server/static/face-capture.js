@@ -62,6 +62,11 @@
     var endpoint = form.getAttribute('data-endpoint') || form.getAttribute('action') || location.pathname;
     var shots = clampInt(form.getAttribute('data-shots'), 1, 1, 10);
     var auto = form.getAttribute('data-auto') === '1';
+    // Live guidance: small preview frames go to this endpoint while the camera is on.
+    var checkUrl = form.getAttribute('data-check');
+    var guideTimer = null;
+    var guideInFlight = false;
+    var lastErrorAt = 0;
 
     var stream = null;
     var cameraReady = false;
@@ -185,6 +190,7 @@
     }
 
     function stopCamera() {
+      stopGuidance();
       if (autoTimer) {
         clearTimeout(autoTimer);
         autoTimer = null;
@@ -260,6 +266,7 @@
           }
           refreshControls();
           drawOverlay();
+          startGuidance();
           if (auto && !autoDone) {
             autoTimer = setTimeout(function () {
               autoTimer = null;
@@ -319,6 +326,61 @@
           JPEG_QUALITY
         );
       });
+    }
+
+    // ---------- live guidance ----------
+
+    function startGuidance() {
+      if (!checkUrl || guideTimer) return;
+      guideTimer = setInterval(guideOnce, 1000);
+    }
+
+    function stopGuidance() {
+      if (guideTimer) clearInterval(guideTimer);
+      guideTimer = null;
+    }
+
+    // One small frame to the server: it answers with advice ("come closer") or "looks good".
+    function guideOnce() {
+      if (guideInFlight || busy || leaving || !cameraReady || !stream) return;
+      if (Date.now() < lockedUntil || Date.now() - lastErrorAt < 4000) return;
+      var w = video.videoWidth;
+      var h = video.videoHeight;
+      if (!w || !h) return;
+      var scale = Math.min(1, 320 / w);
+      var c = document.createElement('canvas');
+      c.width = Math.round(w * scale);
+      c.height = Math.round(h * scale);
+      c.getContext('2d').drawImage(video, 0, 0, c.width, c.height);
+      guideInFlight = true;
+      c.toBlob(
+        function (blob) {
+          if (!blob) {
+            guideInFlight = false;
+            return;
+          }
+          fetch(checkUrl, {
+            method: 'POST',
+            body: buildBody(blob, 'preview.jpg'),
+            credentials: 'same-origin',
+            headers: { Accept: 'application/json' }
+          })
+            .then(function (res) {
+              return res.ok ? res.json() : null;
+            })
+            .then(function (data) {
+              guideInFlight = false;
+              if (!data || busy || leaving || Date.now() - lastErrorAt < 4000) return;
+              setStatus(String(data.message || ''), data.good ? 'success' : '');
+              if (cameraBox) cameraBox.classList.toggle('good', !!data.good);
+            })
+            .catch(function () {
+              guideInFlight = false;
+            });
+        },
+        'image/jpeg',
+        0.7
+      );
     }
 
     function flash() {
@@ -441,6 +503,7 @@
     }
 
     function finishError(text, retryAfter) {
+      lastErrorAt = Date.now();
       busy = false;
       setStatus(text, 'error');
       var secs = Math.ceil(Number(retryAfter) || 0);

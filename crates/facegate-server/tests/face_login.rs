@@ -524,3 +524,95 @@ async fn face_as_second_factor_after_the_password() {
     assert_eq!(claims["sub"], alice);
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "face", "mfa"]));
 }
+
+#[tokio::test]
+async fn live_guidance_tells_what_to_fix_before_the_picture() {
+    let Some(app) = face_app(Liveness::Required, |_| {}).await else {
+        return;
+    };
+    let b = browser();
+    let page = b
+        .get(app.url("/login/face"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("data-check=\"/face/check\""),
+        "the page asks for live guidance"
+    );
+    let csrf = field(&page, "csrf");
+    let encode = |img: &image::RgbImage| {
+        let mut out = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg)
+            .unwrap();
+        out
+    };
+    // A 320x240 preview of a face photo, as the page sends.
+    let full = image::load_from_memory(&photo("deepface/person_img1/img2.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let preview = image::imageops::resize(&full, 320, 240, image::imageops::FilterType::Triangle);
+    let small = {
+        let tiny = image::imageops::resize(&full, 64, 48, image::imageops::FilterType::Triangle);
+        let mut canvas = image::RgbImage::from_pixel(320, 240, image::Rgb([90, 90, 90]));
+        image::imageops::replace(&mut canvas, &tiny, 128, 96);
+        canvas
+    };
+    let dark = image::ImageBuffer::from_fn(320, 240, |x, y| {
+        let p = preview.get_pixel(x, y);
+        image::Rgb([p[0] / 8, p[1] / 8, p[2] / 8])
+    });
+    let empty = image::RgbImage::from_pixel(320, 240, image::Rgb([120, 130, 140]));
+    let cases: Vec<(&str, Vec<u8>, bool, &str)> = vec![
+        ("a good preview", encode(&preview), true, "Looks good"),
+        ("a face far away", encode(&small), false, "come closer"),
+        ("a dark room", encode(&dark), false, "too dark"),
+        ("nobody in view", encode(&empty), false, "No face yet"),
+    ];
+    for (name, bytes, good, words) in cases {
+        let (status, body) = post_photo(
+            &b,
+            &app,
+            "/face/check",
+            &[("csrf", &csrf), ("purpose", "login")],
+            bytes,
+        )
+        .await;
+        assert_eq!(status, 200, "{name}: {body}");
+        assert_eq!(body["good"], good, "{name}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(words),
+            "{name}: {body}"
+        );
+        // The page checks about once a second; the server allows three a second per address.
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+    let (status, _) = post_photo(&b, &app, "/face/check", &[("csrf", "forged")], encode(&preview)).await;
+    assert_eq!(status, 403, "guidance needs the page's CSRF token");
+}
+
+#[tokio::test]
+async fn live_guidance_is_rate_limited_per_address() {
+    let Some(app) = face_app(Liveness::Required, |_| {}).await else {
+        return;
+    };
+    let b = browser();
+    let page = b
+        .get(app.url("/login/face"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = field(&page, "csrf");
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let (status, _) = post_photo(&b, &app, "/face/check", &[("csrf", &csrf)], b"x".to_vec()).await;
+        statuses.push(status);
+    }
+    assert!(statuses.contains(&429), "a burst is slowed down: {statuses:?}");
+}

@@ -242,6 +242,62 @@ impl FaceService {
         Ok((identify(&probe, &gallery), threshold))
     }
 
+    /// Live guidance for a preview frame: detection and quality only, no embedding, nothing kept.
+    /// Returns advice in plain words; an empty list means the picture would be good.
+    pub async fn guidance(&self, bytes: Vec<u8>, bar: QualityBar) -> Result<Vec<&'static str>, FaceError> {
+        // A small preview cannot show sharpness fairly; the real picture is still held to it.
+        let bar = QualityBar {
+            min_sharpness: 0.0,
+            ..bar
+        };
+        let pipeline = self.pipeline.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let limits = DecodeLimits {
+                max_bytes: 256 * 1024,
+                max_side: 1280,
+                ..DecodeLimits::default()
+            };
+            let img = facegate_vision::decode(&bytes, &limits)?;
+            let faces = pipeline.analyze(
+                &img,
+                &AnalyzeOptions {
+                    embed: false,
+                    landmarks: false,
+                    max_faces: None,
+                },
+            )?;
+            Ok::<_, VisionError>((faces, img.height() as f32))
+        })
+        .await
+        .map_err(|e| FaceError::Unavailable(e.to_string()))?;
+        let (mut faces, height) = result.map_err(|e| FaceError::BadImage(e.to_string()))?;
+        if let Some(main) = faces.first().map(|f| f.detection.bbox.area()) {
+            faces.retain(|f| f.detection.bbox.area() >= main * 0.25);
+        }
+        let face = match faces.len() {
+            0 => {
+                return Ok(vec![
+                    "No face yet: look at the camera, with your whole face in view.",
+                ]);
+            }
+            1 => &faces[0],
+            _ => {
+                return Ok(vec![
+                    "More than one face is in view: make sure only you are in the picture.",
+                ]);
+            }
+        };
+        // A preview frame is small: scale the size rule to a 640-pixel frame.
+        let scale = 480.0 / height.max(1.0);
+        let mut q = face.quality;
+        q.eye_distance_px *= scale;
+        let mut advice: Vec<&'static str> = bar.assess(&q, &face.pose).iter().map(|i| i.message()).collect();
+        if face.detection.bbox.height() > 0.9 * height {
+            advice.insert(0, "You are too close: move back a little.");
+        }
+        Ok(advice)
+    }
+
     /// The embedding of a photo for a new face-only account (enrolment quality).
     pub async fn signup_probe(&self, image: Vec<u8>) -> Result<(Vec<f32>, serde_json::Value), FaceError> {
         self.probe(image, QualityBar::ENROL).await

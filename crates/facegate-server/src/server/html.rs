@@ -14,12 +14,16 @@ pub fn face_page(title: &str, body: &str) -> String {
 /// The capture widget of face-capture.js: posts each picture to `endpoint` with the form's fields.
 pub fn capture_form(
     endpoint: &str,
+    check: Option<&str>,
     shots: u32,
     auto: bool,
     hidden: &[(&str, &str)],
     extra: &str,
     button: &str,
 ) -> String {
+    let check_attr = check
+        .map(|c| format!(" data-check=\"{}\"", escape(c)))
+        .unwrap_or_default();
     let inputs: String = hidden
         .iter()
         .map(|(k, v)| {
@@ -31,7 +35,7 @@ pub fn capture_form(
         })
         .collect();
     format!(
-        "<form id=\"face-form\" data-endpoint=\"{}\" data-shots=\"{shots}\" data-auto=\"{}\">{inputs}{extra}\
+        "<form id=\"face-form\" data-endpoint=\"{}\"{check_attr} data-shots=\"{shots}\" data-auto=\"{}\">{inputs}{extra}\
          <div class=\"face-camera\"><video id=\"face-video\" playsinline muted></video><canvas id=\"face-overlay\"></canvas></div>\
          <p id=\"face-status\" role=\"status\" aria-live=\"polite\"></p>\
          <button type=\"button\" id=\"face-capture\">{}</button>\

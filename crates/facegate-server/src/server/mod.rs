@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
             Router::new()
                 .route("/login/face", get(face::login_page).post(face::login_submit))
                 .route("/account/faces", post(face::enrol))
+                .route("/face/check", post(face::check))
                 .layer(axum::extract::DefaultBodyLimit::max(12 * 1024 * 1024))
                 .layer(RequestBodyLimitLayer::new(12 * 1024 * 1024)),
         )

@@ -27,6 +27,8 @@ pub struct Inner {
     jti: Mutex<HashMap<String, i64>>,
     /// Server secret mixed into pairwise subject identifiers; created once, kept in the database.
     pub pairwise_salt: super::settings::Secret,
+    /// Live-guidance requests per client address in the current second (a simple rate limit).
+    guidance_counts: Mutex<(i64, HashMap<String, u32>)>,
     /// Admin page sessions (hashes), with their expiry; in memory, per instance.
     admin_sessions: Mutex<HashMap<String, i64>>,
 }
@@ -72,6 +74,7 @@ impl AppState {
             login_throttle: Throttle::new(ThrottlePolicy::default()),
             jti: Mutex::new(HashMap::new()),
             admin_sessions: Mutex::new(HashMap::new()),
+            guidance_counts: Mutex::new((0, HashMap::new())),
         })))
     }
 
@@ -95,6 +98,20 @@ impl AppState {
         let t = super::now();
         seen.retain(|_, e| *e + 60 > t);
         seen.insert(jti.to_string(), exp).is_none()
+    }
+
+    /// At most `per_second` live-guidance checks per address each second.
+    pub fn allow_guidance(&self, ip: &str, per_second: u32) -> bool {
+        let Ok(mut g) = self.0.guidance_counts.lock() else {
+            return false;
+        };
+        let t = super::now();
+        if g.0 != t {
+            *g = (t, HashMap::new());
+        }
+        let n = g.1.entry(ip.to_string()).or_insert(0);
+        *n += 1;
+        *n <= per_second
     }
 
     pub fn add_admin_session(&self, hash: String) {

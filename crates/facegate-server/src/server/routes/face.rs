@@ -142,9 +142,10 @@ pub async fn login_page(
         "<h1>{title}</h1>{to}<p>{intro}</p>{}<p class=\"muted\"><a href=\"/login?req={}\">Use a password instead</a></p>",
         html::capture_form(
             "/login/face",
+            Some("/face/check"),
             1,
             false,
-            &[("csrf", &csrf), ("req", &req)],
+            &[("csrf", &csrf), ("req", &req), ("purpose", "login")],
             &extra,
             "Take picture and sign in"
         ),
@@ -423,6 +424,50 @@ async fn signup(state: &AppState, face: &FaceService, image: Vec<u8>) -> Result<
     Ok(id)
 }
 
+/// Live guidance while the camera is on: a small preview frame in, advice out. Needs the page's CSRF
+/// token; nothing is stored; at most 3 checks a second per address.
+pub async fn check(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<Response, AppError> {
+    let face = service(&state)?;
+    let ip = client_ip(&state, &headers, addr);
+    if !state.allow_guidance(&ip, 3) {
+        return Ok(answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"ok": false, "error": "Slow down.", "retry_after": 1}),
+        ));
+    }
+    let capture = match read_capture(multipart).await {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    if check_csrf(&state, &headers, capture.fields.get("csrf")).is_err() {
+        return Ok(refuse(
+            StatusCode::FORBIDDEN,
+            "This page has expired. Reload it and try again.",
+        ));
+    }
+    let bar = if capture.fields.get("purpose").map(String::as_str) == Some("enrol") {
+        facegate_vision::quality::QualityBar::ENROL
+    } else {
+        facegate_vision::quality::QualityBar::LOGIN
+    };
+    match face.guidance(capture.image, bar).await {
+        Ok(advice) if advice.is_empty() => Ok(answer(
+            StatusCode::OK,
+            json!({"ok": true, "good": true, "message": "Looks good: take the picture."}),
+        )),
+        Ok(advice) => Ok(answer(
+            StatusCode::OK,
+            json!({"ok": true, "good": false, "message": advice.join(" ")}),
+        )),
+        Err(e) => Ok(face_error_response(&e)),
+    }
+}
+
 // ---------------------------------------------------------------- the account page
 
 pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
@@ -476,9 +521,10 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Resul
             "<h2>Add your face</h2><p>Three pictures are taken a moment apart. Only measurements of your face are kept, never the pictures.</p>{}",
             html::capture_form(
                 "/account/faces",
+                Some("/face/check"),
                 3,
                 false,
-                &[("csrf", &csrf)],
+                &[("csrf", &csrf), ("purpose", "enrol")],
                 "",
                 "Take 3 pictures"
             )
