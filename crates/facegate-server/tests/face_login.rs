@@ -315,7 +315,7 @@ async fn one_to_many_identifies_each_person_and_nobody_else() {
         held_out.push((person, id, probe));
     }
     let b = browser();
-    for (person, id, probe) in &held_out {
+    for (person, _, probe) in &held_out {
         let (b, req) = (browser(), "");
         let page = b
             .get(app.url("/login/face"))
@@ -347,7 +347,6 @@ async fn one_to_many_identifies_each_person_and_nobody_else() {
             account.contains(&format!("<strong>{}</strong>", person.replace('_', "-"))),
             "{person} identified as someone else"
         );
-        let _ = id;
     }
     // A person nobody enrolled is not identified as anyone.
     let page = b

@@ -710,7 +710,7 @@ pub async fn introspect(
     creds: ClientCredentials,
     form: &HashMap<String, String>,
 ) -> Result<serde_json::Value, OAuthError> {
-    let client = authenticate_client(state, &creds, false).await?;
+    authenticate_client(state, &creds, false).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -725,7 +725,6 @@ pub async fn introspect(
     let Some(t) = active else {
         return Ok(serde_json::json!({"active": false}));
     };
-    let _ = client;
     let mut v = serde_json::json!({
         "active": true,
         "scope": t.scope,

@@ -4,11 +4,12 @@
 use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use facegate_core::secret::{constant_time_eq, random_token, storage_hash};
 use facegate_oidc::client::{Client, ClientMetadata};
 
-use super::single_valued;
+use super::page_form;
+use super::pages::{PAGE_CSP, secure_html};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::server::{cookies, html, provider};
@@ -24,20 +25,7 @@ fn signed_in(state: &AppState, headers: &HeaderMap) -> bool {
 }
 
 fn page(body: &str, cookie: Option<String>, status: StatusCode) -> Response {
-    let mut r = (status, Html(html::page("Admin", body))).into_response();
-    let h = r.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
-    if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        h.append(header::SET_COOKIE, c);
-    }
-    r
+    secure_html(status, html::page("Admin", body), PAGE_CSP, cookie)
 }
 
 /// The admin CSRF token is derived from the admin session, so it needs no cookie of its own.
@@ -129,7 +117,7 @@ pub async fn login(
             "The admin page is off.".into(),
         ));
     };
-    let form = single_valued(&pairs).map_err(|e| AppError::Page(StatusCode::BAD_REQUEST, e.description))?;
+    let form = page_form(&pairs)?;
     // The sign-in form is guarded by its Origin (a cross-site post cannot sign anyone in).
     let origin_ok = headers
         .get(header::ORIGIN)
@@ -188,7 +176,7 @@ pub async fn create(
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let form = single_valued(&pairs).map_err(|e| AppError::Page(StatusCode::BAD_REQUEST, e.description))?;
+    let form = page_form(&pairs)?;
     check(&state, &headers, &form)?;
     let meta = ClientMetadata {
         name: form.get("name").cloned(),
@@ -234,7 +222,7 @@ pub async fn remove(
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let form = single_valued(&pairs).map_err(|e| AppError::Page(StatusCode::BAD_REQUEST, e.description))?;
+    let form = page_form(&pairs)?;
     check(&state, &headers, &form)?;
     let id = form.get("client_id").cloned().unwrap_or_default();
     let removed = state.store.delete_client(&id).await?;
@@ -254,7 +242,7 @@ pub async fn logout(
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let form = single_valued(&pairs).map_err(|e| AppError::Page(StatusCode::BAD_REQUEST, e.description))?;
+    let form = page_form(&pairs)?;
     check(&state, &headers, &form)?;
     if let Some(v) = cookies::get(&headers, &cookie_name(&state)) {
         state.remove_admin_session(&storage_hash(&v));

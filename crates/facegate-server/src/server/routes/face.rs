@@ -12,16 +12,16 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::{ConnectInfo, Multipart, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use facegate_core::face::score_band;
 use facegate_core::secret::random_token;
 use serde_json::json;
 
-use super::pages::ReqQuery;
+use super::page_form;
+use super::pages::{ReqQuery, secure_html};
 use super::pages::{
     check_csrf, client_ip, complete_login, csrf_token, current_session, load_pending, with_cookie,
 };
-use super::single_valued;
 use crate::server::error::AppError;
 use crate::server::face::{FaceError, FaceService, Liveness};
 use crate::server::state::AppState;
@@ -56,17 +56,9 @@ fn static_file(body: &'static str, mime: &'static str) -> Response {
 }
 
 fn face_html(status: StatusCode, body: String, cookies_to_set: Vec<String>) -> Response {
-    let mut r = (status, Html(body)).into_response();
-    let h = r.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("content-security-policy", HeaderValue::from_static(CSP));
-    h.insert("permissions-policy", HeaderValue::from_static("camera=(self)"));
-    for c in cookies_to_set {
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            h.append(header::SET_COOKIE, v);
-        }
-    }
+    let mut r = secure_html(status, body, CSP, cookies_to_set);
+    r.headers_mut()
+        .insert("permissions-policy", HeaderValue::from_static("camera=(self)"));
     r
 }
 
@@ -199,6 +191,22 @@ async fn read_capture(mut multipart: Multipart) -> Result<Capture, Response> {
     Ok(Capture { fields, image })
 }
 
+/// A capture post whose CSRF token matches the page's cookie.
+async fn read_checked_capture(
+    state: &AppState,
+    headers: &HeaderMap,
+    multipart: Multipart,
+) -> Result<Capture, Response> {
+    let capture = read_capture(multipart).await?;
+    if check_csrf(state, headers, capture.fields.get("csrf")).is_err() {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "This page has expired. Reload it and try again.",
+        ));
+    }
+    Ok(capture)
+}
+
 fn face_error_response(e: &FaceError) -> Response {
     let status = match e {
         FaceError::BadImage(_) => StatusCode::BAD_REQUEST,
@@ -221,16 +229,10 @@ pub async fn login_submit(
     multipart: Multipart,
 ) -> Result<Response, AppError> {
     let face = service(&state)?;
-    let capture = match read_capture(multipart).await {
+    let capture = match read_checked_capture(&state, &headers, multipart).await {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
-    if check_csrf(&state, &headers, capture.fields.get("csrf")).is_err() {
-        return Ok(refuse(
-            StatusCode::FORBIDDEN,
-            "This page has expired. Reload it and try again.",
-        ));
-    }
     let req = capture.fields.get("req").filter(|r| !r.is_empty()).cloned();
     let pending = match &req {
         Some(id) => Some(load_pending(&state, id).await?.0),
@@ -440,16 +442,10 @@ pub async fn check(
             json!({"ok": false, "error": "Slow down.", "retry_after": 1}),
         ));
     }
-    let capture = match read_capture(multipart).await {
+    let capture = match read_checked_capture(&state, &headers, multipart).await {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
-    if check_csrf(&state, &headers, capture.fields.get("csrf")).is_err() {
-        return Ok(refuse(
-            StatusCode::FORBIDDEN,
-            "This page has expired. Reload it and try again.",
-        ));
-    }
     let bar = if capture.fields.get("purpose").map(String::as_str) == Some("enrol") {
         facegate_vision::quality::QualityBar::ENROL
     } else {
@@ -582,16 +578,10 @@ pub async fn enrol(
             "Your session has ended. Sign in again.",
         ));
     };
-    let capture = match read_capture(multipart).await {
+    let capture = match read_checked_capture(&state, &headers, multipart).await {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
-    if check_csrf(&state, &headers, capture.fields.get("csrf")).is_err() {
-        return Ok(refuse(
-            StatusCode::FORBIDDEN,
-            "This page has expired. Reload it and try again.",
-        ));
-    }
     let existing = state.store.faces_of(&session.user_id).await?.len();
     if existing >= 20 {
         return Ok(refuse(
@@ -619,7 +609,7 @@ async fn form_action(
     headers: &HeaderMap,
     pairs: &[(String, String)],
 ) -> Result<(String, std::collections::HashMap<String, String>), AppError> {
-    let form = single_valued(pairs).map_err(|e| AppError::Page(StatusCode::BAD_REQUEST, e.description))?;
+    let form = page_form(pairs)?;
     check_csrf(state, headers, form.get("csrf"))?;
     let (session, _) = current_session(state, headers)
         .await

@@ -26,6 +26,14 @@ pub fn single_valued(
     Ok(m)
 }
 
+/// A page form's fields; a repeated field is answered with an error page.
+pub fn page_form(
+    pairs: &[(String, String)],
+) -> Result<HashMap<String, String>, crate::server::error::AppError> {
+    single_valued(pairs)
+        .map_err(|e| crate::server::error::AppError::Page(axum::http::StatusCode::BAD_REQUEST, e.description))
+}
+
 pub fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok())
 }

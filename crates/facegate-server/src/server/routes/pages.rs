@@ -18,7 +18,7 @@ use facegate_oidc::{ErrorCode, OAuthError};
 use facegate_store::StoredSession;
 use serde::{Deserialize, Serialize};
 
-use super::single_valued;
+use super::page_form;
 use crate::server::error::AppError;
 use crate::server::provider::{self, Next, Session};
 use crate::server::state::AppState;
@@ -36,14 +36,13 @@ pub(crate) struct Pending {
     pub(crate) pwd_user: Option<String>,
 }
 
-pub(crate) fn deliver(state: &AppState, d: Delivery) -> Response {
+pub(crate) fn deliver(d: Delivery) -> Response {
     match d {
         Delivery::Redirect(url) => Redirect::to(&url).into_response(),
         Delivery::FormPost { action, fields } => {
             let mut r = Html(html::form_post(&action, &fields)).into_response();
             r.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            let _ = state;
             r
         }
     }
@@ -93,10 +92,11 @@ async fn authorize(
         Ok(ok) => ok,
         Err(AuthorizeError::Fatal(msg)) => return Err(AppError::Page(StatusCode::BAD_REQUEST, msg)),
         Err(AuthorizeError::Redirect(target, e)) => {
-            return Ok(deliver(
-                &state,
-                authorize::deliver_error(&target, &state.settings.issuer, &e),
-            ));
+            return Ok(deliver(authorize::deliver_error(
+                &target,
+                &state.settings.issuer,
+                &e,
+            )));
         }
     };
     let id = random_token(24);
@@ -130,26 +130,29 @@ async fn proceed(
         Next::Consent => Ok(Redirect::to(&format!("/consent?req={id}")).into_response()),
         Next::Error(e) => {
             state.store.delete_auth_request(id).await?;
-            Ok(deliver(
-                state,
-                authorize::deliver_error(&req.target, &state.settings.issuer, &e),
-            ))
+            Ok(deliver(authorize::deliver_error(
+                &req.target,
+                &state.settings.issuer,
+                &e,
+            )))
         }
         Next::Issue(session) => {
             state.store.delete_auth_request(id).await?;
             let params = match provider::issue_authorization(state, req, &client, &session).await {
                 Ok(p) => p,
                 Err(e) => {
-                    return Ok(deliver(
-                        state,
-                        authorize::deliver_error(&req.target, &state.settings.issuer, &e),
-                    ));
+                    return Ok(deliver(authorize::deliver_error(
+                        &req.target,
+                        &state.settings.issuer,
+                        &e,
+                    )));
                 }
             };
-            Ok(deliver(
-                state,
-                authorize::deliver(&req.target, &state.settings.issuer, params),
-            ))
+            Ok(deliver(authorize::deliver(
+                &req.target,
+                &state.settings.issuer,
+                params,
+            )))
         }
     }
 }
@@ -229,19 +232,28 @@ pub(crate) fn with_cookie(mut r: Response, cookie: Option<String>) -> Response {
     r
 }
 
-pub(crate) fn html_page(status: StatusCode, body: String, cookie: Option<String>) -> Response {
+/// The content security policy of pages without scripts.
+pub(crate) const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
+
+/// An HTML page with the headers every page of ours carries (no caching, no framing, a CSP) and the
+/// given cookies.
+pub(crate) fn secure_html(
+    status: StatusCode,
+    body: String,
+    csp: &'static str,
+    cookies_to_set: impl IntoIterator<Item = String>,
+) -> Response {
     let mut r = (status, Html(body)).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut()
-        .insert("x-frame-options", HeaderValue::from_static("DENY"));
-    r.headers_mut().insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
-    with_cookie(r, cookie)
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("content-security-policy", HeaderValue::from_static(csp));
+    cookies_to_set.into_iter().fold(r, |r, c| with_cookie(r, Some(c)))
+}
+
+pub(crate) fn html_page(status: StatusCode, body: String, cookie: Option<String>) -> Response {
+    secure_html(status, body, PAGE_CSP, cookie)
 }
 
 pub async fn login_page(
@@ -289,7 +301,7 @@ pub async fn login_submit(
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let form = single_valued(&pairs).map_err(|e| AppError::Page(StatusCode::BAD_REQUEST, e.description))?;
+    let form = page_form(&pairs)?;
     check_csrf(&state, &headers, form.get("csrf"))?;
     let req = form.get("req").filter(|r| !r.is_empty()).cloned();
     let pending = match &req {
@@ -440,7 +452,7 @@ pub async fn consent_submit(
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let form = single_valued(&pairs).map_err(|e| AppError::Page(StatusCode::BAD_REQUEST, e.description))?;
+    let form = page_form(&pairs)?;
     check_csrf(&state, &headers, form.get("csrf"))?;
     let id = form.get("req").cloned().unwrap_or_default();
     let (pending, client) = load_pending(&state, &id).await?;
@@ -450,10 +462,11 @@ pub async fn consent_submit(
     if form.get("decision").map(String::as_str) != Some("allow") {
         state.store.delete_auth_request(&id).await?;
         let e = OAuthError::new(ErrorCode::AccessDenied, "the person declined");
-        return Ok(deliver(
-            &state,
-            authorize::deliver_error(&pending.req.target, &state.settings.issuer, &e),
-        ));
+        return Ok(deliver(authorize::deliver_error(
+            &pending.req.target,
+            &state.settings.issuer,
+            &e,
+        )));
     }
     provider::record_consent(&state, &session.user_id, &client.client_id, &pending.req.scope).await?;
     // Consent given now satisfies prompt=consent for this request.
@@ -472,7 +485,7 @@ pub async fn logout(
 ) -> Result<Response, AppError> {
     let mut all = pairs;
     all.extend(super::form_pairs(&headers, &body));
-    let params = single_valued(&all).map_err(|e| AppError::Page(StatusCode::BAD_REQUEST, e.description))?;
+    let params = page_form(&all)?;
     if let Some((_, hash)) = current_session(&state, &headers).await {
         state.store.delete_session(&hash).await?;
     }
@@ -502,14 +515,13 @@ pub async fn logout(
             Some(id) => state.store.client(id).await?,
             None => None,
         };
-        if let Some(c) = client.filter(|c| c.has_post_logout_redirect_uri(uri)) {
+        if client.is_some_and(|c| c.has_post_logout_redirect_uri(uri)) {
             let mut url = url::Url::parse(uri).map_err(|_| {
                 AppError::Page(StatusCode::BAD_REQUEST, "bad post_logout_redirect_uri".into())
             })?;
             if let Some(s) = params.get("state") {
                 url.query_pairs_mut().append_pair("state", s);
             }
-            let _ = c;
             return Ok(with_cookie(
                 Redirect::to(url.as_str()).into_response(),
                 Some(clear),
