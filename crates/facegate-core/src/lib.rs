@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod face;
+pub mod liveness;
 pub mod password;
 pub mod secret;
 pub mod throttle;
