@@ -5,6 +5,7 @@
 //! [`measures`]), quality signals ([`quality`]), model packs and their fetching ([`pack`], [`fetch`]),
 //! all tied together by [`FacePipeline`]. No HTTP and no database here.
 
+pub mod antispoof;
 pub mod decode;
 pub mod detect;
 pub mod embed;

@@ -18,6 +18,7 @@ const MANIFESTS: &[(&str, &str)] = &[
     ("insightface-s", include_str!("../packs/insightface-s.toml")),
     ("open", include_str!("../packs/open.toml")),
     ("runtime", include_str!("../packs/runtime.toml")),
+    ("antispoof", include_str!("../packs/antispoof.toml")),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -98,6 +99,8 @@ pub struct PackManifest {
     pub embedder: Option<EmbedderSpec>,
     #[serde(default)]
     pub landmarks: Option<LandmarkSpec>,
+    #[serde(default)]
+    pub antispoof: Option<crate::antispoof::AntiSpoofSpec>,
     #[serde(default)]
     pub calibration: Calibration,
 }

@@ -47,7 +47,10 @@ pub fn run(cmd: ModelsCommand, models_dir: &Path) -> anyhow::Result<()> {
                 pip: None,
                 npm: None,
             };
-            for name in std::iter::once("runtime".to_string()).chain(names) {
+            // The runtime and the passive anti-spoof model (liveness) come with every pack.
+            let mut all = vec!["runtime".to_string(), "antispoof".to_string()];
+            all.extend(names.into_iter().filter(|n| n != "runtime" && n != "antispoof"));
+            for name in all {
                 let manifest = PackManifest::builtin(&name)?;
                 if name != "runtime" {
                     print_licence(&manifest);

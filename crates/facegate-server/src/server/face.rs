@@ -33,6 +33,7 @@ pub struct FaceSettings {
     pub signup: bool,
     /// Password logins of people with enrolled faces continue with a face check.
     pub second_factor: bool,
+    pub checks: super::liveness::LivenessSettings,
 }
 
 impl Default for FaceSettings {
@@ -45,6 +46,7 @@ impl Default for FaceSettings {
             liveness: Liveness::Required,
             signup: false,
             second_factor: false,
+            checks: Default::default(),
         }
     }
 }
@@ -76,10 +78,18 @@ pub struct Match {
     pub threshold: f32,
 }
 
+/// What a login compares with the enrolled faces: a photo, or the embedding a liveness check took.
+#[derive(Debug)]
+pub enum Probe {
+    Image(Vec<u8>),
+    Embedding(Vec<f32>),
+}
+
 #[derive(Debug)]
 pub struct FaceService {
     pipeline: Arc<FacePipeline>,
     pub settings: FaceSettings,
+    pub liveness: super::liveness::LivenessService,
 }
 
 impl FaceService {
@@ -91,9 +101,26 @@ impl FaceService {
                 settings.pack
             )));
         }
+        let pipeline = Arc::new(pipeline);
+        let antispoof = match facegate_vision::antispoof::AntiSpoof::load(&settings.models_dir, &Default::default()) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::warn!("liveness runs without its passive anti-spoof model: {e}");
+                None
+            }
+        };
+        // Two frames of one check must be one person: the pack's lenient 1e-2 operating point.
+        let continuity = pipeline.manifest().threshold_for(1e-2).unwrap_or(0.2);
+        let liveness = super::liveness::LivenessService::new(
+            pipeline.clone(),
+            antispoof,
+            continuity,
+            settings.checks.clone(),
+        );
         Ok(FaceService {
-            pipeline: Arc::new(pipeline),
+            pipeline,
             settings,
+            liveness,
         })
     }
 
@@ -172,6 +199,13 @@ impl FaceService {
         Ok((embedding, quality))
     }
 
+    async fn probe_embedding(&self, probe: Probe) -> Result<Vec<f32>, FaceError> {
+        match probe {
+            Probe::Image(image) => Ok(self.probe(image, QualityBar::LOGIN).await?.0),
+            Probe::Embedding(e) => Ok(e),
+        }
+    }
+
     /// Enrols one photo for a person.
     pub async fn enrol(
         &self,
@@ -196,7 +230,7 @@ impl FaceService {
     }
 
     /// 1:1: does the photo match this person (any of their templates of this pack)?
-    pub async fn verify(&self, store: &Store, user_id: &str, image: Vec<u8>) -> Result<Match, FaceError> {
+    pub async fn verify(&self, store: &Store, user_id: &str, probe: Probe) -> Result<Match, FaceError> {
         let templates: Vec<FaceTemplate> = store
             .faces_of(user_id)
             .await
@@ -207,7 +241,7 @@ impl FaceService {
         if templates.is_empty() {
             return Err(FaceError::NotEnrolled);
         }
-        let (probe, _) = self.probe(image, QualityBar::LOGIN).await?;
+        let probe = self.probe_embedding(probe).await?;
         let threshold = self.threshold(1);
         let best = identify(&probe, &templates).ok_or(FaceError::NotEnrolled)?;
         if best.score >= threshold {
@@ -226,9 +260,9 @@ impl FaceService {
     pub async fn identify(
         &self,
         store: &Store,
-        image: Vec<u8>,
+        probe: Probe,
     ) -> Result<(Option<Identification>, f32), FaceError> {
-        let (probe, _) = self.probe(image, QualityBar::LOGIN).await?;
+        let probe = self.probe_embedding(probe).await?;
         let gallery = store
             .faces_by_pack(&self.settings.pack)
             .await

@@ -20,10 +20,19 @@ pub fn capture_form(
     hidden: &[(&str, &str)],
     extra: &str,
     button: &str,
+    liveness: Option<&str>,
 ) -> String {
     let check_attr = check
         .map(|c| format!(" data-check=\"{}\"", escape(c)))
         .unwrap_or_default();
+    // A liveness check runs on the camera's live frames: no photo upload then.
+    let (liveness_attr, upload) = match liveness {
+        Some(l) => (format!(" data-liveness=\"{}\"", escape(l)), ""),
+        None => (
+            String::new(),
+            "<div id=\"face-upload\"><label for=\"face-file\">Or choose a photo</label><input type=\"file\" id=\"face-file\" accept=\"image/jpeg,image/png,image/webp\"></div>",
+        ),
+    };
     let inputs: String = hidden
         .iter()
         .map(|(k, v)| {
@@ -35,11 +44,11 @@ pub fn capture_form(
         })
         .collect();
     format!(
-        "<form id=\"face-form\" data-endpoint=\"{}\"{check_attr} data-shots=\"{shots}\" data-auto=\"{}\">{inputs}{extra}\
+        "<form id=\"face-form\" data-endpoint=\"{}\"{check_attr}{liveness_attr} data-shots=\"{shots}\" data-auto=\"{}\">{inputs}{extra}\
          <div class=\"face-camera\"><video id=\"face-video\" playsinline muted></video><canvas id=\"face-overlay\"></canvas></div>\
          <p id=\"face-status\" role=\"status\" aria-live=\"polite\"></p>\
          <button type=\"button\" id=\"face-capture\">{}</button>\
-         <div id=\"face-upload\"><label for=\"face-file\">Or choose a photo</label><input type=\"file\" id=\"face-file\" accept=\"image/jpeg,image/png,image/webp\"></div></form>",
+         {upload}</form>",
         escape(endpoint),
         if auto { 1 } else { 0 },
         escape(button)

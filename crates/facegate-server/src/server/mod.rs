@@ -6,6 +6,7 @@ pub mod error;
 pub mod face;
 pub mod html;
 pub mod keys;
+pub mod liveness;
 pub mod provider;
 pub mod routes;
 pub mod settings;
@@ -69,6 +70,8 @@ pub fn router(state: AppState) -> Router {
                 .route("/login/face", get(face::login_page).post(face::login_submit))
                 .route("/account/faces", post(face::enrol))
                 .route("/face/check", post(face::check))
+                .route("/login/face/liveness", post(face::liveness_start))
+                .route("/login/face/liveness/{id}/frame", post(face::liveness_frame))
                 .layer(axum::extract::DefaultBodyLimit::max(12 * 1024 * 1024))
                 .layer(RequestBodyLimitLayer::new(12 * 1024 * 1024)),
         )

@@ -76,6 +76,7 @@ impl Settings {
             .context("FACEGATE_LISTEN must be an address like 127.0.0.1:8080")?;
         let data_dir = PathBuf::from(var("FACEGATE_DATA").unwrap_or_else(|| "./facegate-data".into()));
         let issuer = var("FACEGATE_ISSUER").unwrap_or_else(|| format!("http://localhost:{}", listen.port()));
+        let checks = liveness_settings(&var)?;
         Settings::new(listen, issuer, data_dir, var("FACEGATE_DATABASE_URL")).map(|s| Settings {
             registration_token: var("FACEGATE_REGISTRATION_TOKEN").map(Secret::new),
             admin_token: var("FACEGATE_ADMIN_TOKEN").map(Secret::new),
@@ -94,6 +95,7 @@ impl Settings {
                 },
                 signup: var("FACEGATE_FACE_SIGNUP").is_some_and(|v| v == "1" || v == "true"),
                 second_factor: var("FACEGATE_FACE_2FA").is_some_and(|v| v == "1" || v == "true"),
+                checks,
                 ..Default::default()
             },
             ..s
@@ -135,4 +137,39 @@ impl Settings {
     pub fn secure_cookies(&self) -> bool {
         self.issuer.starts_with("https://")
     }
+}
+
+/// FACEGATE_LIVENESS_CHALLENGES (comma list of head-turns, nose-target, blink, smile),
+/// FACEGATE_LIVENESS_SECONDS (time to finish a check), FACEGATE_LIVENESS_SEED (tests only: every
+/// check gets the same challenge).
+fn liveness_settings(
+    var: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<super::liveness::LivenessSettings> {
+    use facegate_core::liveness::ChallengeKind;
+    let mut s = super::liveness::LivenessSettings::default();
+    if let Some(list) = var("FACEGATE_LIVENESS_CHALLENGES") {
+        s.kinds = list
+            .split(',')
+            .map(|k| {
+                ChallengeKind::parse(k).with_context(|| {
+                    format!("FACEGATE_LIVENESS_CHALLENGES: unknown challenge {k:?} (head-turns, nose-target, blink, smile)")
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        if s.kinds.is_empty() {
+            bail!("FACEGATE_LIVENESS_CHALLENGES lists no challenge");
+        }
+    }
+    if let Some(secs) = var("FACEGATE_LIVENESS_SECONDS") {
+        let secs: u64 = secs
+            .parse()
+            .ok()
+            .filter(|s| (1..=600).contains(s))
+            .context("FACEGATE_LIVENESS_SECONDS must be 1-600")?;
+        s.lifetime = std::time::Duration::from_secs(secs);
+    }
+    if let Some(seed) = var("FACEGATE_LIVENESS_SEED") {
+        s.seed = Some(seed.parse().context("FACEGATE_LIVENESS_SEED must be a number")?);
+    }
+    Ok(s)
 }

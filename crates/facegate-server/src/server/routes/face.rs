@@ -23,11 +23,15 @@ use super::pages::{
     check_csrf, client_ip, complete_login, csrf_token, current_session, load_pending, with_cookie,
 };
 use crate::server::error::AppError;
-use crate::server::face::{FaceError, FaceService, Liveness};
+use crate::server::face::{FaceError, FaceService, Liveness, Probe};
+use crate::server::liveness::{LivenessError, Owner};
 use crate::server::state::AppState;
 use crate::server::{cookies, html, now};
 
 const DEVICE: &str = "fg_device";
+/// `acr` of a face login with a passed liveness check, and of one without (liveness off).
+pub const ACR_FACE_LIVE: &str = "urn:facegate:face:live";
+pub const ACR_FACE: &str = "urn:facegate:face";
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'";
 
 pub async fn script() -> Response {
@@ -88,7 +92,7 @@ pub async fn login_page(
     headers: HeaderMap,
     Query(q): Query<ReqQuery>,
 ) -> Result<Response, AppError> {
-    service(&state)?;
+    let liveness = service(&state)?.settings.liveness == Liveness::Required;
     let (csrf, csrf_cookie) = csrf_token(&state, &headers);
     let mut set = csrf_cookie.into_iter().collect::<Vec<_>>();
     let device_name = cookies::name(DEVICE, state.settings.secure_cookies());
@@ -120,13 +124,21 @@ pub async fn login_page(
     let (title, intro, extra) = if second_factor {
         (
             "Confirm it is you",
-            "Your password was right. Now look at the camera to confirm it is you.",
+            if liveness {
+                "Your password was right. Now look at the camera and follow the instructions to confirm it is you."
+            } else {
+                "Your password was right. Now look at the camera to confirm it is you."
+            },
             String::new(),
         )
     } else {
         (
             "Sign in with your face",
-            "Look at the camera. If you enter your username the picture is compared with your face only.",
+            if liveness {
+                "Look at the camera and follow the instructions: a short check shows that you are really there. If you enter your username, you are compared with your own face only."
+            } else {
+                "Look at the camera. If you enter your username the picture is compared with your face only."
+            },
             "<label for=\"username\">Username (optional)</label><input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\">".to_string(),
         )
     };
@@ -139,7 +151,8 @@ pub async fn login_page(
             false,
             &[("csrf", &csrf), ("req", &req), ("purpose", "login")],
             &extra,
-            "Take picture and sign in"
+            if liveness { "Start the check and sign in" } else { "Take picture and sign in" },
+            liveness.then_some("/login/face/liveness"),
         ),
         html::escape(&req)
     );
@@ -149,7 +162,16 @@ pub async fn login_page(
 /// The fields and the image of a capture post.
 struct Capture {
     fields: std::collections::HashMap<String, String>,
-    image: Vec<u8>,
+    image: Option<Vec<u8>>,
+}
+
+impl Capture {
+    /// The picture, or the answer for a post without one.
+    fn take_image(&mut self) -> Result<Vec<u8>, Response> {
+        self.image
+            .take()
+            .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "No picture was sent."))
+    }
 }
 
 async fn read_capture(mut multipart: Multipart) -> Result<Capture, Response> {
@@ -185,9 +207,7 @@ async fn read_capture(mut multipart: Multipart) -> Result<Capture, Response> {
             }
         }
     }
-    let image = image
-        .filter(|i| !i.is_empty())
-        .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "No picture was sent."))?;
+    let image = image.filter(|i| !i.is_empty());
     Ok(Capture { fields, image })
 }
 
@@ -229,7 +249,7 @@ pub async fn login_submit(
     multipart: Multipart,
 ) -> Result<Response, AppError> {
     let face = service(&state)?;
-    let capture = match read_checked_capture(&state, &headers, multipart).await {
+    let mut capture = match read_checked_capture(&state, &headers, multipart).await {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -271,23 +291,36 @@ pub async fn login_submit(
         }
     }
 
-    if face.settings.liveness == Liveness::Required {
-        state
-            .store
-            .audit(
-                "face_login",
-                None,
-                Some(&ip),
-                "refused",
-                Some("liveness required"),
-                now(),
-            )
-            .await?;
-        return Ok(refuse(
-            StatusCode::FORBIDDEN,
-            "Face sign-in needs a liveness check, which this server does not offer yet. Please use your password.",
-        ));
-    }
+    // The probe: the embedding of a passed liveness check of this browser, or (only with liveness
+    // off) the uploaded picture.
+    let check_id = capture.fields.get("liveness").filter(|v| !v.is_empty()).cloned();
+    let (probe, live_confidence) = match (&check_id, capture.image.take()) {
+        (Some(id), _) => match face.liveness.consume(&Owner::Browser(device.clone()), id) {
+            Ok((embedding, confidence)) => (Probe::Embedding(embedding), Some(confidence)),
+            Err(e) => {
+                state
+                    .store
+                    .audit("face_login", None, Some(&ip), "refused", Some("liveness not passed"), now())
+                    .await?;
+                return Ok(refuse(
+                    StatusCode::FORBIDDEN,
+                    &format!("The liveness check cannot be used: {e}. Start it again."),
+                ));
+            }
+        },
+        (None, _) if face.settings.liveness == Liveness::Required => {
+            state
+                .store
+                .audit("face_login", None, Some(&ip), "refused", Some("liveness required"), now())
+                .await?;
+            return Ok(refuse(
+                StatusCode::FORBIDDEN,
+                "Face sign-in needs the liveness check: start it with the button and follow the instructions.",
+            ));
+        }
+        (None, Some(image)) => (Probe::Image(image), None),
+        (None, None) => return Ok(refuse(StatusCode::BAD_REQUEST, "No picture was sent.")),
+    };
 
     let fail = |user: Option<String>, band: &'static str| {
         let state = state.clone();
@@ -316,7 +349,7 @@ pub async fn login_submit(
         Some(u) => state.store.user_with_password(u).await?.map(|(user, _)| user.id),
         None => None,
     }) {
-        match face.verify(&state.store, &uid, capture.image).await {
+        match face.verify(&state.store, &uid, probe).await {
             Ok(m) => {
                 let amr = if second_factor_user.is_some() {
                     vec!["pwd".into(), "face".into(), "mfa".into()]
@@ -338,20 +371,24 @@ pub async fn login_submit(
         }
     } else if username.is_some() {
         // An unknown username is answered like a wrong face, after the same work.
-        let _ = face.identify(&state.store, capture.image).await;
+        let _ = face.identify(&state.store, probe).await;
         fail(None, "no-match").await;
         return Ok(refuse(
             StatusCode::UNAUTHORIZED,
             "That did not work. Try again, or use your password.",
         ));
     } else {
-        match face.identify(&state.store, capture.image.clone()).await {
+        let signup_probe = match &probe {
+            Probe::Image(i) => Probe::Image(i.clone()),
+            Probe::Embedding(e) => Probe::Embedding(e.clone()),
+        };
+        match face.identify(&state.store, probe).await {
             Ok((Some(best), threshold)) if best.score >= threshold => (
                 best.user_id,
                 vec!["face".into()],
                 score_band(best.score, threshold),
             ),
-            Ok(_) if face.settings.signup => match signup(&state, face, capture.image).await {
+            Ok(_) if face.settings.signup => match signup(&state, face, signup_probe).await {
                 Ok(uid) => (uid, vec!["face".into()], "new-account"),
                 Err(e) => return Ok(face_error_response(&e)),
             },
@@ -373,7 +410,15 @@ pub async fn login_submit(
         .audit("face_login", Some(&user_id), Some(&ip), "ok", Some(band), now())
         .await?;
     tracing::info!(event = "login", method = "face", user = %user_id, "face login");
-    let acr = "urn:facegate:face";
+    // A passed liveness check is a test of user presence (RFC 8176 "user") and a stronger acr.
+    let (amr, acr) = match live_confidence {
+        Some(_) => {
+            let mut amr = amr;
+            amr.push("user".into());
+            (amr, ACR_FACE_LIVE)
+        }
+        None => (amr, ACR_FACE),
+    };
     let (next, cookie) = complete_login(&state, &user_id, amr, acr, req.zip(pending)).await?;
     Ok(with_cookie(
         answer(
@@ -385,8 +430,11 @@ pub async fn login_submit(
 }
 
 /// Face-only sign-up: a new account whose first template is this face.
-async fn signup(state: &AppState, face: &FaceService, image: Vec<u8>) -> Result<String, FaceError> {
-    let (embedding, quality) = face.signup_probe(image).await?;
+async fn signup(state: &AppState, face: &FaceService, probe: Probe) -> Result<String, FaceError> {
+    let (embedding, quality) = match probe {
+        Probe::Image(image) => face.signup_probe(image).await?,
+        Probe::Embedding(e) => (e, json!({"source": "liveness check"})),
+    };
     let id = random_token(16);
     let username = facegate_core::Username::parse(&format!(
         "face-{}",
@@ -442,8 +490,12 @@ pub async fn check(
             json!({"ok": false, "error": "Slow down.", "retry_after": 1}),
         ));
     }
-    let capture = match read_checked_capture(&state, &headers, multipart).await {
+    let mut capture = match read_checked_capture(&state, &headers, multipart).await {
         Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let image = match capture.take_image() {
+        Ok(i) => i,
         Err(r) => return Ok(r),
     };
     let bar = if capture.fields.get("purpose").map(String::as_str) == Some("enrol") {
@@ -451,7 +503,7 @@ pub async fn check(
     } else {
         facegate_vision::quality::QualityBar::LOGIN
     };
-    match face.guidance(capture.image, bar).await {
+    match face.guidance(image, bar).await {
         Ok(advice) if advice.is_empty() => Ok(answer(
             StatusCode::OK,
             json!({"ok": true, "good": true, "message": "Looks good: take the picture."}),
@@ -522,7 +574,8 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Resul
                 false,
                 &[("csrf", &csrf), ("purpose", "enrol")],
                 "",
-                "Take 3 pictures"
+                "Take 3 pictures",
+                None,
             )
         ),
         None => "<p class=\"muted\">Face login is not enabled on this server.</p>".into(),
@@ -578,8 +631,12 @@ pub async fn enrol(
             "Your session has ended. Sign in again.",
         ));
     };
-    let capture = match read_checked_capture(&state, &headers, multipart).await {
+    let mut capture = match read_checked_capture(&state, &headers, multipart).await {
         Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let image = match capture.take_image() {
+        Ok(i) => i,
         Err(r) => return Ok(r),
     };
     let existing = state.store.faces_of(&session.user_id).await?.len();
@@ -589,7 +646,7 @@ pub async fn enrol(
             "You have 20 faces enrolled already: delete some first.",
         ));
     }
-    match face.enrol(&state.store, &session.user_id, capture.image).await {
+    match face.enrol(&state.store, &session.user_id, image).await {
         Ok(t) => {
             state
                 .store
@@ -652,4 +709,144 @@ pub async fn delete_all_faces(
         )
         .await?;
     Ok(Redirect::to("/account").into_response())
+}
+
+/// The device cookie's value: liveness checks started from the login page belong to it.
+fn device_owner(state: &AppState, headers: &HeaderMap) -> Option<Owner> {
+    cookies::get(headers, &cookies::name(DEVICE, state.settings.secure_cookies()))
+        .filter(|d| !d.is_empty())
+        .map(Owner::Browser)
+}
+
+fn throttle_keys(state: &AppState, headers: &HeaderMap, addr: SocketAddr) -> Vec<String> {
+    let mut keys = vec![format!("face-ip:{}", client_ip(state, headers, addr))];
+    if let Some(Owner::Browser(d)) = device_owner(state, headers) {
+        keys.push(format!("face-device:{d}"));
+    }
+    keys
+}
+
+/// POST /login/face/liveness: starts a liveness check for this browser (the login page's form
+/// fields, CSRF-checked). Answers the challenge and the first frame's token.
+pub async fn liveness_start(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<Response, AppError> {
+    let face = service(&state)?;
+    let capture = match read_checked_capture(&state, &headers, multipart).await {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let Some(owner) = device_owner(&state, &headers) else {
+        return Ok(refuse(
+            StatusCode::FORBIDDEN,
+            "This page has expired. Reload it and try again.",
+        ));
+    };
+    let t = Instant::now();
+    for key in throttle_keys(&state, &headers, addr) {
+        if let Err(wait) = state.login_throttle.check(&key, t) {
+            let secs = wait.as_secs().max(1);
+            return Ok(answer(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"ok": false, "error": format!("Too many attempts. Try again in {secs} seconds."), "retry_after": secs}),
+            ));
+        }
+    }
+    let _ = capture;
+    let started = face.liveness.start(owner, None, false);
+    Ok(answer(
+        StatusCode::OK,
+        json!({
+            "ok": true,
+            "id": started.id,
+            "kind": started.kind,
+            "params": started.params,
+            "prompt": started.prompt,
+            "token": started.frame_token,
+            "expires_in": started.expires_in,
+        }),
+    ))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct FrameQuery {
+    token: Option<String>,
+}
+
+/// POST /login/face/liveness/{id}/frame?token=...: one camera frame (a JPEG body) of a check.
+pub async fn liveness_frame(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(q): Query<FrameQuery>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let face = service(&state)?;
+    let Some(owner) = device_owner(&state, &headers) else {
+        return Ok(refuse(StatusCode::FORBIDDEN, "This page has expired. Reload it and try again."));
+    };
+    let is_image = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("image/"));
+    if !is_image || body.is_empty() {
+        return Ok(refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "A frame must be sent as an image (image/jpeg).",
+        ));
+    }
+    let token = q.token.unwrap_or_default();
+    match face.liveness.frame(&owner, &id, &token, body.to_vec()).await {
+        Ok(out) => {
+            if matches!(
+                out.status,
+                facegate_core::liveness::Status::Failed | facegate_core::liveness::Status::Expired
+            ) {
+                let t = Instant::now();
+                for key in throttle_keys(&state, &headers, addr) {
+                    state.login_throttle.fail(&key, t);
+                }
+                let reason = out.reason.map(|r| format!("{r:?}"));
+                state
+                    .store
+                    .audit(
+                        "liveness",
+                        None,
+                        Some(&client_ip(&state, &headers, addr)),
+                        "failed",
+                        reason.as_deref(),
+                        now(),
+                    )
+                    .await?;
+            }
+            Ok(answer(
+                StatusCode::OK,
+                json!({
+                    "ok": true,
+                    "status": out.status,
+                    "token": out.next_token,
+                    "progress": out.progress,
+                    "prompt": out.prompt,
+                    "issue": out.frame_issue,
+                    "reason": out.reason,
+                }),
+            ))
+        }
+        Err(LivenessError::NotFound) => Ok(refuse(StatusCode::NOT_FOUND, "No such check: start it again.")),
+        Err(LivenessError::Refused(r)) => Ok(answer(
+            StatusCode::CONFLICT,
+            json!({"ok": false, "error": format!("The frame was refused: {r}."), "refusal": format!("{r:?}")}),
+        )),
+        Err(e) => {
+            tracing::error!("liveness frame: {e}");
+            Ok(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The check could not be run right now; please try again.",
+            ))
+        }
+    }
 }

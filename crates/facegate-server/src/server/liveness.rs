@@ -1,0 +1,390 @@
+//! Liveness checks as a service: creates checks with random server-chosen challenges, analyses every
+//! frame with the face pipeline (one face, landmarks, pose, eyes, mouth, nose parallax, passive
+//! anti-spoof score, embeddings of frontal frames) and feeds the numbers to the check's state machine
+//! in `facegate_core::liveness`. Used by the login page (owner: the browser's device cookie) and by
+//! the `/v1/liveness/sessions` API (owner: the OAuth client). Checks live in memory on this instance.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use facegate_core::liveness::{
+    ChallengeKind, Check, Decision, FaceObservation, FrameOutcome, FrameRefusal, Observation, Policy, Rng,
+    Status,
+};
+use facegate_vision::antispoof::AntiSpoof;
+use facegate_vision::geometry::Point;
+use facegate_vision::{AnalyzeOptions, DecodeLimits, FacePipeline, VisionError};
+
+/// Who may use a check.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// A browser on the login page, by its device cookie.
+    Browser(String),
+    /// An API client, by client id.
+    Client(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct LivenessSettings {
+    pub kinds: Vec<ChallengeKind>,
+    /// Fixed seed for the challenge parameters (tests only: every check gets the same challenge).
+    pub seed: Option<u64>,
+    pub lifetime: Duration,
+    /// How long a finished check's result can still be read.
+    pub keep_results: Duration,
+}
+
+impl Default for LivenessSettings {
+    fn default() -> Self {
+        LivenessSettings {
+            kinds: ChallengeKind::ALL.to_vec(),
+            seed: None,
+            lifetime: Duration::from_secs(45),
+            keep_results: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LivenessError {
+    #[error("no such liveness check")]
+    NotFound,
+    #[error("{0}")]
+    Refused(FrameRefusal),
+    #[error("the liveness check has not succeeded")]
+    NotPassed,
+    #[error("the liveness check was already used")]
+    Used,
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+#[derive(Debug)]
+struct Entry {
+    owner: Owner,
+    check: Check,
+    client_request_token: Option<String>,
+    /// Keep the best frontal frame (JPEG bytes as sent) to hand back as a reference image.
+    want_reference: bool,
+    reference: Option<(f32, Vec<u8>)>,
+    used: bool,
+}
+
+/// What a new check looks like to its caller.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Started {
+    pub id: String,
+    pub kind: ChallengeKind,
+    pub params: serde_json::Value,
+    pub prompt: String,
+    /// The token for the first frame (absent when an idempotent repeat finds the check under way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame_token: Option<String>,
+    pub expires_in: u64,
+    pub status: Status,
+}
+
+/// A check's result as the API reports it.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub id: String,
+    pub kind: ChallengeKind,
+    pub status: Status,
+    pub decision: Option<Decision>,
+    pub reference: Option<Vec<u8>>,
+}
+
+#[derive(Debug)]
+pub struct LivenessService {
+    pipeline: Arc<FacePipeline>,
+    antispoof: Option<Arc<AntiSpoof>>,
+    policy: Policy,
+    pub settings: LivenessSettings,
+    checks: Mutex<HashMap<String, Arc<Mutex<Entry>>>>,
+    rng: Mutex<Rng>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl LivenessService {
+    pub fn new(
+        pipeline: Arc<FacePipeline>,
+        antispoof: Option<AntiSpoof>,
+        continuity_threshold: f32,
+        mut settings: LivenessSettings,
+    ) -> LivenessService {
+        // Without 106 landmarks there are no eye or mouth measures: only head movement challenges.
+        if !pipeline.has_landmarks() {
+            settings
+                .kinds
+                .retain(|k| matches!(k, ChallengeKind::HeadTurns | ChallengeKind::NoseTarget));
+            if settings.kinds.is_empty() {
+                settings.kinds.push(ChallengeKind::HeadTurns);
+            }
+        }
+        let rng = settings.seed.map_or_else(Rng::from_system, Rng::seeded);
+        LivenessService {
+            pipeline,
+            antispoof: antispoof.map(Arc::new),
+            policy: Policy {
+                lifetime: settings.lifetime,
+                continuity_threshold,
+                ..Policy::default()
+            },
+            settings,
+            checks: Mutex::new(HashMap::new()),
+            rng: Mutex::new(rng),
+        }
+    }
+
+    pub fn has_passive_model(&self) -> bool {
+        self.antispoof.is_some()
+    }
+
+    /// Starts a check. With a `client_request_token` already used by this owner (and still known),
+    /// the same check is returned instead of a new one.
+    pub fn start(&self, owner: Owner, client_request_token: Option<String>, want_reference: bool) -> Started {
+        let now = Instant::now();
+        let mut checks = lock(&self.checks);
+        let keep = self.settings.keep_results;
+        checks.retain(|_, e| lock(e).check.deadline + keep > now);
+        if let Some(crt) = &client_request_token {
+            for e in checks.values() {
+                let mut e = lock(e);
+                if e.owner == owner && e.client_request_token.as_deref() == Some(crt.as_str()) {
+                    let status = e.check.status(now);
+                    return Started {
+                        id: e.check.id.clone(),
+                        kind: e.check.kind(),
+                        params: e.check.params(),
+                        prompt: e.check.prompt(),
+                        frame_token: e.check.first_token().map(str::to_string),
+                        expires_in: e.check.deadline.saturating_duration_since(now).as_secs(),
+                        status,
+                    };
+                }
+            }
+        }
+        let challenge = {
+            let mut rng = match self.settings.seed {
+                // A fixed seed gives every check the same challenge (tests).
+                Some(seed) => Rng::seeded(seed),
+                None => lock(&self.rng).clone(),
+            };
+            let kind = self.settings.kinds[rng.below(self.settings.kinds.len() as u64) as usize];
+            let c = kind.create(&mut rng);
+            if self.settings.seed.is_none() {
+                *lock(&self.rng) = rng;
+            }
+            c
+        };
+        let check = Check::new(challenge, self.policy.clone(), now);
+        let started = Started {
+            id: check.id.clone(),
+            kind: check.kind(),
+            params: check.params(),
+            prompt: check.prompt(),
+            frame_token: check.first_token().map(str::to_string),
+            expires_in: self.settings.lifetime.as_secs(),
+            status: Status::Created,
+        };
+        checks.insert(
+            check.id.clone(),
+            Arc::new(Mutex::new(Entry {
+                owner,
+                check,
+                client_request_token,
+                want_reference,
+                reference: None,
+                used: false,
+            })),
+        );
+        started
+    }
+
+    fn entry(&self, owner: &Owner, id: &str) -> Result<Arc<Mutex<Entry>>, LivenessError> {
+        let e = lock(&self.checks).get(id).cloned().ok_or(LivenessError::NotFound)?;
+        // Another owner's check is answered as if it did not exist.
+        if lock(&e).owner != *owner {
+            return Err(LivenessError::NotFound);
+        }
+        Ok(e)
+    }
+
+    /// One frame: token and replay checks, then analysis, then the state machine.
+    pub async fn frame(
+        &self,
+        owner: &Owner,
+        id: &str,
+        token: &str,
+        bytes: Vec<u8>,
+    ) -> Result<FrameOutcome, LivenessError> {
+        let entry = self.entry(owner, id)?;
+        lock(&entry)
+            .check
+            .accept(token, &bytes, Instant::now())
+            .map_err(LivenessError::Refused)?;
+        let pipeline = self.pipeline.clone();
+        let antispoof = self.antispoof.clone();
+        let frontal_yaw = self.policy.frontal_yaw;
+        let (bytes, analysed) = tokio::task::spawn_blocking(move || {
+            let r = observe(&pipeline, antispoof.as_deref(), &bytes, frontal_yaw);
+            (bytes, r)
+        })
+        .await
+        .map_err(|e| LivenessError::Unavailable(e.to_string()))?;
+        let obs = match analysed {
+            Ok(o) => Some(o),
+            Err(e) if matches!(e.kind(), facegate_vision::ErrorKind::BadImage | facegate_vision::ErrorKind::ImageTooLarge) => None,
+            Err(e) => {
+                let mut g = lock(&entry);
+                let _ = g.check.record(None, Instant::now());
+                return Err(LivenessError::Unavailable(e.to_string()));
+            }
+        };
+        let mut g = lock(&entry);
+        if g.want_reference
+            && let Some(f) = obs.as_ref().and_then(|o| o.face.filter(|_| o.faces == 1 && o.embedding.is_some()))
+        {
+            let score = f.yaw.abs() + f.pitch.abs() / 2.0;
+            if g.reference.as_ref().is_none_or(|(s, _)| score < *s) {
+                g.reference = Some((score, bytes));
+            }
+        }
+        Ok(g.check.record(obs, Instant::now()))
+    }
+
+    pub fn report(&self, owner: &Owner, id: &str) -> Result<Report, LivenessError> {
+        let entry = self.entry(owner, id)?;
+        let mut g = lock(&entry);
+        let status = g.check.status(Instant::now());
+        Ok(Report {
+            id: g.check.id.clone(),
+            kind: g.check.kind(),
+            status,
+            decision: g.check.decision().cloned(),
+            reference: if status == Status::Succeeded {
+                g.reference.as_ref().map(|(_, b)| b.clone())
+            } else {
+                None
+            },
+        })
+    }
+
+    /// For a login: the check must have succeeded and not have been used; it is used up now.
+    /// Returns the mean embedding of its frontal frames (unit length) and its confidence.
+    pub fn consume(&self, owner: &Owner, id: &str) -> Result<(Vec<f32>, u8), LivenessError> {
+        let entry = self.entry(owner, id)?;
+        let mut g = lock(&entry);
+        if g.check.status(Instant::now()) != Status::Succeeded {
+            return Err(LivenessError::NotPassed);
+        }
+        if g.used {
+            return Err(LivenessError::Used);
+        }
+        g.used = true;
+        let embs = g.check.embeddings();
+        let dim = embs.first().map_or(0, Vec::len);
+        let mut mean = vec![0f32; dim];
+        for e in embs {
+            for (m, v) in mean.iter_mut().zip(e) {
+                *m += v;
+            }
+        }
+        let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        mean.iter_mut().for_each(|v| *v /= norm);
+        let confidence = g.check.decision().map_or(0, |d| d.confidence);
+        Ok((mean, confidence))
+    }
+}
+
+/// Everything the challenges need from one frame.
+pub fn observe(
+    pipeline: &FacePipeline,
+    antispoof: Option<&AntiSpoof>,
+    bytes: &[u8],
+    frontal_yaw: f32,
+) -> Result<Observation, VisionError> {
+    let limits = DecodeLimits {
+        max_bytes: 2 * 1024 * 1024,
+        max_side: 1920,
+        ..DecodeLimits::default()
+    };
+    let img = facegate_vision::decode(bytes, &limits)?;
+    observe_image(pipeline, antispoof, &img, frontal_yaw)
+}
+
+pub fn observe_image(
+    pipeline: &FacePipeline,
+    antispoof: Option<&AntiSpoof>,
+    img: &image::RgbImage,
+    frontal_yaw: f32,
+) -> Result<Observation, VisionError> {
+    let mut faces = pipeline.analyze(
+        img,
+        &AnalyzeOptions {
+            embed: false,
+            landmarks: pipeline.has_landmarks(),
+            max_faces: Some(3),
+        },
+    )?;
+    if let Some(main) = faces.first().map(|f| f.detection.bbox.area()) {
+        faces.retain(|f| f.detection.bbox.area() >= main * 0.25);
+    }
+    let count = faces.len();
+    let Some(face) = faces.into_iter().next() else {
+        return Ok(Observation::default());
+    };
+    if count != 1 {
+        return Ok(Observation {
+            faces: count,
+            ..Default::default()
+        });
+    }
+    let (w, h) = (img.width().max(1) as f32, img.height().max(1) as f32);
+    let kps = &face.detection.keypoints;
+    // Nose, eye midline and eye width: from the 106 landmarks when there are any, else the 5 points.
+    let (nose, mid, eye_width) = match &face.landmarks {
+        Some(p) if p.len() == 106 => (p[86], p[39].midpoint(p[89]), p[35].distance(p[93])),
+        _ if kps.len() >= 3 => (kps[2], kps[0].midpoint(kps[1]), kps[0].distance(kps[1]) * 1.4),
+        _ => (face.detection.bbox.center(), face.detection.bbox.center(), 1.0),
+    };
+    let parallax = (nose.x - mid.x) / eye_width.max(1.0);
+    let (eyes, mouth_width, corner_lift) = face
+        .expression
+        .map_or((0.0, 0.0, 0.0), |e| ((e.left_eye + e.right_eye) / 2.0, e.mouth_width, e.corner_lift));
+    let live_score = match antispoof {
+        Some(a) => Some(a.live_score(img, &face.detection.bbox)?),
+        None => None,
+    };
+    let embedding = if face.pose.yaw.abs() <= frontal_yaw {
+        let aligned = pipeline.align(img, &face.detection)?;
+        pipeline
+            .embed(&[&aligned])?
+            .into_iter()
+            .next()
+            .map(|e| e.as_slice().to_vec())
+    } else {
+        None
+    };
+    let norm = |p: Point| (p.x / w, p.y / h);
+    Ok(Observation {
+        faces: 1,
+        face: Some(FaceObservation {
+            nose: norm(nose),
+            size: face.detection.bbox.height() / h,
+            yaw: face.pose.yaw,
+            pitch: face.pose.pitch,
+            roll: face.pose.roll,
+            parallax,
+            eyes,
+            mouth_width,
+            corner_lift,
+            live_score,
+        }),
+        embedding,
+    })
+}
