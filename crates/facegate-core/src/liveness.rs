@@ -1101,3 +1101,25 @@ mod tests {
         assert!((0.28..=0.37).contains(&a.0) || (0.63..=0.72).contains(&a.0));
     }
 }
+
+#[cfg(test)]
+mod seeds {
+    use super::*;
+
+    /// The seeds the server's tests fix (FACEGATE_LIVENESS_SEED with every challenge kind enabled):
+    /// if the generator changes, these say so before the video tests fail mysteriously.
+    #[test]
+    fn seeds_used_by_the_tests_give_the_expected_challenges() {
+        let pick = |seed| {
+            let mut rng = Rng::seeded(seed);
+            let kind = ChallengeKind::ALL[rng.below(4) as usize];
+            (kind, kind.create(&mut rng).params())
+        };
+        let (kind, params) = pick(6);
+        assert_eq!(kind, ChallengeKind::HeadTurns);
+        assert_eq!(params["sequence"], serde_json::json!(["right", "left"]));
+        assert_eq!(pick(1).0, ChallengeKind::NoseTarget);
+        assert_eq!(pick(2).0, ChallengeKind::Blink);
+        assert_eq!(pick(7).0, ChallengeKind::Smile);
+    }
+}

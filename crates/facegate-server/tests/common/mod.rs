@@ -2,6 +2,8 @@
 //! client that keeps cookies, does not follow redirects, and can fill in the login and consent forms.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)] // tests fail loudly by design
 
+pub mod face;
+
 use std::net::SocketAddr;
 
 use facegate_oidc::client::ClientMetadata;

@@ -1,0 +1,344 @@
+//! Liveness end to end over HTTP, with real video: the login page's check (start, frames, login),
+//! the real head-turn video passing, photo and screen attacks refused, and replayed, late or foreign
+//! frames and tokens refused. Frames come from ../shared/testdata/liveness through ffmpeg (as a
+//! webcam would give them); the challenge's seed is fixed to match what the video does.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::face::*;
+use common::{TestApp, browser, field};
+use facegate_server::server::face::Liveness;
+use serde_json::Value;
+
+/// Seeds (FACEGATE_LIVENESS_SEED) whose challenges are checked by facegate-core's seed test.
+const HEAD_TURNS_RIGHT_LEFT: u64 = 6;
+const NOSE_TARGET: u64 = 1;
+const SMILE: u64 = 7;
+
+fn ffmpeg_ok() -> bool {
+    let ok = Command::new("ffmpeg").arg("-version").output().is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var("FACEGATE_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("the liveness video tests need ffmpeg (FACEGATE_REQUIRE_BROWSER=1): apt-get install ffmpeg");
+        }
+        eprintln!("SKIPPED: ffmpeg not installed (apt-get install ffmpeg)");
+    }
+    ok
+}
+
+/// JPEG frames made by ffmpeg from `input_args` (then `-vf filter`), in order.
+fn frames(input_args: &[&str], filter: &str, limit: usize) -> Vec<Vec<u8>> {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("ffmpeg")
+        .args(["-y", "-loglevel", "error"])
+        .args(input_args)
+        .args([if filter.contains(';') { "-filter_complex" } else { "-vf" }, filter])
+        .args(["-q:v", "4", "-frames:v", &limit.to_string()])
+        .arg(dir.path().join("f%04d.jpg"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "ffmpeg {input_args:?}");
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+fn liveness_file(name: &str) -> String {
+    testdata().join("liveness").join(name).display().to_string()
+}
+
+/// The real video as a 640x360 webcam at 8 frames a second.
+fn real_video() -> Vec<Vec<u8>> {
+    frames(
+        &["-i", &liveness_file("live_head_turn/real.webm")],
+        "fps=8,scale=640:360",
+        200,
+    )
+}
+
+/// A still picture held in front of the camera for `secs` seconds: the same picture with sensor
+/// noise on every frame (so no two frames are byte-identical).
+fn still(path: &Path, secs: u32) -> Vec<Vec<u8>> {
+    frames(
+        &["-loop", "1", "-t", &secs.to_string(), "-i", &path.display().to_string()],
+        "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,noise=alls=6:allf=t,fps=8",
+        200,
+    )
+}
+
+/// A photo slid across the frame, left to right and back, as one moves a printout by hand.
+fn slid(path: &Path, secs: u32) -> Vec<Vec<u8>> {
+    frames(
+        &[
+            "-f", "lavfi", "-i", &format!("color=c=gray:s=640x480:d={secs}"),
+            "-loop", "1", "-t", &secs.to_string(), "-i", &path.display().to_string(),
+        ],
+        "[1:v]scale=-2:300[p];[0:v][p]overlay=x='170+120*sin(t*1.6)':y=90,noise=alls=6:allf=t,fps=8",
+        200,
+    )
+}
+
+async fn live_app(seed: u64, adjust: impl FnOnce(&mut facegate_server::server::Settings)) -> Option<TestApp> {
+    if !ffmpeg_ok() {
+        return None;
+    }
+    face_app(Liveness::Required, |s| {
+        s.face.checks.seed = Some(seed);
+        adjust(s);
+    })
+    .await
+}
+
+/// Opens the face login page (for `req`) and starts a check: (csrf, check id, first token, answer).
+async fn start_check(b: &reqwest::Client, app: &TestApp, req: &str) -> (String, String, String, Value) {
+    let page = b
+        .get(app.url(&format!("/login/face?req={req}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("data-liveness=\"/login/face/liveness\""), "{page}");
+    let csrf = field(&page, "csrf");
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.clone())
+        .text("req", req.to_string());
+    let r = b
+        .post(app.url("/login/face/liveness"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let id = v["id"].as_str().unwrap().to_string();
+    let token = v["token"].as_str().unwrap().to_string();
+    (csrf, id, token, v)
+}
+
+async fn send_frame(b: &reqwest::Client, app: &TestApp, id: &str, token: &str, jpeg: Vec<u8>) -> (u16, Value) {
+    let r = b
+        .post(app.url(&format!("/login/face/liveness/{id}/frame?token={token}")))
+        .header("content-type", "image/jpeg")
+        .body(jpeg)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// Streams frames until the check is final or the frames run out. Returns the last answer and the
+/// number of frames in which exactly one face was seen.
+async fn run_check(
+    b: &reqwest::Client,
+    app: &TestApp,
+    id: &str,
+    mut token: String,
+    frames: Vec<Vec<u8>>,
+) -> (Value, usize) {
+    let mut last = Value::Null;
+    let mut with_face = 0;
+    for f in frames {
+        let (status, v) = send_frame(b, app, id, &token, f).await;
+        assert_eq!(status, 200, "{v}");
+        if v["issue"].is_null() {
+            with_face += 1;
+        }
+        let done = v["status"] != "IN_PROGRESS";
+        last = v;
+        if done {
+            break;
+        }
+        token = last["token"].as_str().unwrap().to_string();
+    }
+    (last, with_face)
+}
+
+async fn login_with_check(
+    b: &reqwest::Client,
+    app: &TestApp,
+    csrf: &str,
+    req: &str,
+    username: &str,
+    id: &str,
+) -> (u16, Value) {
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.to_string())
+        .text("req", req.to_string())
+        .text("username", username.to_string())
+        .text("liveness", id.to_string());
+    let r = b
+        .post(app.url("/login/face"))
+        .header("accept", "application/json")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}")))
+}
+
+#[tokio::test]
+async fn the_real_head_turn_video_passes_and_signs_in_only_as_its_own_person() {
+    let Some(app) = live_app(HEAD_TURNS_RIGHT_LEFT, |_| {}).await else {
+        return;
+    };
+    let video = real_video();
+    assert!(video.len() > 80, "{} frames", video.len());
+    let alice = app.add_user("alice").await;
+    app.add_user("bob").await;
+    let (client_id, secret) = app.confidential_client(REDIRECT).await;
+    // Alice enrols with a full-size frame of the video; bob with someone else's photo.
+    let full = frames(&["-i", &liveness_file("live_head_turn/real.webm")], "select=eq(n\\,3)", 1);
+    enrol_images(&app, "alice", vec![full[0].clone()]).await;
+    enrol_from_account_page(&app, "bob", &["deepface/person_img1/img1.jpg"]).await;
+
+    let (b, req) = start_authorization(&app, &client_id).await;
+    let (csrf, id, token, started) = start_check(&b, &app, &req).await;
+    assert_eq!(started["kind"], "head-turns");
+    assert_eq!(started["params"]["sequence"], serde_json::json!(["right", "left"]));
+    let (last, with_face) = run_check(&b, &app, &id, token, video.clone()).await;
+    assert_eq!(last["status"], "SUCCEEDED", "{last}");
+    assert!(with_face > 20);
+    assert!(last["token"].is_null(), "no token after the end: {last}");
+
+    let (status, body) = login_with_check(&b, &app, &csrf, &req, "alice", &id).await;
+    assert_eq!(status, 200, "{body}");
+    let claims = finish(&b, &app, body["redirect"].as_str().unwrap(), (&client_id, &secret)).await;
+    assert_eq!(claims["sub"], alice);
+    assert_eq!(claims["amr"], serde_json::json!(["face", "user"]));
+    assert_eq!(claims["acr"], "urn:facegate:face:live");
+
+    // The check is used up (a direct sign-in, no relying party this time).
+    let (status, body) = login_with_check(&b, &app, &csrf, "", "alice", &id).await;
+    assert_eq!(status, 403, "{body}");
+
+    // A new check with the same live person, for bob's account: live, but not bob.
+    let (b, req) = start_authorization(&app, &client_id).await;
+    let (csrf, id, token, _) = start_check(&b, &app, &req).await;
+    let (last, _) = run_check(&b, &app, &id, token, video).await;
+    assert_eq!(last["status"], "SUCCEEDED", "{last}");
+    let (status, body) = login_with_check(&b, &app, &csrf, &req, "bob", &id).await;
+    assert_eq!(status, 401, "{body}");
+}
+
+#[tokio::test]
+async fn the_real_video_passes_a_smile_challenge() {
+    let Some(app) = live_app(SMILE, |_| {}).await else {
+        return;
+    };
+    let (client_id, _) = app.confidential_client(REDIRECT).await;
+    let (b, req) = start_authorization(&app, &client_id).await;
+    let (_, id, token, started) = start_check(&b, &app, &req).await;
+    assert_eq!(started["kind"], "smile");
+    let (last, _) = run_check(&b, &app, &id, token, real_video()).await;
+    assert_eq!(last["status"], "SUCCEEDED", "{last}");
+}
+
+#[tokio::test]
+async fn photos_held_or_moved_in_front_of_the_camera_are_refused() {
+    let attacks: Vec<(&str, Vec<Vec<u8>>)> = {
+        if !ffmpeg_ok() {
+            return;
+        }
+        let sf = |n: &str| testdata().join("liveness/silent_face").join(n);
+        vec![
+            ("live still photo", still(&sf("image_T1.jpg"), 5)),
+            ("printed photo (F1)", still(&sf("image_F1.jpg"), 5)),
+            ("photo on a screen (F2)", still(&sf("image_F2.jpg"), 5)),
+            ("photo slid across the frame", slid(&testdata().join("faces/deepface/person_img1/img1.jpg"), 5)),
+            ("printed photo slid across the frame", slid(&sf("image_F1.jpg"), 5)),
+        ]
+    };
+    for seed in [HEAD_TURNS_RIGHT_LEFT, NOSE_TARGET, SMILE] {
+        let Some(app) = live_app(seed, |_| {}).await else {
+            return;
+        };
+        app.add_user("alice").await;
+        let (client_id, _) = app.confidential_client(REDIRECT).await;
+        for (name, frames) in &attacks {
+            let (b, req) = start_authorization(&app, &client_id).await;
+            let (csrf, id, token, started) = start_check(&b, &app, &req).await;
+            let (last, with_face) = run_check(&b, &app, &id, token, frames.clone()).await;
+            assert!(
+                with_face * 2 > frames.len().min(40),
+                "{name}: the face should be visible in most frames ({with_face} of {})",
+                frames.len()
+            );
+            eprintln!("{} / {name}: {last}", started["kind"]);
+            assert_ne!(last["status"], "SUCCEEDED", "{name} passed {}: {last}", started["kind"]);
+            let (status, body) = login_with_check(&b, &app, &csrf, &req, "alice", &id).await;
+            assert_eq!(status, 403, "{name}: {body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn replayed_late_and_foreign_frames_and_tokens_are_refused() {
+    let Some(app) = live_app(HEAD_TURNS_RIGHT_LEFT, |s| {
+        s.face.checks.lifetime = std::time::Duration::from_secs(3);
+    })
+    .await
+    else {
+        return;
+    };
+    let video = real_video();
+    let (client_id, _) = app.confidential_client(REDIRECT).await;
+    let (b, req) = start_authorization(&app, &client_id).await;
+    let (_, a, a_token, _) = start_check(&b, &app, &req).await;
+    let (_, other, other_token, _) = start_check(&b, &app, &req).await;
+
+    let (status, v) = send_frame(&b, &app, &a, &a_token, video[0].clone()).await;
+    assert_eq!(status, 200, "{v}");
+    let next = v["token"].as_str().unwrap().to_string();
+    // The same frame again, with a valid token: a replay.
+    let (status, v) = send_frame(&b, &app, &a, &next, video[0].clone()).await;
+    assert_eq!((status, v["refusal"].as_str()), (409, Some("Replayed")), "{v}");
+    // The spent token, and the other check's token.
+    let (status, v) = send_frame(&b, &app, &a, &a_token, video[1].clone()).await;
+    assert_eq!((status, v["refusal"].as_str()), (409, Some("BadToken")), "{v}");
+    let (status, v) = send_frame(&b, &app, &a, &other_token, video[1].clone()).await;
+    assert_eq!((status, v["refusal"].as_str()), (409, Some("BadToken")), "{v}");
+    // Another browser cannot even see the check.
+    let stranger = browser();
+    stranger.get(app.url(&format!("/login/face?req={req}"))).send().await.unwrap();
+    let (status, _) = send_frame(&stranger, &app, &a, &next, video[1].clone()).await;
+    assert_eq!(status, 404);
+    // After the deadline: late, and the check has expired.
+    tokio::time::sleep(std::time::Duration::from_millis(3300)).await;
+    let (status, v) = send_frame(&b, &app, &a, &next, video[2].clone()).await;
+    assert_eq!((status, v["refusal"].as_str()), (409, Some("Late")), "{v}");
+    // Not an image at all.
+    let r = b
+        .post(app.url(&format!("/login/face/liveness/{other}/frame?token={other_token}")))
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+}
+
+#[tokio::test]
+async fn a_broken_frame_is_answered_and_the_check_goes_on() {
+    let Some(app) = live_app(HEAD_TURNS_RIGHT_LEFT, |_| {}).await else {
+        return;
+    };
+    let (client_id, _) = app.confidential_client(REDIRECT).await;
+    let (b, req) = start_authorization(&app, &client_id).await;
+    let (_, id, token, _) = start_check(&b, &app, &req).await;
+    let (status, v) = send_frame(&b, &app, &id, &token, b"\xff\xd8\xff\xe0 not really a jpeg".to_vec()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "IN_PROGRESS");
+    assert_eq!(v["issue"], "no-face");
+    assert!(v["token"].is_string());
+}
