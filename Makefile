@@ -34,7 +34,7 @@ node-deps:
 e2e: models
 	@if [ ! -d tests/e2e/node_modules/playwright-core ] && command -v npm >/dev/null; then npm ci --prefix tests/e2e --no-audit --no-fund; fi
 	@if command -v chromium >/dev/null && command -v ffmpeg >/dev/null && [ -d tests/e2e/node_modules/playwright-core ]; then \
-		node tests/e2e/face_login.mjs; \
+		node tests/e2e/face_login.mjs && node tests/e2e/liveness.mjs; \
 	elif [ "$$FACEGATE_REQUIRE_BROWSER" = 1 ]; then \
 		echo "e2e: chromium, ffmpeg or tests/e2e/node_modules missing and FACEGATE_REQUIRE_BROWSER=1"; exit 1; \
 	else echo "SKIPPED: browser e2e test (needs: apt-get install chromium ffmpeg)"; fi

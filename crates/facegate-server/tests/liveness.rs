@@ -20,10 +20,15 @@ const NOSE_TARGET: u64 = 1;
 const SMILE: u64 = 7;
 
 fn ffmpeg_ok() -> bool {
-    let ok = Command::new("ffmpeg").arg("-version").output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
         if std::env::var("FACEGATE_REQUIRE_BROWSER").as_deref() == Ok("1") {
-            panic!("the liveness video tests need ffmpeg (FACEGATE_REQUIRE_BROWSER=1): apt-get install ffmpeg");
+            panic!(
+                "the liveness video tests need ffmpeg (FACEGATE_REQUIRE_BROWSER=1): apt-get install ffmpeg"
+            );
         }
         eprintln!("SKIPPED: ffmpeg not installed (apt-get install ffmpeg)");
     }
@@ -36,7 +41,14 @@ fn frames(input_args: &[&str], filter: &str, limit: usize) -> Vec<Vec<u8>> {
     let status = Command::new("ffmpeg")
         .args(["-y", "-loglevel", "error"])
         .args(input_args)
-        .args([if filter.contains(';') { "-filter_complex" } else { "-vf" }, filter])
+        .args([
+            if filter.contains(';') {
+                "-filter_complex"
+            } else {
+                "-vf"
+            },
+            filter,
+        ])
         .args(["-q:v", "4", "-frames:v", &limit.to_string()])
         .arg(dir.path().join("f%04d.jpg"))
         .status()
@@ -67,7 +79,14 @@ fn real_video() -> Vec<Vec<u8>> {
 /// noise on every frame (so no two frames are byte-identical).
 fn still(path: &Path, secs: u32) -> Vec<Vec<u8>> {
     frames(
-        &["-loop", "1", "-t", &secs.to_string(), "-i", &path.display().to_string()],
+        &[
+            "-loop",
+            "1",
+            "-t",
+            &secs.to_string(),
+            "-i",
+            &path.display().to_string(),
+        ],
         "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,noise=alls=6:allf=t,fps=8",
         200,
     )
@@ -77,8 +96,16 @@ fn still(path: &Path, secs: u32) -> Vec<Vec<u8>> {
 fn slid(path: &Path, secs: u32) -> Vec<Vec<u8>> {
     frames(
         &[
-            "-f", "lavfi", "-i", &format!("color=c=gray:s=640x480:d={secs}"),
-            "-loop", "1", "-t", &secs.to_string(), "-i", &path.display().to_string(),
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("color=c=gray:s=640x480:d={secs}"),
+            "-loop",
+            "1",
+            "-t",
+            &secs.to_string(),
+            "-i",
+            &path.display().to_string(),
         ],
         "[1:v]scale=-2:300[p];[0:v][p]overlay=x='170+120*sin(t*1.6)':y=90,noise=alls=6:allf=t,fps=8",
         200,
@@ -124,7 +151,13 @@ async fn start_check(b: &reqwest::Client, app: &TestApp, req: &str) -> (String, 
     (csrf, id, token, v)
 }
 
-async fn send_frame(b: &reqwest::Client, app: &TestApp, id: &str, token: &str, jpeg: Vec<u8>) -> (u16, Value) {
+async fn send_frame(
+    b: &reqwest::Client,
+    app: &TestApp,
+    id: &str,
+    token: &str,
+    jpeg: Vec<u8>,
+) -> (u16, Value) {
     let r = b
         .post(app.url(&format!("/login/face/liveness/{id}/frame?token={token}")))
         .header("content-type", "image/jpeg")
@@ -184,7 +217,10 @@ async fn login_with_check(
         .unwrap();
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}")))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}")),
+    )
 }
 
 #[tokio::test]
@@ -198,14 +234,21 @@ async fn the_real_head_turn_video_passes_and_signs_in_only_as_its_own_person() {
     app.add_user("bob").await;
     let (client_id, secret) = app.confidential_client(REDIRECT).await;
     // Alice enrols with a full-size frame of the video; bob with someone else's photo.
-    let full = frames(&["-i", &liveness_file("live_head_turn/real.webm")], "select=eq(n\\,3)", 1);
+    let full = frames(
+        &["-i", &liveness_file("live_head_turn/real.webm")],
+        "select=eq(n\\,3)",
+        1,
+    );
     enrol_images(&app, "alice", vec![full[0].clone()]).await;
     enrol_from_account_page(&app, "bob", &["deepface/person_img1/img1.jpg"]).await;
 
     let (b, req) = start_authorization(&app, &client_id).await;
     let (csrf, id, token, started) = start_check(&b, &app, &req).await;
     assert_eq!(started["kind"], "head-turns");
-    assert_eq!(started["params"]["sequence"], serde_json::json!(["right", "left"]));
+    assert_eq!(
+        started["params"]["sequence"],
+        serde_json::json!(["right", "left"])
+    );
     let (last, with_face) = run_check(&b, &app, &id, token, video.clone()).await;
     assert_eq!(last["status"], "SUCCEEDED", "{last}");
     assert!(with_face > 20);
@@ -213,7 +256,13 @@ async fn the_real_head_turn_video_passes_and_signs_in_only_as_its_own_person() {
 
     let (status, body) = login_with_check(&b, &app, &csrf, &req, "alice", &id).await;
     assert_eq!(status, 200, "{body}");
-    let claims = finish(&b, &app, body["redirect"].as_str().unwrap(), (&client_id, &secret)).await;
+    let claims = finish(
+        &b,
+        &app,
+        body["redirect"].as_str().unwrap(),
+        (&client_id, &secret),
+    )
+    .await;
     assert_eq!(claims["sub"], alice);
     assert_eq!(claims["amr"], serde_json::json!(["face", "user"]));
     assert_eq!(claims["acr"], "urn:facegate:face:live");
@@ -255,8 +304,14 @@ async fn photos_held_or_moved_in_front_of_the_camera_are_refused() {
             ("live still photo", still(&sf("image_T1.jpg"), 5)),
             ("printed photo (F1)", still(&sf("image_F1.jpg"), 5)),
             ("photo on a screen (F2)", still(&sf("image_F2.jpg"), 5)),
-            ("photo slid across the frame", slid(&testdata().join("faces/deepface/person_img1/img1.jpg"), 5)),
-            ("printed photo slid across the frame", slid(&sf("image_F1.jpg"), 5)),
+            (
+                "photo slid across the frame",
+                slid(&testdata().join("faces/deepface/person_img1/img1.jpg"), 5),
+            ),
+            (
+                "printed photo slid across the frame",
+                slid(&sf("image_F1.jpg"), 5),
+            ),
         ]
     };
     for seed in [HEAD_TURNS_RIGHT_LEFT, NOSE_TARGET, SMILE] {
@@ -275,7 +330,11 @@ async fn photos_held_or_moved_in_front_of_the_camera_are_refused() {
                 frames.len()
             );
             eprintln!("{} / {name}: {last}", started["kind"]);
-            assert_ne!(last["status"], "SUCCEEDED", "{name} passed {}: {last}", started["kind"]);
+            assert_ne!(
+                last["status"], "SUCCEEDED",
+                "{name} passed {}: {last}",
+                started["kind"]
+            );
             let (status, body) = login_with_check(&b, &app, &csrf, &req, "alice", &id).await;
             assert_eq!(status, 403, "{name}: {body}");
         }
@@ -310,7 +369,11 @@ async fn replayed_late_and_foreign_frames_and_tokens_are_refused() {
     assert_eq!((status, v["refusal"].as_str()), (409, Some("BadToken")), "{v}");
     // Another browser cannot even see the check.
     let stranger = browser();
-    stranger.get(app.url(&format!("/login/face?req={req}"))).send().await.unwrap();
+    stranger
+        .get(app.url(&format!("/login/face?req={req}")))
+        .send()
+        .await
+        .unwrap();
     let (status, _) = send_frame(&stranger, &app, &a, &next, video[1].clone()).await;
     assert_eq!(status, 404);
     // After the deadline: late, and the check has expired.
@@ -336,7 +399,14 @@ async fn a_broken_frame_is_answered_and_the_check_goes_on() {
     let (client_id, _) = app.confidential_client(REDIRECT).await;
     let (b, req) = start_authorization(&app, &client_id).await;
     let (_, id, token, _) = start_check(&b, &app, &req).await;
-    let (status, v) = send_frame(&b, &app, &id, &token, b"\xff\xd8\xff\xe0 not really a jpeg".to_vec()).await;
+    let (status, v) = send_frame(
+        &b,
+        &app,
+        &id,
+        &token,
+        b"\xff\xd8\xff\xe0 not really a jpeg".to_vec(),
+    )
+    .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["status"], "IN_PROGRESS");
     assert_eq!(v["issue"], "no-face");

@@ -102,7 +102,9 @@ impl AntiSpoof {
             .ok_or_else(|| self.model.bad_output("no output"))?;
         let logits = &out.data;
         if logits.len() <= self.spec.live_class {
-            return Err(self.model.bad_output(format!("expected class scores, got {}", logits.len())));
+            return Err(self
+                .model
+                .bad_output(format!("expected class scores, got {}", logits.len())));
         }
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let sum: f32 = logits.iter().map(|v| (v - max).exp()).sum();

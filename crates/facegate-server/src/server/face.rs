@@ -102,13 +102,14 @@ impl FaceService {
             )));
         }
         let pipeline = Arc::new(pipeline);
-        let antispoof = match facegate_vision::antispoof::AntiSpoof::load(&settings.models_dir, &Default::default()) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                tracing::warn!("liveness runs without its passive anti-spoof model: {e}");
-                None
-            }
-        };
+        let antispoof =
+            match facegate_vision::antispoof::AntiSpoof::load(&settings.models_dir, &Default::default()) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::warn!("liveness runs without its passive anti-spoof model: {e}");
+                    None
+                }
+            };
         // Two frames of one check must be one person: the pack's lenient 1e-2 operating point.
         let continuity = pipeline.manifest().threshold_for(1e-2).unwrap_or(0.2);
         let liveness = super::liveness::LivenessService::new(

@@ -12,7 +12,41 @@ pub fn face_page(title: &str, body: &str) -> String {
 }
 
 /// The capture widget of face-capture.js: posts each picture to `endpoint` with the form's fields.
-pub fn capture_form(
+/// The capture form of the face pages (see static/face-capture.js for its contract).
+#[derive(Debug)]
+pub struct CaptureForm<'a> {
+    /// Where pictures (or the liveness result) are posted.
+    pub endpoint: &'a str,
+    /// Live guidance endpoint.
+    pub check: Option<&'a str>,
+    pub shots: u32,
+    pub auto: bool,
+    pub hidden: &'a [(&'a str, &'a str)],
+    /// Extra HTML before the camera (e.g. a username field).
+    pub extra: &'a str,
+    pub button: &'a str,
+    /// Liveness check endpoint: the button runs a check instead of taking a picture.
+    pub liveness: Option<&'a str>,
+}
+
+impl CaptureForm<'_> {
+    pub fn render(&self) -> String {
+        let CaptureForm {
+            endpoint,
+            check,
+            shots,
+            auto,
+            hidden,
+            extra,
+            button,
+            liveness,
+        } = *self;
+        capture_form(endpoint, check, shots, auto, hidden, extra, button, liveness)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn capture_form(
     endpoint: &str,
     check: Option<&str>,
     shots: u32,

@@ -206,7 +206,10 @@ impl LivenessService {
     }
 
     fn entry(&self, owner: &Owner, id: &str) -> Result<Arc<Mutex<Entry>>, LivenessError> {
-        let e = lock(&self.checks).get(id).cloned().ok_or(LivenessError::NotFound)?;
+        let e = lock(&self.checks)
+            .get(id)
+            .cloned()
+            .ok_or(LivenessError::NotFound)?;
         // Another owner's check is answered as if it did not exist.
         if lock(&e).owner != *owner {
             return Err(LivenessError::NotFound);
@@ -238,7 +241,14 @@ impl LivenessService {
         .map_err(|e| LivenessError::Unavailable(e.to_string()))?;
         let obs = match analysed {
             Ok(o) => Some(o),
-            Err(e) if matches!(e.kind(), facegate_vision::ErrorKind::BadImage | facegate_vision::ErrorKind::ImageTooLarge) => None,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    facegate_vision::ErrorKind::BadImage | facegate_vision::ErrorKind::ImageTooLarge
+                ) =>
+            {
+                None
+            }
             Err(e) => {
                 let mut g = lock(&entry);
                 let _ = g.check.record(None, Instant::now());
@@ -247,14 +257,31 @@ impl LivenessService {
         };
         let mut g = lock(&entry);
         if g.want_reference
-            && let Some(f) = obs.as_ref().and_then(|o| o.face.filter(|_| o.faces == 1 && o.embedding.is_some()))
+            && let Some(f) = obs
+                .as_ref()
+                .and_then(|o| o.face.filter(|_| o.faces == 1 && o.embedding.is_some()))
         {
             let score = f.yaw.abs() + f.pitch.abs() / 2.0;
             if g.reference.as_ref().is_none_or(|(s, _)| score < *s) {
                 g.reference = Some((score, bytes));
             }
         }
-        Ok(g.check.record(obs, Instant::now()))
+        let out = g.check.record(obs, Instant::now());
+        if out.status.is_final()
+            && let Some(d) = g.check.decision()
+        {
+            // Scores only: never embeddings or pictures.
+            tracing::info!(
+                check = %g.check.id,
+                kind = g.check.kind().as_str(),
+                status = ?out.status,
+                reason = ?d.reason,
+                confidence = d.confidence,
+                passive = ?d.passive,
+                "liveness check finished"
+            );
+        }
+        Ok(out)
     }
 
     pub fn report(&self, owner: &Owner, id: &str) -> Result<Report, LivenessError> {
@@ -353,9 +380,9 @@ pub fn observe_image(
         _ => (face.detection.bbox.center(), face.detection.bbox.center(), 1.0),
     };
     let parallax = (nose.x - mid.x) / eye_width.max(1.0);
-    let (eyes, mouth_width, corner_lift) = face
-        .expression
-        .map_or((0.0, 0.0, 0.0), |e| ((e.left_eye + e.right_eye) / 2.0, e.mouth_width, e.corner_lift));
+    let (eyes, mouth_width, corner_lift) = face.expression.map_or((0.0, 0.0, 0.0), |e| {
+        ((e.left_eye + e.right_eye) / 2.0, e.mouth_width, e.corner_lift)
+    });
     let live_score = match antispoof {
         Some(a) => Some(a.live_score(img, &face.detection.bbox)?),
         None => None,

@@ -172,4 +172,3 @@ pub async fn finish(b: &reqwest::Client, app: &TestApp, redirect: &str, client: 
     )
     .unwrap()
 }
-

@@ -27,6 +27,7 @@ use crate::server::face::{FaceError, FaceService, Liveness, Probe};
 use crate::server::liveness::{LivenessError, Owner};
 use crate::server::state::AppState;
 use crate::server::{cookies, html, now};
+use facegate_core::liveness::FrameRefusal;
 
 const DEVICE: &str = "fg_device";
 /// `acr` of a face login with a passed liveness check, and of one without (liveness off).
@@ -144,16 +145,21 @@ pub async fn login_page(
     };
     let body = format!(
         "<h1>{title}</h1>{to}<p>{intro}</p>{}<p class=\"muted\"><a href=\"/login?req={}\">Use a password instead</a></p>",
-        html::capture_form(
-            "/login/face",
-            Some("/face/check"),
-            1,
-            false,
-            &[("csrf", &csrf), ("req", &req), ("purpose", "login")],
-            &extra,
-            if liveness { "Start the check and sign in" } else { "Take picture and sign in" },
-            liveness.then_some("/login/face/liveness"),
-        ),
+        html::CaptureForm {
+            endpoint: "/login/face",
+            check: Some("/face/check"),
+            shots: 1,
+            auto: false,
+            hidden: &[("csrf", &csrf), ("req", &req), ("purpose", "login")],
+            extra: &extra,
+            button: if liveness {
+                "Start the check and sign in"
+            } else {
+                "Take picture and sign in"
+            },
+            liveness: liveness.then_some("/login/face/liveness"),
+        }
+        .render(),
         html::escape(&req)
     );
     Ok(face_html(StatusCode::OK, html::face_page(title, &body), set))
@@ -163,15 +169,6 @@ pub async fn login_page(
 struct Capture {
     fields: std::collections::HashMap<String, String>,
     image: Option<Vec<u8>>,
-}
-
-impl Capture {
-    /// The picture, or the answer for a post without one.
-    fn take_image(&mut self) -> Result<Vec<u8>, Response> {
-        self.image
-            .take()
-            .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "No picture was sent."))
-    }
 }
 
 async fn read_capture(mut multipart: Multipart) -> Result<Capture, Response> {
@@ -300,7 +297,14 @@ pub async fn login_submit(
             Err(e) => {
                 state
                     .store
-                    .audit("face_login", None, Some(&ip), "refused", Some("liveness not passed"), now())
+                    .audit(
+                        "face_login",
+                        None,
+                        Some(&ip),
+                        "refused",
+                        Some("liveness not passed"),
+                        now(),
+                    )
                     .await?;
                 return Ok(refuse(
                     StatusCode::FORBIDDEN,
@@ -311,7 +315,14 @@ pub async fn login_submit(
         (None, _) if face.settings.liveness == Liveness::Required => {
             state
                 .store
-                .audit("face_login", None, Some(&ip), "refused", Some("liveness required"), now())
+                .audit(
+                    "face_login",
+                    None,
+                    Some(&ip),
+                    "refused",
+                    Some("liveness required"),
+                    now(),
+                )
                 .await?;
             return Ok(refuse(
                 StatusCode::FORBIDDEN,
@@ -494,9 +505,8 @@ pub async fn check(
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
-    let image = match capture.take_image() {
-        Ok(i) => i,
-        Err(r) => return Ok(r),
+    let Some(image) = capture.image.take() else {
+        return Ok(refuse(StatusCode::BAD_REQUEST, "No picture was sent."));
     };
     let bar = if capture.fields.get("purpose").map(String::as_str) == Some("enrol") {
         facegate_vision::quality::QualityBar::ENROL
@@ -567,16 +577,17 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Resul
     let capture = match &state.face {
         Some(_) => format!(
             "<h2>Add your face</h2><p>Three pictures are taken a moment apart. Only measurements of your face are kept, never the pictures.</p>{}",
-            html::capture_form(
-                "/account/faces",
-                Some("/face/check"),
-                3,
-                false,
-                &[("csrf", &csrf), ("purpose", "enrol")],
-                "",
-                "Take 3 pictures",
-                None,
-            )
+            html::CaptureForm {
+                endpoint: "/account/faces",
+                check: Some("/face/check"),
+                shots: 3,
+                auto: false,
+                hidden: &[("csrf", &csrf), ("purpose", "enrol")],
+                extra: "",
+                button: "Take 3 pictures",
+                liveness: None,
+            }
+            .render()
         ),
         None => "<p class=\"muted\">Face login is not enabled on this server.</p>".into(),
     };
@@ -635,9 +646,8 @@ pub async fn enrol(
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
-    let image = match capture.take_image() {
-        Ok(i) => i,
-        Err(r) => return Ok(r),
+    let Some(image) = capture.image.take() else {
+        return Ok(refuse(StatusCode::BAD_REQUEST, "No picture was sent."));
     };
     let existing = state.store.faces_of(&session.user_id).await?.len();
     if existing >= 20 {
@@ -787,7 +797,10 @@ pub async fn liveness_frame(
 ) -> Result<Response, AppError> {
     let face = service(&state)?;
     let Some(owner) = device_owner(&state, &headers) else {
-        return Ok(refuse(StatusCode::FORBIDDEN, "This page has expired. Reload it and try again."));
+        return Ok(refuse(
+            StatusCode::FORBIDDEN,
+            "This page has expired. Reload it and try again.",
+        ));
     };
     let is_image = headers
         .get(header::CONTENT_TYPE)
@@ -837,10 +850,17 @@ pub async fn liveness_frame(
             ))
         }
         Err(LivenessError::NotFound) => Ok(refuse(StatusCode::NOT_FOUND, "No such check: start it again.")),
-        Err(LivenessError::Refused(r)) => Ok(answer(
-            StatusCode::CONFLICT,
-            json!({"ok": false, "error": format!("The frame was refused: {r}."), "refusal": format!("{r:?}")}),
-        )),
+        Err(LivenessError::Refused(r)) => {
+            let error = match r {
+                FrameRefusal::Late => "The time for the check ran out. You can try again.".to_string(),
+                FrameRefusal::Finished => "This check is over. You can start a new one.".to_string(),
+                _ => format!("The frame was refused: {r}."),
+            };
+            Ok(answer(
+                StatusCode::CONFLICT,
+                json!({"ok": false, "error": error, "refusal": format!("{r:?}")}),
+            ))
+        }
         Err(e) => {
             tracing::error!("liveness frame: {e}");
             Ok(refuse(
