@@ -54,7 +54,7 @@ const port = await freePort();
 const rpPort = await freePort();
 const issuer = `http://localhost:${port}`;
 const env = { ...process.env, FACEGATE_DATA: data, FACEGATE_LISTEN: `127.0.0.1:${port}`, FACEGATE_ISSUER: issuer,
-  FACEGATE_LIVENESS_SEED: '6', FACEGATE_LIVENESS_SECONDS: '25' };
+  FACEGATE_LIVENESS_SEED: '6', FACEGATE_LIVENESS_SECONDS: '25', FACEGATE_LIVENESS_CHALLENGES: 'head-turns,nose-target,blink,smile' };
 delete env.FACEGATE_LIVENESS;
 const cli = (args, input) => execFileSync(bin, args, { env, input, encoding: 'utf8' }).trim();
 

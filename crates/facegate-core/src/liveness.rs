@@ -61,6 +61,8 @@ pub enum Step {
     Advanced,
     /// The challenge is complete.
     Done,
+    /// A movement that was not asked for (a recording doing its own thing): the check fails.
+    Wrong,
 }
 
 /// A kind of challenge: a state machine over observations. New kinds implement this trait and are
@@ -200,6 +202,8 @@ pub const TURN_YAW: f32 = 25.0;
 pub const TURN_PITCH: f32 = 15.0;
 /// Nose parallax change that must come with a sideways turn (see [`FaceObservation::parallax`]).
 pub const TURN_PARALLAX: f32 = 0.08;
+/// A movement this many times a step's size in a direction not asked for fails the check.
+pub const WRONG_MOVE: f32 = 1.5;
 /// Back to the centre: within this many degrees of the starting pose.
 const CENTRE: f32 = 12.0;
 
@@ -232,14 +236,20 @@ impl HeadTurns {
     }
 
     fn reached(&self, start: &FaceObservation, f: &FaceObservation, d: Direction) -> bool {
+        Self::moved(start, f, d, 1.0)
+    }
+
+    /// Has the head moved in direction `d` by `factor` times the turn a step needs?
+    fn moved(start: &FaceObservation, f: &FaceObservation, d: Direction, factor: f32) -> bool {
         let dyaw = f.yaw - start.yaw;
         let dpitch = f.pitch - start.pitch;
         let dpar = f.parallax - start.parallax;
+        let (yaw, pitch, par) = (TURN_YAW * factor, TURN_PITCH * factor, TURN_PARALLAX * factor);
         match d {
-            Direction::Left => dyaw >= TURN_YAW && dpar >= TURN_PARALLAX,
-            Direction::Right => dyaw <= -TURN_YAW && dpar <= -TURN_PARALLAX,
-            Direction::Up => dpitch >= TURN_PITCH && dyaw.abs() < TURN_YAW,
-            Direction::Down => dpitch <= -TURN_PITCH && dyaw.abs() < TURN_YAW,
+            Direction::Left => dyaw >= yaw && dpar >= par,
+            Direction::Right => dyaw <= -yaw && dpar <= -par,
+            Direction::Up => dpitch >= pitch && dyaw.abs() < TURN_YAW,
+            Direction::Down => dpitch <= -pitch && dyaw.abs() < TURN_YAW,
         }
     }
 }
@@ -272,6 +282,15 @@ impl Challenge for HeadTurns {
         // A turn counts after a return to the centre, or straight after the opposite turn (a swing
         // from one side to the other passes the centre between two frames).
         let prev = self.done.checked_sub(1).map(|i| self.sequence[i]);
+        // A clear movement nobody asked for (well past a step's size, in a direction that is
+        // neither the one asked nor the one just done) is what a replayed recording does.
+        let wrong = Direction::ALL
+            .into_iter()
+            .filter(|d| *d != want && Some(*d) != prev)
+            .any(|d| Self::moved(&start, f, d, WRONG_MOVE));
+        if wrong {
+            return Step::Wrong;
+        }
         let may_count = self.centred || prev == Some(want.opposite());
         if may_count && self.reached(&start, f, want) {
             self.done += 1;
@@ -591,6 +610,8 @@ pub enum FailReason {
     FaceLost,
     /// More frames than a challenge can need.
     TooManyFrames,
+    /// A movement that was not asked for.
+    WrongMove,
 }
 
 impl FailReason {
@@ -601,6 +622,7 @@ impl FailReason {
             FailReason::IdentityChanged => "The face changed during the check.",
             FailReason::FaceLost => "Your face was out of view or not alone for too long.",
             FailReason::TooManyFrames => "The check took too many pictures.",
+            FailReason::WrongMove => "That was not the movement asked for.",
         }
     }
 }
@@ -825,7 +847,12 @@ impl Check {
                         self.embeddings.push(e);
                     }
                 }
-                if self.challenge.observe(&face) == Step::Done {
+                let step = self.challenge.observe(&face);
+                if step == Step::Wrong {
+                    self.finish(Some(FailReason::WrongMove), Status::Failed);
+                    return self.outcome(None);
+                }
+                if step == Step::Done {
                     let reason = self.final_reason();
                     let status = if reason.is_none() {
                         Status::Succeeded
@@ -959,6 +986,24 @@ mod tests {
         assert_eq!(c.observe(&face(-40.0, 10.0)), Step::Advanced);
         // Swinging straight to the other side counts (opposite direction).
         assert_eq!(c.observe(&face(45.0, 10.0)), Step::Done);
+    }
+
+    #[test]
+    fn a_movement_not_asked_for_fails_like_a_replayed_recording() {
+        let mut c = HeadTurns::new(vec![Direction::Right, Direction::Left]);
+        c.observe(&face(0.0, 10.0));
+        // A small nod while waiting is fine; a big one is not what was asked.
+        assert_eq!(c.observe(&face(0.0, 20.0)), Step::Waiting);
+        assert_eq!(c.observe(&face(0.0, 40.0)), Step::Wrong);
+        // Still turned right when left is asked is the previous step, not a wrong move.
+        let mut c = HeadTurns::new(vec![Direction::Right, Direction::Left]);
+        c.observe(&face(0.0, 0.0));
+        assert_eq!(c.observe(&face(-40.0, 0.0)), Step::Advanced);
+        assert_eq!(c.observe(&face(-60.0, 0.0)), Step::Waiting);
+        // Turning left when right is asked, far enough: wrong.
+        let mut c = HeadTurns::new(vec![Direction::Right, Direction::Left]);
+        c.observe(&face(0.0, 0.0));
+        assert_eq!(c.observe(&face(45.0, 0.0)), Step::Wrong);
     }
 
     #[test]

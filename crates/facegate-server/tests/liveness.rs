@@ -118,6 +118,8 @@ async fn live_app(seed: u64, adjust: impl FnOnce(&mut facegate_server::server::S
     }
     face_app(Liveness::Required, |s| {
         s.face.checks.seed = Some(seed);
+        // The seeds below are for every kind enabled (the default leaves smile out).
+        s.face.checks.kinds = facegate_core::liveness::ChallengeKind::ALL.to_vec();
         adjust(s);
     })
     .await

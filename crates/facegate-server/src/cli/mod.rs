@@ -4,6 +4,7 @@
 mod analyze;
 mod bench;
 mod eval;
+mod liveness_eval;
 mod models;
 mod serve;
 
@@ -47,6 +48,8 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Measure per-stage latency and throughput of the face pipeline.
     Bench(bench::BenchArgs),
+    /// APCER and BPCER of the liveness check on the shared test videos and photos (needs ffmpeg).
+    LivenessEval(liveness_eval::LivenessEvalArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -60,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args, &models_dir),
         Command::Bench(args) => bench::run(args, &models_dir),
         Command::Analyze(args) => analyze::run(args, &models_dir),
+        Command::LivenessEval(args) => liveness_eval::run(args, &models_dir),
     }
 }
 

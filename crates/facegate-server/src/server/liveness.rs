@@ -38,7 +38,13 @@ pub struct LivenessSettings {
 impl Default for LivenessSettings {
     fn default() -> Self {
         LivenessSettings {
-            kinds: ChallengeKind::ALL.to_vec(),
+            // Smile is left out by default: one smile is all a recording of the person smiling
+            // needs (docs/liveness.md). FACEGATE_LIVENESS_CHALLENGES can add it.
+            kinds: vec![
+                ChallengeKind::HeadTurns,
+                ChallengeKind::NoseTarget,
+                ChallengeKind::Blink,
+            ],
             seed: None,
             lifetime: Duration::from_secs(45),
             keep_results: Duration::from_secs(10 * 60),
