@@ -38,9 +38,12 @@ struct Presentation {
 }
 
 /// The challenge instances every presentation meets: each kind, with several parameters.
-fn challenges() -> Vec<(String, Box<dyn Fn() -> Box<dyn Challenge>>)> {
+/// A named challenge instance, made fresh for every trial.
+type Instance = (String, Box<dyn Fn() -> Box<dyn Challenge>>);
+
+fn challenges() -> Vec<Instance> {
     use Direction::*;
-    let mut v: Vec<(String, Box<dyn Fn() -> Box<dyn Challenge>>)> = Vec::new();
+    let mut v: Vec<Instance> = Vec::new();
     for a in [Left, Right, Up, Down] {
         for b in [Left, Right, Up, Down] {
             if a != b {
