@@ -4,7 +4,7 @@ CARGO ?= cargo
 FACEGATE = target/release/facegate
 TESTDATA ?= ../shared/testdata
 
-.PHONY: all build models node-deps e2e test lint unit bench bench-http eval eval-all demo demo-faces clean
+.PHONY: all build models node-deps e2e test lint unit bench bench-http eval eval-all liveness-eval demo demo-faces clean
 
 all: build
 
@@ -51,6 +51,10 @@ bench: models
 
 eval: models
 	$(FACEGATE) eval --pairs $(TESTDATA)/faces/pairs.csv --root $(TESTDATA)/faces --exhaustive
+
+# APCER/BPCER of the liveness check on ../shared/testdata (needs ffmpeg); docs/liveness.md has the results.
+liveness-eval: models
+	$(FACEGATE) liveness-eval --testdata $(TESTDATA)
 
 eval-all: build
 	$(FACEGATE) models fetch --pack all
