@@ -5,6 +5,7 @@ pub mod account;
 pub mod face;
 pub mod password;
 pub mod secret;
+pub mod similarity;
 pub mod throttle;
 
 pub use account::{Email, User, Username};
