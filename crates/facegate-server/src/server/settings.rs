@@ -41,6 +41,8 @@ pub struct Settings {
     pub trust_proxy: bool,
     pub lifetimes: Lifetimes,
     pub face: super::face::FaceSettings,
+    /// Limits of the /v1 APIs and the search index (`FACEGATE_API_*`, `FACEGATE_INDEX_*`).
+    pub api: super::api_auth::ApiSettings,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +98,7 @@ impl Settings {
                 second_factor: var("FACEGATE_FACE_2FA").is_some_and(|v| v == "1" || v == "true"),
                 ..Default::default()
             },
+            api: super::api_auth::ApiSettings::from_env(),
             ..s
         })
     }
@@ -128,6 +131,7 @@ impl Settings {
             trust_proxy: false,
             lifetimes: Lifetimes::default(),
             face: super::face::FaceSettings::default(),
+            api: super::api_auth::ApiSettings::default(),
         })
     }
 

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod admin_page;
+pub mod api;
 pub mod face;
 pub mod oidc;
 pub mod pages;
