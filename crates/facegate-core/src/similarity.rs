@@ -56,7 +56,12 @@ impl SimilarityScale {
     }
 }
 
-fn interpolate(knots: &[(f32, f32)], x: f32, from: fn(&(f32, f32)) -> f32, to: fn(&(f32, f32)) -> f32) -> f32 {
+fn interpolate(
+    knots: &[(f32, f32)],
+    x: f32,
+    from: fn(&(f32, f32)) -> f32,
+    to: fn(&(f32, f32)) -> f32,
+) -> f32 {
     for w in knots.windows(2) {
         let (a, b) = (&w[0], &w[1]);
         if x <= from(b) {

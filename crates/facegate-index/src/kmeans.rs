@@ -17,7 +17,9 @@ pub(crate) fn nearest(centroids: &[f32], dim: usize, v: &[f32]) -> (usize, f32) 
 /// The nearest centroid of every row of `data`, on all cores.
 pub(crate) fn assign(centroids: &[f32], dim: usize, data: &[f32]) -> Vec<usize> {
     let rows = data.len() / dim.max(1);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(rows.max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(rows.max(1));
     let per = rows.div_ceil(threads.max(1)).max(1);
     let mut out = vec![0usize; rows];
     std::thread::scope(|s| {

@@ -71,7 +71,12 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
     let ca = a.chunks_exact(16);
     let cb = b.chunks_exact(16);
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     for (x, y) in ca.zip(cb) {
         for i in 0..16 {
             acc[i] += x[i] * y[i];
@@ -509,7 +514,10 @@ mod tests {
         for i in (1..1000).step_by(2).take(400) {
             idx.remove(&(i as u32));
         }
-        assert!(!idx.is_approximate(), "well below exact_max the index scans again");
+        assert!(
+            !idx.is_approximate(),
+            "well below exact_max the index scans again"
+        );
         assert_eq!(idx.len(), 100);
         assert_eq!(
             idx.insert(1, &[0.0; 3]),
@@ -533,6 +541,9 @@ mod tests {
         let queries: Vec<Vec<f32>> = (0..200).map(|_| g.sample()).collect();
         let matches = recall(&idx, &queries, 10, 0.3);
         let top1 = recall(&idx, &queries, 1, f32::MIN);
-        assert!(matches >= 0.9 && top1 >= 0.9, "recall of matches {matches}, recall@1 {top1}");
+        assert!(
+            matches >= 0.9 && top1 >= 0.9,
+            "recall of matches {matches}, recall@1 {top1}"
+        );
     }
 }

@@ -32,7 +32,9 @@ impl Synthetic {
     /// `noise` is the noise vector's norm relative to the unit centre.
     pub fn new(dim: usize, identities: usize, noise: f32, seed: u64) -> Self {
         let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-        let centres = (0..identities.max(1)).flat_map(|_| unit_gauss(&mut rng, dim)).collect();
+        let centres = (0..identities.max(1))
+            .flat_map(|_| unit_gauss(&mut rng, dim))
+            .collect();
         Self {
             dim,
             centres,

@@ -102,7 +102,9 @@ impl Store {
     /// Every collection, by id.
     pub async fn collections(&self) -> Result<Vec<ApiCollection>> {
         let sql = const_format(COLLECTION, " ORDER BY c.id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(collection).collect()
     }
 
@@ -139,14 +141,13 @@ impl Store {
 
     /// Up to `limit` faces of a collection with ids after `after`, by id (keyset paging).
     pub async fn api_faces_page(&self, collection_id: &str, after: &str, limit: i64) -> Result<Vec<ApiFace>> {
-        let rows = sqlx::query(
-            "SELECT * FROM api_faces WHERE collection_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
-        .bind(collection_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query("SELECT * FROM api_faces WHERE collection_id = $1 AND id > $2 ORDER BY id LIMIT $3")
+                .bind(collection_id)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(face).collect()
     }
 
@@ -248,7 +249,9 @@ impl Store {
             .bind(limit)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| r.try_get::<i64, _>("requests")).transpose().map_err(Into::into)
+        row.map(|r| r.try_get::<i64, _>("requests"))
+            .transpose()
+            .map_err(Into::into)
     }
 
     /// Requests counted for a client in a month.
@@ -309,7 +312,9 @@ mod tests {
         assert_eq!(s.api_faces_page("c1", "a", 10).await.unwrap()[0].id, "b");
         assert!(format!("{:?}", page[0]).contains("dim 2"));
         assert_eq!(
-            s.delete_api_faces("c1", &["a".into(), "zz".into()]).await.unwrap(),
+            s.delete_api_faces("c1", &["a".into(), "zz".into()])
+                .await
+                .unwrap(),
             vec!["a".to_string()]
         );
         assert!(!s.import_done("c1", "h").await.unwrap());
@@ -319,7 +324,10 @@ mod tests {
         assert!(s.import_done("c1", "h").await.unwrap());
         assert_eq!(s.all_api_faces().await.unwrap().len(), 2);
         assert!(s.delete_collection("c1").await.unwrap());
-        assert!(s.all_api_faces().await.unwrap().is_empty(), "faces go with their collection");
+        assert!(
+            s.all_api_faces().await.unwrap().is_empty(),
+            "faces go with their collection"
+        );
         assert!(!s.import_done("c1", "h").await.unwrap());
         assert_eq!(s.count_request("k", "2026-11", 2).await.unwrap(), Some(1));
         assert_eq!(s.count_request("k", "2026-11", 2).await.unwrap(), Some(2));

@@ -62,8 +62,12 @@ impl ApiSettings {
             monthly_quota: var("FACEGATE_API_MONTHLY_QUOTA")
                 .filter(|q: &i64| *q >= 0)
                 .unwrap_or(d.monthly_quota),
-            max_body: var("FACEGATE_API_MAX_BODY").filter(|b| *b > 0).unwrap_or(d.max_body),
-            max_image: var("FACEGATE_API_MAX_IMAGE").filter(|b| *b > 0).unwrap_or(d.max_image),
+            max_body: var("FACEGATE_API_MAX_BODY")
+                .filter(|b| *b > 0)
+                .unwrap_or(d.max_body),
+            max_image: var("FACEGATE_API_MAX_IMAGE")
+                .filter(|b| *b > 0)
+                .unwrap_or(d.max_image),
             index_exact_max: var("FACEGATE_INDEX_EXACT_MAX").unwrap_or(d.index_exact_max),
             index_nprobe: var("FACEGATE_INDEX_NPROBE").unwrap_or(d.index_nprobe),
         }
@@ -210,7 +214,10 @@ mod tests {
     fn months_and_their_ends() {
         assert_eq!(month_of(0), ("1970-01".into(), 31 * 86_400));
         // 2026-11-21T09:00:00Z -> December starts 2026-12-01T00:00:00Z (1796083200).
-        assert_eq!(month_of(1_763_715_600 + 365 * 86_400), ("2026-11".into(), 1_796_083_200));
+        assert_eq!(
+            month_of(1_763_715_600 + 365 * 86_400),
+            ("2026-11".into(), 1_796_083_200)
+        );
         assert_eq!(month_of(1_796_083_199).0, "2026-11");
         assert_eq!(month_of(1_796_083_200).0, "2026-12");
         let (m, next) = month_of(1_798_761_599); // 2026-12-31T23:59:59Z

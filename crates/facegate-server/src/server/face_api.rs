@@ -80,6 +80,17 @@ pub struct FaceMatch {
     pub cosine: f32,
 }
 
+/// How to index one image's faces.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexRequest<'a> {
+    pub external_id: Option<&'a str>,
+    /// Keep at most this many faces (the largest that pass the filter).
+    pub max_faces: usize,
+    pub filter: QualityFilter,
+    /// For a folder import: the file's sha256, recorded with the faces in one transaction.
+    pub import_sha256: Option<&'a str>,
+}
+
 /// What indexing one image did.
 #[derive(Debug)]
 pub struct IndexOutcome {
@@ -197,7 +208,10 @@ impl FaceApi {
                         Index::build(
                             dim,
                             config,
-                            faces.into_iter().filter(|f| f.embedding.len() == dim).map(|f| (f.id, f.embedding)),
+                            faces
+                                .into_iter()
+                                .filter(|f| f.embedding.len() == dim)
+                                .map(|f| (f.id, f.embedding)),
                         )
                         .ok()
                     });
@@ -359,11 +373,14 @@ impl FaceApi {
         store: &Store,
         collection: &str,
         analysed: Analysed,
-        external_id: Option<&str>,
-        max_faces: usize,
-        filter: QualityFilter,
-        import: Option<(&str, &str)>,
+        req: IndexRequest<'_>,
     ) -> Result<IndexOutcome, Problem> {
+        let IndexRequest {
+            external_id,
+            max_faces,
+            filter,
+            import_sha256,
+        } = req;
         let bar = filter.bar();
         let mut keep = Vec::new();
         let mut unindexed = Vec::new();
@@ -408,8 +425,12 @@ impl FaceApi {
                 unindexed,
             });
         }
-        match import {
-            Some((sha, ext)) => store.add_imported_faces(&rows, collection, sha, ext, t).await?,
+        match import_sha256 {
+            Some(sha) => {
+                store
+                    .add_imported_faces(&rows, collection, sha, external_id.unwrap_or_default(), t)
+                    .await?
+            }
             None => store.add_api_faces(&rows).await?,
         }
         self.add_to_index(collection, &rows);
@@ -428,7 +449,9 @@ impl FaceApi {
                     external: HashMap::new(),
                 }));
                 if let Ok(mut m) = self.collections.write() {
-                    m.entry(collection.to_string()).or_insert_with(|| l.clone()).clone()
+                    m.entry(collection.to_string())
+                        .or_insert_with(|| l.clone())
+                        .clone()
                 } else {
                     l
                 }
@@ -449,7 +472,12 @@ impl FaceApi {
     }
 
     /// Deletes faces; returns the ids that existed.
-    pub async fn delete_faces(&self, store: &Store, collection: &str, ids: &[String]) -> Result<Vec<String>, Problem> {
+    pub async fn delete_faces(
+        &self,
+        store: &Store,
+        collection: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, Problem> {
         let deleted = store.delete_api_faces(collection, ids).await?;
         if let Some(live) = self.live(collection)
             && let Ok(mut l) = live.write()

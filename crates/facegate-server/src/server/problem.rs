@@ -9,8 +9,25 @@ use serde_json::json;
 /// Base of every problem `type`: `https://facegate.dev/problems/<kind>`.
 pub const PROBLEM_BASE: &str = "https://facegate.dev/problems/";
 
+/// A problem answer. Boxed, so `Result<T, Problem>` stays small.
 #[derive(Debug, Clone)]
-pub struct Problem {
+pub struct Problem(Box<ProblemDetails>);
+
+impl std::ops::Deref for Problem {
+    type Target = ProblemDetails;
+    fn deref(&self) -> &ProblemDetails {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Problem {
+    fn deref_mut(&mut self) -> &mut ProblemDetails {
+        &mut self.0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProblemDetails {
     pub status: StatusCode,
     /// The last part of the `type` URI, e.g. `no-face`.
     pub kind: &'static str,
@@ -25,8 +42,13 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self {
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self(Box::new(ProblemDetails {
             status,
             kind,
             title,
@@ -34,7 +56,7 @@ impl Problem {
             retry_after: None,
             challenge: None,
             extra: None,
-        }
+        }))
     }
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
@@ -52,15 +74,30 @@ impl Problem {
     }
 
     pub fn invalid_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid-request", "Invalid request", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "Invalid request",
+            detail,
+        )
     }
 
     pub fn invalid_image(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid-image", "The image cannot be used", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-image",
+            "The image cannot be used",
+            detail,
+        )
     }
 
     pub fn too_large(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Request or image too large", detail)
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Request or image too large",
+            detail,
+        )
     }
 
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
@@ -73,7 +110,12 @@ impl Problem {
     }
 
     pub fn no_face(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "no-face", "No face found", detail)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no-face",
+            "No face found",
+            detail,
+        )
     }
 
     pub fn not_found(kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
@@ -87,7 +129,12 @@ impl Problem {
     /// 401: no bearer token, or one that is unknown, expired or revoked.
     pub fn invalid_token(detail: impl Into<String>) -> Self {
         let detail = detail.into();
-        let mut p = Self::new(StatusCode::UNAUTHORIZED, "invalid-token", "Missing or invalid access token", detail);
+        let mut p = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid-token",
+            "Missing or invalid access token",
+            detail,
+        );
         p.challenge = Some("Bearer realm=\"facegate\", error=\"invalid_token\"".into());
         p
     }
@@ -136,26 +183,27 @@ impl From<facegate_store::StoreError> for Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
+        let this = *self.0;
         let mut body = json!({
-            "type": self.type_uri(),
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
+            "type": format!("{PROBLEM_BASE}{}", this.kind),
+            "title": this.title,
+            "status": this.status.as_u16(),
+            "detail": this.detail,
         });
-        if let (Some(obj), Some(serde_json::Value::Object(extra))) = (body.as_object_mut(), self.extra) {
+        if let (Some(obj), Some(serde_json::Value::Object(extra))) = (body.as_object_mut(), this.extra) {
             obj.extend(extra);
         }
-        let mut r = (self.status, body.to_string()).into_response();
+        let mut r = (this.status, body.to_string()).into_response();
         let h = r.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(s) = self.retry_after {
+        if let Some(s) = this.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
-        if let Some(c) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(c) = this.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             h.insert(header::WWW_AUTHENTICATE, c);
         }
         r

@@ -15,7 +15,8 @@ use serde_json::{Map, Value, json};
 
 use crate::server::api_auth::authorize;
 use crate::server::face_api::{
-    Analysed, FaceApi, QualityFilter, bbox_json, keypoints_json, pose_json, quality_json, valid_external_id,
+    Analysed, FaceApi, IndexRequest, QualityFilter, bbox_json, keypoints_json, pose_json, quality_json,
+    valid_external_id,
 };
 use crate::server::problem::Problem;
 use crate::server::state::AppState;
@@ -37,7 +38,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/v1/collections/{id}/faces", get(list_faces).post(index_faces))
         .route("/v1/collections/{id}/faces/delete", post(delete_faces))
         .route("/v1/collections/{id}/faces/{face_id}", delete(delete_face))
-        .route("/v1/collections/{id}/faces/{face_id}/search", post(search_by_face))
+        .route(
+            "/v1/collections/{id}/faces/{face_id}/search",
+            post(search_by_face),
+        )
         .route("/v1/collections/{id}/search", post(search_by_image))
         .route("/v1/compare", post(compare))
         .route("/v1/detect", post(detect))
@@ -98,10 +102,17 @@ impl Input {
     }
 
     /// A whole number in `range`, or `default`.
-    fn count(&self, name: &str, range: std::ops::RangeInclusive<usize>, default: usize) -> Result<usize, Problem> {
+    fn count(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<usize>,
+        default: usize,
+    ) -> Result<usize, Problem> {
         match self.number(name)? {
             None => Ok(default),
-            Some(n) if n.fract() == 0.0 && n >= *range.start() as f64 && n <= *range.end() as f64 => Ok(n as usize),
+            Some(n) if n.fract() == 0.0 && n >= *range.start() as f64 && n <= *range.end() as f64 => {
+                Ok(n as usize)
+            }
             Some(_) => Err(Problem::invalid_request(format!(
                 "{name} must be a whole number from {} to {}",
                 range.start(),
@@ -162,7 +173,12 @@ fn multipart_problem(e: axum::extract::multipart::MultipartError) -> Problem {
 }
 
 /// Reads a JSON or multipart body within the size limit. `image_fields` name the images.
-async fn read_input(state: &AppState, req: Request, image_fields: &[&str], allow_empty: bool) -> Result<Input, Problem> {
+async fn read_input(
+    state: &AppState,
+    req: Request,
+    image_fields: &[&str],
+    allow_empty: bool,
+) -> Result<Input, Problem> {
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -203,9 +219,7 @@ async fn read_input(state: &AppState, req: Request, image_fields: &[&str], allow
                     input.images.insert(f.to_string(), base64_image(f, &s)?);
                 }
                 Some(_) => {
-                    return Err(Problem::invalid_request(format!(
-                        "{f} must be a base64 string"
-                    )));
+                    return Err(Problem::invalid_request(format!("{f} must be a base64 string")));
                 }
             }
         }
@@ -240,7 +254,11 @@ async fn read_input(state: &AppState, req: Request, image_fields: &[&str], allow
     } else {
         Err(Problem::unsupported_media_type(format!(
             "send application/json (images as base64) or multipart/form-data (images as files), not {:?}",
-            if ct.is_empty() { "no content type" } else { ct.as_str() }
+            if ct.is_empty() {
+                "no content type"
+            } else {
+                ct.as_str()
+            }
         )))
     }
 }
@@ -252,8 +270,20 @@ fn service(state: &AppState) -> Result<std::sync::Arc<facegate_vision::FacePipel
     })
 }
 
-async fn analyse(state: &AppState, image: Vec<u8>, embed: bool, landmarks: bool) -> Result<Analysed, Problem> {
-    FaceApi::analyse(service(state)?, image, state.settings.api.max_image, embed, landmarks).await
+async fn analyse(
+    state: &AppState,
+    image: Vec<u8>,
+    embed: bool,
+    landmarks: bool,
+) -> Result<Analysed, Problem> {
+    FaceApi::analyse(
+        service(state)?,
+        image,
+        state.settings.api.max_image,
+        embed,
+        landmarks,
+    )
+    .await
 }
 
 fn collection_json(c: &facegate_store::ApiCollection) -> Value {
@@ -280,7 +310,13 @@ async fn create_collection(State(state): State<AppState>, req: Request) -> ApiRe
 
 async fn list_collections(State(state): State<AppState>, headers: axum::http::HeaderMap) -> ApiResult {
     authorize(&state, &headers, "faces:read").await?;
-    let list: Vec<Value> = state.store.collections().await?.iter().map(collection_json).collect();
+    let list: Vec<Value> = state
+        .store
+        .collections()
+        .await?
+        .iter()
+        .map(collection_json)
+        .collect();
     ok(json!({ "collections": list }))
 }
 
@@ -330,12 +366,24 @@ async fn index_faces(State(state): State<AppState>, Path(id): Path<String>, req:
     let image = input.image("image")?;
     let analysed = analyse(&state, image, true, false).await?;
     if analysed.faces.is_empty() {
-        return Err(Problem::no_face("no face was found in the image; nothing was indexed"));
+        return Err(Problem::no_face(
+            "no face was found in the image; nothing was indexed",
+        ));
     }
     let (width, height) = (analysed.width, analysed.height);
     let out = state
         .face_api
-        .index_faces(&state.store, &id, analysed, external_id.as_deref(), max_faces, filter, None)
+        .index_faces(
+            &state.store,
+            &id,
+            analysed,
+            IndexRequest {
+                external_id: external_id.as_deref(),
+                max_faces,
+                filter,
+                import_sha256: None,
+            },
+        )
         .await?;
     let records: Vec<Value> = out
         .indexed
