@@ -48,7 +48,11 @@ fn files(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(d)
             .with_context(|| format!("cannot read {}", d.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
+            .filter(|p| {
+                !p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'))
+            })
             .collect();
         v.sort();
         Ok(v)
@@ -68,14 +72,22 @@ fn files(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-async fn import(dir: &Path, collection: &str, filter: QualityFilter, models_dir: &Path) -> anyhow::Result<()> {
+async fn import(
+    dir: &Path,
+    collection: &str,
+    filter: QualityFilter,
+    models_dir: &Path,
+) -> anyhow::Result<()> {
     let mut settings = Settings::from_env()?;
     settings.face.models_dir = models_dir.to_path_buf();
     std::fs::create_dir_all(&settings.data_dir)?;
     let store = facegate_store::Store::open(&settings.database_url).await?;
     let work = files(dir)?;
     if work.is_empty() {
-        bail!("{} has no photos in subfolders (expected DIR/<externalId>/<photo>)", dir.display());
+        bail!(
+            "{} has no photos in subfolders (expected DIR/<externalId>/<photo>)",
+            dir.display()
+        );
     }
     let face_settings = settings.face.clone();
     let face =
@@ -102,7 +114,17 @@ async fn import(dir: &Path, collection: &str, filter: QualityFilter, models_dir:
     let mut failed: Vec<(PathBuf, String)> = Vec::new();
     let started = std::time::Instant::now();
     for (i, (external, path)) in work.iter().enumerate() {
-        let outcome = import_one(&api, &store, &face, collection, external, path, filter, settings.api.max_image).await;
+        let outcome = import_one(
+            &api,
+            &store,
+            &face,
+            collection,
+            external,
+            path,
+            filter,
+            settings.api.max_image,
+        )
+        .await;
         match outcome {
             Ok(Some(n)) => {
                 imported += 1;
@@ -149,7 +171,10 @@ async fn import_one(
     max_image: usize,
 ) -> Result<Option<usize>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let sha: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let sha: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     if store
         .import_done(collection, &sha)
         .await
@@ -179,7 +204,10 @@ async fn import_one(
         .map_err(|p| p.detail.clone())?;
     if out.indexed.is_empty() {
         let reasons: Vec<String> = out.unindexed.iter().flat_map(|(_, r)| r.clone()).collect();
-        return Err(format!("quality below the {filter:?} filter: {}", reasons.join(", ")));
+        return Err(format!(
+            "quality below the {filter:?} filter: {}",
+            reasons.join(", ")
+        ));
     }
     Ok(Some(out.indexed.len()))
 }
