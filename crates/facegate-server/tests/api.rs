@@ -723,7 +723,8 @@ fn router_routes() -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for chunk in src.split(".route(").skip(1) {
         let path = chunk.split('"').nth(1).unwrap().to_string();
-        let call = &chunk[..chunk.find("))").map_or(chunk.len(), |i| i + 2)];
+        // The handler calls end before the next `.route(` (the split) or the router's `.layer(`.
+        let call = chunk.split(".layer(").next().unwrap();
         for m in ["get", "post", "delete", "put", "patch"] {
             if call.contains(&format!("{m}(")) {
                 out.insert((m.to_uppercase(), normalise(&path)));

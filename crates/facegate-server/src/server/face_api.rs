@@ -303,9 +303,11 @@ impl FaceApi {
 
     pub async fn delete_collection(&self, store: &Store, id: &str) -> Result<(), Problem> {
         if !store.delete_collection(id).await? {
-            return Err(self.collection(store, id).await.err().unwrap_or_else(|| {
-                Problem::not_found("collection-not-found", "Unknown collection", id.to_string())
-            }));
+            return Err(Problem::not_found(
+                "collection-not-found",
+                "Unknown collection",
+                format!("there is no collection {id:?}"),
+            ));
         }
         if let Ok(mut m) = self.collections.write() {
             m.remove(id);
