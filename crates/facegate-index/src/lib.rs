@@ -354,6 +354,11 @@ impl<K: Clone + Eq + Hash> Index<K> {
         for ((k, v), list) in keys.into_iter().zip(data.chunks_exact(self.dim)).zip(assignment) {
             self.push_into(list, k, v);
         }
+        // Lists grew by doubling: give the slack back (up to half the vectors' memory).
+        for l in &mut self.lists {
+            l.keys.shrink_to_fit();
+            l.data.shrink_to_fit();
+        }
         self.trained_at = n;
     }
 
