@@ -72,6 +72,15 @@ async fn token(app: &TestApp, scope: &str) -> String {
 }
 
 async fn token_at(issuer: &str, state: &facegate_server::server::AppState, scope: &str) -> String {
+    client_token(issuer, state, scope).await.1
+}
+
+/// A new client_credentials client and a token for it: (client_id, token).
+async fn client_token(
+    issuer: &str,
+    state: &facegate_server::server::AppState,
+    scope: &str,
+) -> (String, String) {
     let (client, secret) = server::provider::register_client(
         &state.store,
         ClientMetadata {
@@ -94,7 +103,7 @@ async fn token_at(issuer: &str, state: &facegate_server::server::AppState, scope
         .json()
         .await
         .unwrap();
-    t["access_token"].as_str().unwrap().to_string()
+    (id, t["access_token"].as_str().unwrap().to_string())
 }
 
 struct Api {
@@ -689,9 +698,29 @@ async fn tokens_scopes_rate_limit_and_quota() {
     assert!(retry > 0 && retry <= 31 * 86_400, "until next month: {retry}");
     let v: Value = r.json().await.unwrap();
     assert_eq!(problem_type(&v), "quota-exceeded");
-    // Other clients have their own quota.
+    // Other clients have their own quota, and a client's own limits override the defaults.
     let other = Api::new(&app, token(&app, "faces:read").await);
     assert_eq!(other.get("/v1/collections").await.0, 200);
+    let (newest, generous_token) = client_token(&app.issuer, &app.state, "faces:read").await;
+    let generous = Api::new(&app, generous_token);
+    server::api_auth::set_client_limits(
+        &app.state.store,
+        &newest,
+        &server::api_auth::ClientLimits {
+            monthly_quota: Some(6),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    for _ in 0..6 {
+        assert_eq!(
+            generous.get("/v1/collections").await.0,
+            200,
+            "a quota of 6 for this client"
+        );
+    }
+    assert_eq!(generous.get("/v1/collections").await.0, 429);
 
     // Rate limit: a burst of 3, then 0.5 a second.
     let app = spawn_with(|s| {

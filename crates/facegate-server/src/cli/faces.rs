@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::serve::runtime;
 use crate::server::Settings;
+use crate::server::api_auth::{ClientLimits, client_limits, set_client_limits};
 use crate::server::face_api::{FaceApi, IndexRequest, QualityFilter, valid_external_id};
 
 #[derive(Debug, Subcommand)]
@@ -26,6 +27,22 @@ pub enum FacesCommand {
         #[arg(long, default_value = "low")]
         quality_filter: String,
     },
+    /// Show or set one client's /v1 limits (overriding FACEGATE_API_RATE, _BURST, _MONTHLY_QUOTA),
+    /// and its requests this month.
+    Limits {
+        client_id: String,
+        /// Requests per second, sustained.
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long)]
+        burst: Option<u32>,
+        /// Requests per calendar month (UTC); 0 = no quota.
+        #[arg(long)]
+        monthly_quota: Option<i64>,
+        /// Remove this client's overrides (back to the defaults).
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 pub fn run(cmd: FacesCommand, models_dir: &Path) -> anyhow::Result<()> {
@@ -39,6 +56,54 @@ pub fn run(cmd: FacesCommand, models_dir: &Path) -> anyhow::Result<()> {
                 .context("--quality-filter is one of none, low, medium, high")?;
             runtime()?.block_on(import(&dir, &collection, filter, models_dir))
         }
+        FacesCommand::Limits {
+            client_id,
+            rate,
+            burst,
+            monthly_quota,
+            clear,
+        } => runtime()?.block_on(async move {
+            let settings = Settings::from_env()?;
+            std::fs::create_dir_all(&settings.data_dir)?;
+            let store = facegate_store::Store::open(&settings.database_url).await?;
+            if store.client(&client_id).await?.is_none() {
+                bail!("no client {client_id}");
+            }
+            let mut limits = if clear {
+                ClientLimits::default()
+            } else {
+                client_limits(&store, &client_id).await?
+            };
+            if rate.is_some_and(|r| r <= 0.0) || burst == Some(0) || monthly_quota.is_some_and(|q| q < 0) {
+                bail!("--rate and --burst must be positive, --monthly-quota 0 (none) or more");
+            }
+            limits.rate_per_sec = rate.or(limits.rate_per_sec);
+            limits.burst = burst.or(limits.burst);
+            limits.monthly_quota = monthly_quota.or(limits.monthly_quota);
+            if clear || rate.is_some() || burst.is_some() || monthly_quota.is_some() {
+                set_client_limits(&store, &client_id, &limits).await?;
+            }
+            let d = &settings.api;
+            let (month, _) = crate::server::api_auth::month_of(crate::server::now());
+            let used = store.requests_in(&client_id, &month).await?;
+            let quota = limits.monthly_quota.unwrap_or(d.monthly_quota);
+            println!(
+                "{client_id}: {} requests/s, burst {}, monthly quota {} ({}); {used} requests in {month}",
+                limits.rate_per_sec.unwrap_or(d.rate_per_sec),
+                limits.burst.unwrap_or(d.burst),
+                if quota == 0 {
+                    "none".to_string()
+                } else {
+                    quota.to_string()
+                },
+                if limits == ClientLimits::default() {
+                    "defaults"
+                } else {
+                    "overridden"
+                },
+            );
+            Ok(())
+        }),
     }
 }
 

@@ -74,6 +74,41 @@ impl ApiSettings {
     }
 }
 
+/// One client's overrides of the default limits (`facegate faces limits CLIENT ...`), kept in the
+/// store's settings under `api_limits:<client_id>`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientLimits {
+    pub rate_per_sec: Option<f64>,
+    pub burst: Option<u32>,
+    pub monthly_quota: Option<i64>,
+}
+
+fn limits_key(client_id: &str) -> String {
+    format!("api_limits:{client_id}")
+}
+
+/// A client's overrides (none set: all `None`).
+pub async fn client_limits(
+    store: &facegate_store::Store,
+    client_id: &str,
+) -> Result<ClientLimits, facegate_store::StoreError> {
+    Ok(store
+        .setting(&limits_key(client_id))
+        .await?
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or_default())
+}
+
+pub async fn set_client_limits(
+    store: &facegate_store::Store,
+    client_id: &str,
+    limits: &ClientLimits,
+) -> Result<(), facegate_store::StoreError> {
+    let json = serde_json::to_string(limits).unwrap_or_else(|_| "{}".into());
+    store.set_setting(&limits_key(client_id), &json).await
+}
+
 /// An authenticated API caller: the OAuth client and the scopes its token carries.
 #[derive(Debug, Clone)]
 pub struct ApiCaller {
@@ -141,7 +176,14 @@ pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<ApiCaller, 
 pub async fn authorize(state: &AppState, headers: &HeaderMap, scope: &str) -> Result<ApiCaller, Problem> {
     let c = caller(state, headers).await?;
     c.require(scope)?;
-    let s = &state.settings.api;
+    let d = &state.settings.api;
+    let o = client_limits(&state.store, &c.client_id).await?;
+    let s = ApiSettings {
+        rate_per_sec: o.rate_per_sec.filter(|r| *r > 0.0).unwrap_or(d.rate_per_sec),
+        burst: o.burst.filter(|b| *b > 0).unwrap_or(d.burst),
+        monthly_quota: o.monthly_quota.filter(|q| *q >= 0).unwrap_or(d.monthly_quota),
+        ..d.clone()
+    };
     if let Err(wait) = state.api_limiter.take(&c.client_id, s.rate_per_sec, s.burst) {
         return Err(Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
