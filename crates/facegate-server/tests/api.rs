@@ -214,7 +214,9 @@ fn two_faces(big: &str, small: &str) -> image::RgbImage {
 
 #[tokio::test]
 async fn collections_index_search_compare_and_detect() {
-    let Some(app) = face_app(|_| {}).await else { return };
+    let Some(app) = face_app(|s| s.api.burst = 1000).await else {
+        return;
+    };
     let api = Api::new(&app, token(&app, "faces:read faces:write").await);
 
     // Collections.
@@ -480,7 +482,12 @@ async fn collections_index_search_compare_and_detect() {
 
 #[tokio::test]
 async fn bad_input_is_answered_with_a_problem() {
-    let Some(app) = face_app(|s| s.api.max_body = 3 * 1024 * 1024).await else {
+    let Some(app) = face_app(|s| {
+        s.api.max_body = 3 * 1024 * 1024;
+        s.api.burst = 1000;
+    })
+    .await
+    else {
         return;
     };
     let api = Api::new(&app, token(&app, "faces:read faces:write").await);
@@ -640,6 +647,14 @@ async fn bad_input_is_answered_with_a_problem() {
         matches!((s, problem_type(&v)), (413, "too-large") | (400, "invalid-image")),
         "{s} {v}"
     );
+    // A collection made by another model pack cannot be searched or added to with this one.
+    app.state.store.create_collection("old", "open", 0).await.unwrap();
+    let (s, v) = api
+        .post("/v1/collections/old/faces", json!({"image": face}))
+        .await;
+    assert_eq!((s, problem_type(&v)), (409, "pack-mismatch"), "{v}");
+    let (s, v) = api.get("/v1/collections/old").await;
+    assert_eq!((s, v["modelPack"].as_str()), (200, Some("open")));
     // Nothing was indexed by any of this.
     let (_, d) = api.get("/v1/collections/c").await;
     assert_eq!(d["faceCount"], 0);

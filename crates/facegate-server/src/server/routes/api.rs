@@ -502,6 +502,25 @@ fn face_not_found(collection: &str, face: &str) -> Problem {
     )
 }
 
+/// Searches off the async runtime: an exact scan of a large collection takes milliseconds.
+async fn search(
+    state: &AppState,
+    collection: &str,
+    probe: Vec<f32>,
+    threshold: f32,
+    max: usize,
+    exclude: Option<String>,
+) -> Result<Vec<crate::server::face_api::FaceMatch>, Problem> {
+    let (state, collection) = (state.clone(), collection.to_string());
+    tokio::task::spawn_blocking(move || {
+        state
+            .face_api
+            .search(&collection, &probe, threshold, max, exclude.as_deref())
+    })
+    .await
+    .map_err(Problem::internal)
+}
+
 fn matches_json(api: &FaceApi, matches: &[crate::server::face_api::FaceMatch]) -> Vec<Value> {
     matches
         .iter()
@@ -529,7 +548,7 @@ async fn search_by_face(
         .face_api
         .embedding_of(&id, &face_id)
         .ok_or_else(|| face_not_found(&id, &face_id))?;
-    let matches = state.face_api.search(&id, &probe, threshold, max, Some(&face_id));
+    let matches = search(&state, &id, probe, threshold, max, Some(face_id.clone())).await?;
     ok(json!({
         "searchedFaceId": face_id,
         "faceMatches": matches_json(&state.face_api, &matches),
@@ -555,7 +574,7 @@ async fn search_by_image(State(state): State<AppState>, Path(id): Path<String>, 
         .embedding
         .as_ref()
         .ok_or_else(|| Problem::internal("face without embedding"))?;
-    let matches = state.face_api.search(&id, probe.as_slice(), threshold, max, None);
+    let matches = search(&state, &id, probe.as_slice().to_vec(), threshold, max, None).await?;
     ok(json!({
         "searchedFace": {"boundingBox": bbox_json(face), "confidence": quality_json(face)["confidence"]},
         "facesInImage": analysed.faces.len(),
