@@ -804,6 +804,9 @@ async fn openapi_document_matches_the_router() {
     let routed = router_routes();
     assert!(routed.len() >= 12, "{routed:?}");
     assert_eq!(documented, routed, "openapi.json and the router differ");
+    let r = reqwest::get(app.url("/v1/nothing/here")).await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
     // And the server really answers each documented operation (not 404/405).
     let http = reqwest::Client::new();
     for (m, path) in &documented {
@@ -846,6 +849,7 @@ async fn openapi_document_matches_the_router() {
         "collection-not-found",
         "face-not-found",
         "pack-mismatch",
+        "not-found",
         "internal",
     ] {
         assert!(

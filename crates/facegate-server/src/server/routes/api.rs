@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
@@ -45,6 +45,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/v1/collections/{id}/search", post(search_by_image))
         .route("/v1/compare", post(compare))
         .route("/v1/detect", post(detect))
+        // Anything else under /v1 is a problem+json 404 too, not a bare one.
+        .route("/v1/{*rest}", any(unknown_route))
         // Bodies are read with this limit (and a too-large body answered as a problem) in `read_input`.
         .layer(DefaultBodyLimit::max(state.settings.api.max_body))
 }
@@ -57,6 +59,14 @@ async fn openapi() -> Response {
 }
 
 type ApiResult = Result<Response, Problem>;
+
+async fn unknown_route(uri: axum::http::Uri) -> Problem {
+    Problem::not_found(
+        "not-found",
+        "No such endpoint",
+        format!("{} is not a face API endpoint (see /v1/openapi.json)", uri.path()),
+    )
+}
 
 fn ok(v: Value) -> ApiResult {
     Ok((StatusCode::OK, axum::Json(v)).into_response())
