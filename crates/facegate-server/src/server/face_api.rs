@@ -175,15 +175,21 @@ pub fn keypoints_json(face: &Face) -> Value {
 impl FaceApi {
     /// Builds every collection's index from the store.
     pub async fn load(store: &Store, pack: &str, exact_max: usize, nprobe: usize) -> anyhow::Result<FaceApi> {
-        let manifest = facegate_vision::PackManifest::builtin(pack)?;
-        let scale = SimilarityScale::from_calibration(
-            &manifest
+        // An unknown pack leaves face login off (with a warning elsewhere); the API still starts, and
+        // its image endpoints answer face-unavailable.
+        let calibration: Vec<(f64, f32)> = match facegate_vision::PackManifest::builtin(pack) {
+            Ok(m) => m
                 .calibration
                 .thresholds
                 .iter()
                 .map(|t| (t.fmr, t.cosine))
-                .collect::<Vec<_>>(),
-        );
+                .collect(),
+            Err(e) => {
+                tracing::warn!("face API: {e}");
+                Vec::new()
+            }
+        };
+        let scale = SimilarityScale::from_calibration(&calibration);
         let config = IndexConfig {
             exact_max,
             nprobe,
