@@ -6,6 +6,7 @@ pub mod cookies;
 pub mod error;
 pub mod face;
 pub mod face_api;
+pub mod face_json;
 pub mod html;
 pub mod keys;
 pub mod problem;
