@@ -89,7 +89,7 @@ impl Store {
     }
 
     pub async fn collection(&self, id: &str) -> Result<Option<ApiCollection>> {
-        let sql = const_format(COLLECTION, " WHERE c.id = $1");
+        let sql = format!("{COLLECTION} WHERE c.id = $1");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -101,7 +101,7 @@ impl Store {
 
     /// Every collection, by id.
     pub async fn collections(&self) -> Result<Vec<ApiCollection>> {
-        let sql = const_format(COLLECTION, " ORDER BY c.id");
+        let sql = format!("{COLLECTION} ORDER BY c.id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
             .await?;
@@ -267,10 +267,6 @@ impl Store {
                 .unwrap_or(0),
         )
     }
-}
-
-fn const_format(a: &str, b: &str) -> String {
-    format!("{a}{b}")
 }
 
 #[cfg(test)]
