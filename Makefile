@@ -75,3 +75,13 @@ bench-http:
 
 clean:
 	$(CARGO) clean
+
+# The face API's search index (synthetic 512-d embeddings at 10k/100k/1M: latency p50/p99, memory, IVF
+# recall), then index-faces throughput through the real pipeline and store: `facegate faces import` of
+# the deepface photos into a scratch database.
+.PHONY: bench-index
+bench-index: models
+	$(CARGO) bench -p facegate-index --bench search
+	rm -rf target/bench-index
+	FACEGATE_DATA=target/bench-index $(FACEGATE) faces import $(TESTDATA)/faces/deepface --collection bench
+	FACEGATE_DATA=target/bench-index $(FACEGATE) faces import $(TESTDATA)/faces/dlib_johns --collection bench

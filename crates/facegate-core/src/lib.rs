@@ -6,6 +6,7 @@ pub mod face;
 pub mod liveness;
 pub mod password;
 pub mod secret;
+pub mod similarity;
 pub mod throttle;
 
 pub use account::{Email, User, Username};

@@ -2,6 +2,7 @@
 //! default) and, later, PostgreSQL run the same queries; per-database migration folders hold the only
 //! SQL that differs. Secrets are stored as hashes only.
 
+mod face_api;
 mod migrate;
 mod rows;
 
@@ -10,6 +11,7 @@ use facegate_oidc::client::Client;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
+pub use face_api::{ApiCollection, ApiFace};
 pub use rows::{Code, CodeUse, Grant, StoredKey, StoredSession, Token, TokenKind};
 
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_id_token_alg.sql")),
     (3, include_str!("../migrations/sqlite/0003_subject_type.sql")),
     (4, include_str!("../migrations/sqlite/0004_faces.sql")),
+    (6, include_str!("../migrations/sqlite/0006_face_api.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<(), sqlx::Error> {

@@ -5,6 +5,7 @@ mod analyze;
 mod bench;
 mod eval;
 mod liveness_eval;
+mod faces;
 mod models;
 mod serve;
 
@@ -39,6 +40,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(serve::KeysCommand),
+    /// Face API collections from the command line (`faces import DIR --collection C`).
+    #[command(subcommand)]
+    Faces(faces::FacesCommand),
     /// Fetch, list and verify model packs.
     #[command(subcommand)]
     Models(models::ModelsCommand),
@@ -64,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args, &models_dir),
         Command::Analyze(args) => analyze::run(args, &models_dir),
         Command::LivenessEval(args) => liveness_eval::run(args, &models_dir),
+        Command::Faces(cmd) => faces::run(cmd, &models_dir),
     }
 }
 

@@ -125,6 +125,11 @@ impl FaceService {
         })
     }
 
+    /// The loaded pipeline (the face API analyses images with it too).
+    pub fn pipeline(&self) -> Arc<FacePipeline> {
+        self.pipeline.clone()
+    }
+
     pub fn pack(&self) -> &str {
         &self.settings.pack
     }

@@ -1,12 +1,16 @@
 //! The HTTP server: router, limits, start-up.
 
+pub mod api_auth;
 pub mod assertion;
 pub mod cookies;
 pub mod error;
 pub mod face;
+pub mod face_api;
+pub mod face_json;
 pub mod html;
 pub mod keys;
 pub mod liveness;
+pub mod problem;
 pub mod provider;
 pub mod routes;
 pub mod settings;
@@ -75,6 +79,8 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(12 * 1024 * 1024))
                 .layer(RequestBodyLimitLayer::new(12 * 1024 * 1024)),
         )
+        // The /v1 face API (its own body limits and problem+json errors).
+        .merge(routes::api::router(&state))
         .route("/account", get(face::account))
         .route("/account/faces/delete", post(face::delete_face))
         .route("/account/faces/delete-all", post(face::delete_all_faces))

@@ -41,6 +41,8 @@ pub struct Settings {
     pub trust_proxy: bool,
     pub lifetimes: Lifetimes,
     pub face: super::face::FaceSettings,
+    /// Limits of the /v1 APIs and the search index (`FACEGATE_API_*`, `FACEGATE_INDEX_*`).
+    pub api: super::api_auth::ApiSettings,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +100,7 @@ impl Settings {
                 checks,
                 ..Default::default()
             },
+            api: super::api_auth::ApiSettings::from_env(),
             ..s
         })
     }
@@ -130,6 +133,7 @@ impl Settings {
             trust_proxy: false,
             lifetimes: Lifetimes::default(),
             face: super::face::FaceSettings::default(),
+            api: super::api_auth::ApiSettings::default(),
         })
     }
 

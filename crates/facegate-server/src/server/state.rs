@@ -31,6 +31,10 @@ pub struct Inner {
     guidance_counts: Mutex<(i64, HashMap<String, u32>)>,
     /// Admin page sessions (hashes), with their expiry; in memory, per instance.
     admin_sessions: Mutex<HashMap<String, i64>>,
+    /// The face API's collections and search indexes.
+    pub face_api: super::face_api::FaceApi,
+    /// Per-client rate limits of the /v1 APIs.
+    pub api_limiter: super::api_auth::RateLimiter,
 }
 
 impl Deref for AppState {
@@ -65,7 +69,16 @@ impl AppState {
         } else {
             None
         };
+        let face_api = super::face_api::FaceApi::load(
+            &store,
+            &settings.face.pack,
+            settings.api.index_exact_max,
+            settings.api.index_nprobe,
+        )
+        .await?;
         Ok(AppState(Arc::new(Inner {
+            face_api,
+            api_limiter: Default::default(),
             face,
             pairwise_salt: super::settings::Secret::new(salt),
             settings,

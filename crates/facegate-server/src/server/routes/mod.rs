@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod admin_page;
+pub mod api;
+pub mod api_input;
 pub mod face;
 pub mod oidc;
 pub mod pages;

@@ -1,0 +1,279 @@
+//! Who may call the `/v1` APIs, and how often: OAuth access tokens (from the client_credentials grant,
+//! or any access token carrying the scope), a per-client token-bucket rate limit (in memory, per
+//! instance) and a monthly quota (persisted). [`authorize`] does all three for a handler; every
+//! refusal is a [`Problem`] (401, 403, or 429 with `Retry-After`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::http::{HeaderMap, StatusCode};
+use facegate_oidc::scope::Scopes;
+
+use super::problem::Problem;
+use super::state::AppState;
+
+/// Limits of the `/v1` APIs (`FACEGATE_API_*`).
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Sustained requests per second per client (`FACEGATE_API_RATE`, default 10).
+    pub rate_per_sec: f64,
+    /// Requests a client may make at once above the rate (`FACEGATE_API_BURST`, default 20).
+    pub burst: u32,
+    /// Requests per client per calendar month (UTC); 0 means no quota (`FACEGATE_API_MONTHLY_QUOTA`,
+    /// default 100000).
+    pub monthly_quota: i64,
+    /// Largest request body in bytes (`FACEGATE_API_MAX_BODY`, default 16 MiB: a 12 MB image in base64).
+    pub max_body: usize,
+    /// Largest encoded image in bytes (`FACEGATE_API_MAX_IMAGE`, default 12 MiB).
+    pub max_image: usize,
+    /// Collections up to this many faces are searched exactly; larger ones by IVF
+    /// (`FACEGATE_INDEX_EXACT_MAX`, default 20000).
+    pub index_exact_max: usize,
+    /// IVF lists probed per search, 0 for automatic (`FACEGATE_INDEX_NPROBE`).
+    pub index_nprobe: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            rate_per_sec: 10.0,
+            burst: 20,
+            monthly_quota: 100_000,
+            max_body: 16 * 1024 * 1024,
+            max_image: 12 * 1024 * 1024,
+            index_exact_max: 20_000,
+            index_nprobe: 0,
+        }
+    }
+}
+
+impl ApiSettings {
+    pub fn from_env() -> ApiSettings {
+        fn var<T: std::str::FromStr>(k: &str) -> Option<T> {
+            std::env::var(k).ok().and_then(|v| v.trim().parse().ok())
+        }
+        let d = ApiSettings::default();
+        ApiSettings {
+            rate_per_sec: var("FACEGATE_API_RATE")
+                .filter(|r: &f64| *r > 0.0)
+                .unwrap_or(d.rate_per_sec),
+            burst: var("FACEGATE_API_BURST").filter(|b| *b > 0).unwrap_or(d.burst),
+            monthly_quota: var("FACEGATE_API_MONTHLY_QUOTA")
+                .filter(|q: &i64| *q >= 0)
+                .unwrap_or(d.monthly_quota),
+            max_body: var("FACEGATE_API_MAX_BODY")
+                .filter(|b| *b > 0)
+                .unwrap_or(d.max_body),
+            max_image: var("FACEGATE_API_MAX_IMAGE")
+                .filter(|b| *b > 0)
+                .unwrap_or(d.max_image),
+            index_exact_max: var("FACEGATE_INDEX_EXACT_MAX").unwrap_or(d.index_exact_max),
+            index_nprobe: var("FACEGATE_INDEX_NPROBE").unwrap_or(d.index_nprobe),
+        }
+    }
+}
+
+/// One client's overrides of the default limits (`facegate faces limits CLIENT ...`), kept in the
+/// store's settings under `api_limits:<client_id>`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientLimits {
+    pub rate_per_sec: Option<f64>,
+    pub burst: Option<u32>,
+    pub monthly_quota: Option<i64>,
+}
+
+fn limits_key(client_id: &str) -> String {
+    format!("api_limits:{client_id}")
+}
+
+/// A client's overrides (none set: all `None`).
+pub async fn client_limits(
+    store: &facegate_store::Store,
+    client_id: &str,
+) -> Result<ClientLimits, facegate_store::StoreError> {
+    Ok(store
+        .setting(&limits_key(client_id))
+        .await?
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or_default())
+}
+
+pub async fn set_client_limits(
+    store: &facegate_store::Store,
+    client_id: &str,
+    limits: &ClientLimits,
+) -> Result<(), facegate_store::StoreError> {
+    let json = serde_json::to_string(limits).unwrap_or_else(|_| "{}".into());
+    store.set_setting(&limits_key(client_id), &json).await
+}
+
+/// An authenticated API caller: the OAuth client and the scopes its token carries.
+#[derive(Debug, Clone)]
+pub struct ApiCaller {
+    pub client_id: String,
+    pub scopes: Scopes,
+}
+
+impl ApiCaller {
+    /// 403 unless the token carries `scope`.
+    pub fn require(&self, scope: &str) -> Result<(), Problem> {
+        if self.scopes.contains(scope) {
+            Ok(())
+        } else {
+            Err(Problem::insufficient_scope(scope))
+        }
+    }
+}
+
+/// Per-client token buckets: `rate` tokens a second, at most `burst` saved up.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// Takes one token for `key`; `Err(seconds)` to wait when the bucket is empty.
+    pub fn take(&self, key: &str, rate: f64, burst: u32) -> Result<(), u64> {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Err(1);
+        };
+        let now = Instant::now();
+        if buckets.len() > 10_000 {
+            // Forget clients whose buckets have long been full again.
+            buckets.retain(|_, (_, t)| now.duration_since(*t).as_secs_f64() * rate < f64::from(burst));
+        }
+        let (tokens, last) = buckets.entry(key.to_string()).or_insert((f64::from(burst), now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(f64::from(burst));
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// The bearer token's caller, without scope or limit checks.
+pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<ApiCaller, Problem> {
+    let Some(token) = super::routes::bearer(headers) else {
+        return Err(Problem::invalid_token(
+            "send an access token: Authorization: Bearer <token> (client_credentials grant at /token)",
+        ));
+    };
+    let t = super::provider::active_access_token(state, token)
+        .await
+        .ok_or_else(|| Problem::invalid_token("the access token is unknown, expired or revoked"))?;
+    Ok(ApiCaller {
+        client_id: t.client_id,
+        scopes: Scopes::parse(&t.scope),
+    })
+}
+
+/// Authenticates the bearer token, checks `scope`, then the client's rate limit and monthly quota.
+pub async fn authorize(state: &AppState, headers: &HeaderMap, scope: &str) -> Result<ApiCaller, Problem> {
+    let c = caller(state, headers).await?;
+    c.require(scope)?;
+    let d = &state.settings.api;
+    let o = client_limits(&state.store, &c.client_id).await?;
+    let s = ApiSettings {
+        rate_per_sec: o.rate_per_sec.filter(|r| *r > 0.0).unwrap_or(d.rate_per_sec),
+        burst: o.burst.filter(|b| *b > 0).unwrap_or(d.burst),
+        monthly_quota: o.monthly_quota.filter(|q| *q >= 0).unwrap_or(d.monthly_quota),
+        ..d.clone()
+    };
+    if let Err(wait) = state.api_limiter.take(&c.client_id, s.rate_per_sec, s.burst) {
+        return Err(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            format!(
+                "this client may make {} requests a second (bursts of {}); retry in {wait} s",
+                s.rate_per_sec, s.burst
+            ),
+        )
+        .with_retry_after(wait));
+    }
+    let now = super::now();
+    let (month, next) = month_of(now);
+    match state
+        .store
+        .count_request(&c.client_id, &month, s.monthly_quota)
+        .await?
+    {
+        Some(_) => Ok(c),
+        None => Err(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "quota-exceeded",
+            "Monthly quota exhausted",
+            format!(
+                "this client has used its {} requests for {month}; the quota renews at the start of next month (UTC)",
+                s.monthly_quota
+            ),
+        )
+        .with_retry_after((next - now).max(1) as u64)),
+    }
+}
+
+/// The UTC calendar month of a Unix time as "YYYY-MM", and the Unix time the next month starts.
+pub fn month_of(unix: i64) -> (String, i64) {
+    let days = unix.div_euclid(86_400);
+    let (y, m, _) = civil_from_days(days);
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    (format!("{y:04}-{m:02}"), days_from_civil(ny, nm, 1) * 86_400)
+}
+
+// Howard Hinnant's algorithms for the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_and_their_ends() {
+        assert_eq!(month_of(0), ("1970-01".into(), 31 * 86_400));
+        // 2026-11-21T09:00:00Z -> December starts 2026-12-01T00:00:00Z (1796083200).
+        assert_eq!(
+            month_of(1_763_715_600 + 365 * 86_400),
+            ("2026-11".into(), 1_796_083_200)
+        );
+        assert_eq!(month_of(1_796_083_199).0, "2026-11");
+        assert_eq!(month_of(1_796_083_200).0, "2026-12");
+        let (m, next) = month_of(1_798_761_599); // 2026-12-31T23:59:59Z
+        assert_eq!((m.as_str(), next), ("2026-12", 1_798_761_600));
+        assert_eq!(month_of(951_782_400).0, "2000-02"); // 2000-02-29
+    }
+
+    #[test]
+    fn token_bucket_allows_a_burst_then_asks_to_wait() {
+        let l = RateLimiter::default();
+        for _ in 0..3 {
+            assert!(l.take("a", 0.5, 3).is_ok());
+        }
+        assert_eq!(l.take("a", 0.5, 3), Err(2));
+        assert!(l.take("b", 0.5, 3).is_ok(), "buckets are per client");
+    }
+}
