@@ -761,11 +761,14 @@ async fn tokens_scopes_rate_limit_and_quota() {
     assert_eq!(other.get("/v1/collections").await.0, 200, "limits are per client");
 }
 
-/// Every `.route(...)` of the /v1 router, as (METHOD, path) with `{param}` names normalised.
+/// Every `.route(...)` of the /v1 routers (face API and liveness sessions), as (METHOD, path) with `{param}` names normalised.
 fn router_routes() -> BTreeSet<(String, String)> {
-    let src = include_str!("../src/server/routes/api.rs");
     let mut out = BTreeSet::new();
-    for chunk in src.split(".route(").skip(1) {
+    let sources = [
+        include_str!("../src/server/routes/api.rs"),
+        include_str!("../src/server/routes/liveness_api.rs"),
+    ];
+    for chunk in sources.iter().flat_map(|src| src.split(".route(").skip(1)) {
         let path = chunk.split('"').nth(1).unwrap().to_string();
         // The handler calls end before the next `.route(` (the split) or the router's `.layer(`.
         let call = chunk.split(".layer(").next().unwrap();

@@ -414,3 +414,193 @@ async fn a_broken_frame_is_answered_and_the_check_goes_on() {
     assert_eq!(v["issue"], "no-face");
     assert!(v["token"].is_string());
 }
+
+/// A client_credentials client and a token with `scope` for it.
+async fn api_token(app: &TestApp, scope: &str) -> String {
+    let (client, secret) = facegate_server::server::provider::register_client(
+        &app.state.store,
+        facegate_oidc::client::ClientMetadata {
+            name: Some("liveness api".into()),
+            grant_types: Some(vec!["client_credentials".into()]),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let t: Value = reqwest::Client::new()
+        .post(app.url("/token"))
+        .basic_auth(&client.client_id, secret.as_deref())
+        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    t["access_token"].as_str().unwrap().to_string()
+}
+
+async fn api(app: &TestApp, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let c = reqwest::Client::new();
+    let mut r = match method {
+        "GET" => c.get(app.url(path)),
+        _ => c.post(app.url(path)),
+    }
+    .bearer_auth(token);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test]
+async fn liveness_sessions_api_runs_a_check_for_an_application() {
+    let Some(app) = live_app(HEAD_TURNS_RIGHT_LEFT, |_| {}).await else {
+        return;
+    };
+    let video = real_video();
+    let token = api_token(&app, "liveness").await;
+
+    // Create, idempotently.
+    let body = serde_json::json!({"clientRequestToken": "order-1", "returnReferenceImage": true});
+    let (status, created) = api(&app, &token, "POST", "/v1/liveness/sessions", Some(body.clone())).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["status"], "CREATED");
+    assert_eq!(created["challenge"]["kind"], "head-turns");
+    let id = created["sessionId"].as_str().unwrap().to_string();
+    let (status, again) = api(&app, &token, "POST", "/v1/liveness/sessions", Some(body)).await;
+    assert_eq!(
+        (status, again["sessionId"].as_str()),
+        (200, Some(id.as_str())),
+        "{again}"
+    );
+    assert_eq!(
+        again["frameToken"], created["frameToken"],
+        "no frame sent yet: the same first token"
+    );
+    let (_, other) = api(&app, &token, "POST", "/v1/liveness/sessions", None).await;
+    assert_ne!(other["sessionId"], created["sessionId"]);
+
+    // Frames until it is decided; a replayed frame is refused on the way.
+    let frames_path = format!("/v1/liveness/sessions/{id}/frames");
+    let mut frame_token = created["frameToken"].as_str().unwrap().to_string();
+    let (status, first) = api(
+        &app,
+        &token,
+        "POST",
+        &frames_path,
+        Some(serde_json::json!({"frameToken": frame_token, "image": b64(&video[0])})),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["status"], "IN_PROGRESS");
+    frame_token = first["nextFrameToken"].as_str().unwrap().to_string();
+    let (status, replay) = api(
+        &app,
+        &token,
+        "POST",
+        &frames_path,
+        Some(serde_json::json!({"frameToken": frame_token, "image": b64(&video[0])})),
+    )
+    .await;
+    assert_eq!(status, 409, "{replay}");
+    assert_eq!(replay["type"], "https://facegate.dev/problems/frame-refused");
+    assert_eq!(replay["refusal"], "replayed");
+    let (status, during) = api(&app, &token, "GET", &format!("/v1/liveness/sessions/{id}"), None).await;
+    assert_eq!((status, during["status"].as_str()), (200, Some("IN_PROGRESS")));
+    let mut last = Value::Null;
+    for f in &video[1..] {
+        let (status, v) = api(
+            &app,
+            &token,
+            "POST",
+            &frames_path,
+            Some(serde_json::json!({"frameToken": frame_token, "image": b64(f)})),
+        )
+        .await;
+        assert_eq!(status, 200, "{v}");
+        last = v;
+        if last["status"] != "IN_PROGRESS" {
+            break;
+        }
+        frame_token = last["nextFrameToken"].as_str().unwrap().to_string();
+    }
+    assert_eq!(last["status"], "SUCCEEDED", "{last}");
+    let (status, result) = api(&app, &token, "GET", &format!("/v1/liveness/sessions/{id}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(result["status"], "SUCCEEDED");
+    assert!(result["confidence"].as_u64().unwrap() >= 50, "{result}");
+    assert_eq!(result["referenceImage"]["contentType"], "image/jpeg");
+    assert!(result["referenceImage"]["bytes"].as_str().unwrap().len() > 1000);
+    // Single use: no more frames.
+    let (status, v) = api(
+        &app,
+        &token,
+        "POST",
+        &frames_path,
+        Some(serde_json::json!({"frameToken": frame_token, "image": b64(&video[60])})),
+    )
+    .await;
+    assert_eq!((status, v["refusal"].as_str()), (409, Some("finished")), "{v}");
+
+    // Another client cannot see it; a token without the scope cannot use the API at all.
+    let stranger = api_token(&app, "liveness").await;
+    let (status, v) = api(
+        &app,
+        &stranger,
+        "GET",
+        &format!("/v1/liveness/sessions/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, v["type"].as_str()),
+        (404, Some("https://facegate.dev/problems/session-not-found"))
+    );
+    let reader = api_token(&app, "faces:read").await;
+    let (status, v) = api(&app, &reader, "POST", "/v1/liveness/sessions", None).await;
+    assert_eq!(
+        (status, v["type"].as_str()),
+        (403, Some("https://facegate.dev/problems/insufficient-scope"))
+    );
+    let (status, _) = api(&app, "not-a-token", "POST", "/v1/liveness/sessions", None).await;
+    assert_eq!(status, 401);
+    // Bad input: no token field, not base64, unknown parameter.
+    let (status, v) = api(
+        &app,
+        &token,
+        "POST",
+        "/v1/liveness/sessions",
+        Some(serde_json::json!({"color": "blue"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    let oid = other["sessionId"].as_str().unwrap();
+    let (status, v) = api(
+        &app,
+        &token,
+        "POST",
+        &format!("/v1/liveness/sessions/{oid}/frames"),
+        Some(serde_json::json!({"image": b64(&video[0])})),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = api(
+        &app,
+        &token,
+        "POST",
+        &format!("/v1/liveness/sessions/{oid}/frames"),
+        Some(serde_json::json!({"frameToken": "x", "image": "%%%"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+}

@@ -4,8 +4,8 @@
 mod analyze;
 mod bench;
 mod eval;
-mod liveness_eval;
 mod faces;
+mod liveness_eval;
 mod models;
 mod serve;
 

@@ -89,6 +89,9 @@ pub struct Started {
     pub frame_token: Option<String>,
     pub expires_in: u64,
     pub status: Status,
+    /// An idempotent repeat found this check (it was not made now).
+    #[serde(skip)]
+    pub existing: bool,
 }
 
 /// A check's result as the API reports it.
@@ -170,6 +173,7 @@ impl LivenessService {
                         frame_token: e.check.first_token().map(str::to_string),
                         expires_in: e.check.deadline.saturating_duration_since(now).as_secs(),
                         status,
+                        existing: true,
                     };
                 }
             }
@@ -196,6 +200,7 @@ impl LivenessService {
             frame_token: check.first_token().map(str::to_string),
             expires_in: self.settings.lifetime.as_secs(),
             status: Status::Created,
+            existing: false,
         };
         checks.insert(
             check.id.clone(),

@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         )
         // The /v1 face API (its own body limits and problem+json errors).
         .merge(routes::api::router(&state))
+        .merge(routes::liveness_api::router(&state))
         .route("/account", get(face::account))
         .route("/account/faces/delete", post(face::delete_face))
         .route("/account/faces/delete-all", post(face::delete_all_faces))

@@ -5,6 +5,7 @@ pub mod admin_page;
 pub mod api;
 pub mod api_input;
 pub mod face;
+pub mod liveness_api;
 pub mod oidc;
 pub mod pages;
 
