@@ -9,14 +9,17 @@ const aliceId = fg.cli(['user', 'add', '--username', 'alice', '--email', 'alice@
 
 const claim = async (page, table, name) => ((await page.textContent(`#${table} tr[data-claim="${name}"] td`).catch(() => null)) ?? '').trim();
 
-let browser;
+let browser, page;
 try {
   await fg.start();
   const spa = await fg.spa();
   browser = await launch();
-  const page = await (await browser.newContext({ viewport: { width: 1000, height: 900 } })).newPage();
+  page = await (await browser.newContext({ viewport: { width: 1000, height: 900 } })).newPage();
   const corsErrors = [];
-  page.on('console', (m) => { if (/CORS|Access-Control/i.test(m.text())) corsErrors.push(m.text()); });
+  page.on('console', (m) => {
+    if (/CORS|Access-Control/i.test(m.text())) corsErrors.push(m.text());
+    if (process.env.E2E_VERBOSE) console.log(`      console: ${m.text()}`);
+  });
   const tokenCalls = [];
   page.on('response', (r) => { if (r.url() === `${fg.issuer}/token`) tokenCalls.push(r.status()); });
 
@@ -58,6 +61,10 @@ try {
 } catch (e) {
   results.failed++;
   console.log(`FAIL  ${e.stack ?? e}`);
+  if (page) {
+    console.log(`      at ${page.url()}: ${(await page.textContent('body').catch(() => '')).replace(/\s+/g, ' ').slice(0, 400)}`);
+    await page.screenshot({ path: path.join(out, 'spa-failure.png'), fullPage: true }).catch(() => {});
+  }
   if (browser) await browser.close().catch(() => {});
 } finally {
   fg.stop();

@@ -1,6 +1,7 @@
-//! CORS, as a single-page app's browser sees it: discovery and JWKS readable from anywhere; token,
+//! What browsers enforce, as a browser app sees it. CORS: discovery and JWKS readable from anywhere; token,
 //! userinfo and revocation readable only from the origin of a registered client's redirect URI, with
-//! preflight answered; no other origin gets CORS headers, and none gets credentials.
+//! preflight answered; no other origin gets CORS headers, and none gets credentials. CSP: the login and
+//! consent forms may end (after redirects) at the client.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod common;
@@ -202,4 +203,78 @@ async fn token_userinfo_and_revoke_answer_only_registered_origins() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "revoked from the browser app");
+}
+
+/// Browsers apply a page's CSP `form-action` to every redirect after a form submission: the login and
+/// consent forms of an authorization request end at the client, so its origin must be allowed there.
+#[tokio::test]
+async fn login_and_consent_forms_may_end_at_the_client() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let redirect = format!("{SPA}/cb");
+    let (client_id, _) = app.confidential_client(&redirect).await;
+    let csp = |r: &reqwest::Response| header(r, "content-security-policy").unwrap();
+    let b = browser();
+    let r = b
+        .get(format!(
+            "{}/authorize?client_id={client_id}&redirect_uri={}&response_type=code&scope=openid&state=s",
+            app.issuer,
+            enc(&redirect)
+        ))
+        .send()
+        .await
+        .unwrap();
+    let login = app.url(&common::location(&r));
+    let r = b.get(&login).send().await.unwrap();
+    assert!(
+        csp(&r).contains(&format!("form-action 'self' {SPA};")),
+        "{}",
+        csp(&r)
+    );
+    let page = r.text().await.unwrap();
+    let form = [
+        ("csrf", common::field(&page, "csrf")),
+        ("req", common::field(&page, "req")),
+        ("username", "alice".to_string()),
+        ("password", "wrong password".to_string()),
+    ];
+    let r = b.post(app.url("/login")).form(&form).send().await.unwrap();
+    assert!(
+        csp(&r).contains(&format!("form-action 'self' {SPA};")),
+        "the retry page too"
+    );
+    let mut form = form;
+    form[3].1 = common::PASSWORD.to_string();
+    let r = b.post(app.url("/login")).form(&form).send().await.unwrap();
+    let mut next = common::location(&r);
+    while !next.contains("/consent") {
+        let r = b.get(app.url(&next)).send().await.unwrap();
+        next = common::location(&r);
+    }
+    let r = b.get(app.url(&next)).send().await.unwrap();
+    assert!(
+        csp(&r).contains(&format!("form-action 'self' {SPA};")),
+        "{}",
+        csp(&r)
+    );
+    // Without an authorization request the login page posts only to itself.
+    let r = b.get(app.url("/login")).send().await.unwrap();
+    assert!(csp(&r).contains("form-action 'self';"), "{}", csp(&r));
+    // A native app's private-use redirect URI: its scheme.
+    let (native, _) = app.confidential_client("com.example.app:/cb").await;
+    let r = browser()
+        .get(format!(
+            "{}/authorize?client_id={native}&redirect_uri={}&response_type=code&scope=openid&state=s",
+            app.issuer,
+            enc("com.example.app:/cb")
+        ))
+        .send()
+        .await
+        .unwrap();
+    let r = b.get(app.url(&common::location(&r))).send().await.unwrap();
+    assert!(
+        csp(&r).contains("form-action 'self' com.example.app:;"),
+        "{}",
+        csp(&r)
+    );
 }
