@@ -74,7 +74,7 @@ eval-all: build
 
 # facegate, a demo account and the two example relying parties; prints the URLs (scripts/demo.sh).
 demo:
-	bash scripts/demo.sh
+	CARGO="$(CARGO)" bash scripts/demo.sh
 
 # The face pipeline on sample photos.
 demo-faces: models

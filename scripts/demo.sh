@@ -5,7 +5,7 @@
 #   FACEGATE_LISTEN (127.0.0.1:8080), NOTES_PORT (8081), SPA_PORT (8082), FACEGATE_DATA (./facegate-data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p facegate-server -p facegate-example-notes
+${CARGO:-cargo} build --release -q -p facegate-server -p facegate-example-notes
 F=target/release/facegate
 $F models fetch >/dev/null
 export FACEGATE_DATA=${FACEGATE_DATA:-./facegate-data} FACEGATE_LISTEN=${FACEGATE_LISTEN:-127.0.0.1:8080}

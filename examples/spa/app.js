@@ -35,6 +35,13 @@ function fill(table, claims) {
   }
 }
 
+// A nonce for each sign-in: oidc-client-ts keeps it with the state and checks it in the ID token.
+function nonce() {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+const signIn = (manager) => manager.signinRedirect({ nonce: nonce() });
+
 const METHODS = { face: 'your face', pwd: 'a password', mfa: 'more than one factor' };
 
 async function main() {
@@ -61,14 +68,14 @@ async function main() {
       status(`Sign-in did not finish: ${e.message ?? e}`, true);
       history.replaceState(null, '', '/');
       $('signed-out').hidden = false;
-      $('sign-in').onclick = () => manager.signinRedirect();
+      $('sign-in').onclick = () => signIn(manager);
       return;
     }
     history.replaceState(null, '', '/');
   }
 
   const user = await manager.getUser();
-  $('sign-in').onclick = () => manager.signinRedirect();
+  $('sign-in').onclick = () => signIn(manager);
   $('sign-out').onclick = async () => {
     status('Signing out…');
     await manager.signoutRedirect({ id_token_hint: user?.id_token });
