@@ -52,7 +52,7 @@ e2e: models spa-deps
 # The README's screenshots (docs/img): taken by the e2e test, with no test person's face in them.
 readme-screenshots: e2e
 	cp target/e2e/readme-login.png docs/img/login.png
-	cp target/e2e/3-notes.png docs/img/notes.png
+	cp target/e2e/readme-notes.png docs/img/notes.png
 
 # Every test. Tests that need models, Node or the browser fail (not skip) in CI when those are missing.
 test: models lint node-deps e2e

@@ -45,7 +45,7 @@ async function toFaceLogin(page, notes, username) {
 
 const text = async (page, sel) => ((await page.textContent(sel)) ?? '').trim();
 
-let browser;
+let browser, page;
 try {
   await fg.start();
   const notes = await fg.notes();
@@ -58,7 +58,7 @@ try {
   check('alice enrols three pictures from the webcam', true);
 
   // 2. Face login through the notes app.
-  let page = await (await browser.newContext({ viewport: { width: 1000, height: 900 } })).newPage();
+  page = await (await browser.newContext({ viewport: { width: 1000, height: 900 } })).newPage();
   await page.goto(`${notes.url}/`);
   check('the notes app shows nothing before sign-in', (await page.locator('.note').count()) === 0 && await page.isVisible('#sign-in'));
   await toFaceLogin(page, notes, 'alice');
@@ -76,6 +76,7 @@ try {
   await page.waitForSelector('.note');
   check('alice writes a note and sees it', (await text(page, '.note .text')) === SECRET, await text(page, '.note .text'));
   await page.screenshot({ path: path.join(out, '3-notes.png'), fullPage: true });
+  await page.screenshot({ path: path.join(out, 'readme-notes.png'), clip: { x: 0, y: 0, width: 1000, height: 640 } });
 
   // 3. Sign out through facegate's end-session endpoint, then sign in with the face again.
   await page.click('#sign-out');
@@ -149,6 +150,10 @@ try {
 } catch (e) {
   results.failed++;
   console.log(`FAIL  ${e.stack ?? e}`);
+  if (page) {
+    console.log(`      at ${page.url()}: ${(await page.textContent('body').catch(() => '')).replace(/\s+/g, ' ').slice(0, 400)}`);
+    await page.screenshot({ path: path.join(out, 'face-login-failure.png'), fullPage: true }).catch(() => {});
+  }
   if (browser) await browser.close().catch(() => {});
 } finally {
   fg.stop();

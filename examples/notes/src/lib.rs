@@ -288,7 +288,8 @@ impl App {
         );
         h.insert(
             HeaderName::from_static("referrer-policy"),
-            HeaderValue::from_static("no-referrer"),
+            // Not `no-referrer`: with it browsers send `Origin: null` on the app's own form posts.
+            HeaderValue::from_static("same-origin"),
         );
         r
     }

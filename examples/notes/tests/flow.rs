@@ -186,9 +186,14 @@ async fn notes_are_private_and_survive_logout() {
     assert!(page.contains("No notes yet"));
 
     let csrf = hidden(&page, "csrf");
-    let r = w
-        .add_note(&alice, &csrf, "The safe's code is 4-8-15 <b>16</b>")
-        .await;
+    // As a browser posts it: with the app's own Origin.
+    let r = alice
+        .post(format!("{}/notes", w.notes))
+        .header("origin", &w.notes)
+        .form(&[("csrf", csrf.as_str()), ("text", "The safe's code is 4-8-15 <b>16</b>")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303);
     let page = w.home(&alice).await;
     assert!(
@@ -334,6 +339,7 @@ async fn callbacks_not_started_here_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    assert_eq!(r.headers().get("referrer-policy").unwrap(), "same-origin");
     let csp = r
         .headers()
         .get("content-security-policy")
