@@ -190,7 +190,10 @@ async fn notes_are_private_and_survive_logout() {
     let r = alice
         .post(format!("{}/notes", w.notes))
         .header("origin", &w.notes)
-        .form(&[("csrf", csrf.as_str()), ("text", "The safe's code is 4-8-15 <b>16</b>")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("text", "The safe's code is 4-8-15 <b>16</b>"),
+        ])
         .send()
         .await
         .unwrap();
