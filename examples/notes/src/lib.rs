@@ -74,6 +74,8 @@ struct Inner {
     public_url: Url,
     /// The provider's origin, allowed as a form target in the CSP (logout redirects there).
     issuer_origin: String,
+    /// The issuer identifier, compared with the `iss` of authorization responses (RFC 9207).
+    issuer: String,
     secure: bool,
 }
 
@@ -191,6 +193,7 @@ pub async fn app(config: Config, wait: Duration) -> anyhow::Result<Router> {
         db,
         public_url,
         issuer_origin,
+        issuer: issuer.as_str().to_string(),
         secure,
     }));
     Ok(Router::new()
@@ -454,6 +457,8 @@ struct CallbackQuery {
     state: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+    /// RFC 9207: the provider names itself in its answer, so an answer from another one is noticed.
+    iss: Option<String>,
 }
 
 async fn callback(State(app): State<App>, headers: HeaderMap, Query(q): Query<CallbackQuery>) -> Response {
@@ -484,6 +489,11 @@ async fn finish_login(app: &App, headers: &HeaderMap, q: CallbackQuery) -> Resul
                 .into(),
         ));
     };
+    if q.iss.as_deref().is_some_and(|iss| iss != app.0.issuer) {
+        return Err(bad(
+            "The answer comes from another provider than this app uses.".into()
+        ));
+    }
     if let Some(e) = q.error {
         let detail = q.error_description.unwrap_or_default();
         return Err(bad(format!("facegate answered: {e} {detail}")));

@@ -324,6 +324,25 @@ async fn callbacks_not_started_here_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // An answer naming another issuer (RFC 9207 mix-up defence) is refused.
+    let r = b.get(format!("{}/login", w.notes)).send().await.unwrap();
+    let state = url::Url::parse(&location(&r))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    let r = b
+        .get(format!(
+            "{}/callback?state={state}&code=abc&iss=https%3A%2F%2Fevil.example",
+            w.notes
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("another provider"));
     // An error answer from the provider is shown, escaped.
     let r = b.get(format!("{}/login", w.notes)).send().await.unwrap();
     let state = url::Url::parse(&location(&r))
