@@ -238,7 +238,7 @@ async fn shutdown_signal() {
     }
 }
 
-/// Binds `listen` and serves; the address actually bound is returned through `bound`.
+/// Binds `listen`, discovers the provider (waiting up to 30 s for it to start) and serves until a signal.
 pub async fn run(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
