@@ -4,12 +4,13 @@ CARGO ?= cargo
 FACEGATE = target/release/facegate
 TESTDATA ?= ../shared/testdata
 
-.PHONY: all build models node-deps e2e test lint unit bench bench-http eval eval-all liveness-eval demo demo-faces clean
+.PHONY: all build models node-deps spa-deps e2e readme-screenshots test lint unit bench bench-http eval eval-all liveness-eval demo demo-faces clean
 
 all: build
 
+# facegate and the notes example (examples/notes), release builds.
 build:
-	$(CARGO) build --release -p facegate-server
+	$(CARGO) build --release -p facegate-server -p facegate-example-notes
 
 # Fetch the default model pack and the ONNX Runtime library (no-op when installed and intact).
 models: build
@@ -28,16 +29,30 @@ node-deps:
 		else echo "npm not found: not installing tests/node (npm ci --prefix tests/node)"; fi; \
 	fi
 
-# Browser end-to-end test of face login (tests/e2e): headless Debian Chromium driven by playwright-core,
-# fake webcams made from test photos with ffmpeg, screenshots in target/e2e. Skipped with a message when
-# chromium or ffmpeg is missing, unless FACEGATE_REQUIRE_BROWSER=1 (CI), which makes that a failure.
-e2e: models
+# The single-page example's pinned oidc-client-ts (examples/spa/package-lock.json), when missing or stale.
+spa-deps:
+	@if [ ! -d examples/spa/node_modules/oidc-client-ts ] || [ examples/spa/package-lock.json -nt examples/spa/node_modules/.package-lock.json ]; then \
+		if command -v npm >/dev/null; then npm ci --prefix examples/spa --no-audit --no-fund; \
+		else echo "npm not found: not installing examples/spa (npm ci --prefix examples/spa)"; fi; \
+	fi
+
+# Browser end-to-end tests (tests/e2e, run by tests/e2e/run.mjs): face login through the notes example
+# and the single-page example, in headless Debian Chromium driven by playwright-core, with fake webcams
+# made from test photos by ffmpeg; screenshots in target/e2e; one line "e2e: N passed, N failed".
+# Skipped with a message when chromium, ffmpeg or Node packages are missing, unless
+# FACEGATE_REQUIRE_BROWSER=1 (CI), which makes that a failure.
+e2e: models spa-deps
 	@if [ ! -d tests/e2e/node_modules/playwright-core ] && command -v npm >/dev/null; then npm ci --prefix tests/e2e --no-audit --no-fund; fi
-	@if command -v chromium >/dev/null && command -v ffmpeg >/dev/null && [ -d tests/e2e/node_modules/playwright-core ]; then \
-		node tests/e2e/face_login.mjs && node tests/e2e/liveness.mjs; \
+	@if command -v chromium >/dev/null && command -v ffmpeg >/dev/null && [ -d tests/e2e/node_modules/playwright-core ] && [ -d examples/spa/node_modules/oidc-client-ts ]; then \
+		node tests/e2e/run.mjs; \
 	elif [ "$$FACEGATE_REQUIRE_BROWSER" = 1 ]; then \
-		echo "e2e: chromium, ffmpeg or tests/e2e/node_modules missing and FACEGATE_REQUIRE_BROWSER=1"; exit 1; \
-	else echo "SKIPPED: browser e2e test (needs: apt-get install chromium ffmpeg)"; fi
+		echo "e2e: chromium, ffmpeg, tests/e2e/node_modules or examples/spa/node_modules missing and FACEGATE_REQUIRE_BROWSER=1"; exit 1; \
+	else echo "SKIPPED: browser e2e tests (needs: apt-get install chromium ffmpeg nodejs npm)"; fi
+
+# The README's screenshots (docs/img): taken by the e2e test, with no test person's face in them.
+readme-screenshots: e2e
+	cp target/e2e/readme-login.png docs/img/login.png
+	cp target/e2e/readme-notes.png docs/img/notes.png
 
 # Every test. Tests that need models, Node or the browser fail (not skip) in CI when those are missing.
 test: models lint node-deps e2e
@@ -61,9 +76,9 @@ eval-all: build
 	$(FACEGATE) eval --pairs $(TESTDATA)/faces/pairs.csv --root $(TESTDATA)/faces --exhaustive --pack insightface-s
 	$(FACEGATE) eval --pairs $(TESTDATA)/faces/pairs.csv --root $(TESTDATA)/faces --exhaustive --pack open
 
-# Starts facegate with its embedded defaults and a demo account (scripts/demo.sh).
+# facegate, a demo account and the two example relying parties; prints the URLs (scripts/demo.sh).
 demo:
-	bash scripts/demo.sh
+	CARGO="$(CARGO)" bash scripts/demo.sh
 
 # The face pipeline on sample photos.
 demo-faces: models

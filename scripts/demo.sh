@@ -1,34 +1,90 @@
 #!/usr/bin/env bash
-# `make demo`: build, fetch the default model pack, and start facegate with its embedded defaults
-# (SQLite in ./facegate-data) and a demo account. Idempotent; Ctrl-C stops it.
+# `make demo`: build, fetch the default model pack if missing, start facegate (SQLite in ./facegate-data)
+# with a demo account, register the two example relying parties (idempotently), start them, and print
+# the URLs to open. Ctrl-C stops everything.
+#   FACEGATE_LISTEN (127.0.0.1:8080), NOTES_PORT (8081), SPA_PORT (8082), FACEGATE_DATA (./facegate-data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p facegate-server
+${CARGO:-cargo} build --release -q -p facegate-server -p facegate-example-notes
 F=target/release/facegate
 $F models fetch >/dev/null
 export FACEGATE_DATA=${FACEGATE_DATA:-./facegate-data} FACEGATE_LISTEN=${FACEGATE_LISTEN:-127.0.0.1:8080}
-# The liveness check is not built yet; the demo lets a single picture sign in so face login can be tried.
-export FACEGATE_LIVENESS=${FACEGATE_LIVENESS:-off}
+# Liveness is on, as by default: face login runs the check with your camera. FACEGATE_LIVENESS=off
+# (set before make demo) would let a single photo sign in instead.
 PORT=${FACEGATE_LISTEN##*:}
-if ! $F client list | grep -q " demo-cli "; then
-  echo "demo-password-2026" | $F user add --username demo --email demo@example.com --name "Demo Person" --email-verified --password-stdin >/dev/null 2>&1 || true
-  $F client add --name demo-cli --redirect-uri http://localhost:9/demo-callback --skip-consent >/dev/null
+export FACEGATE_ISSUER=${FACEGATE_ISSUER:-http://localhost:$PORT}
+NOTES_PORT=${NOTES_PORT:-8081} SPA_PORT=${SPA_PORT:-8082}
+NOTES_URL=http://localhost:$NOTES_PORT SPA_URL=http://localhost:$SPA_PORT
+mkdir -p "$FACEGATE_DATA"
+
+echo "demo-password-2026" | $F user add --username demo --email demo@example.com --name "Demo Person" --email-verified --password-stdin >/dev/null 2>&1 || true
+
+# The id of the client called $1 whose first redirect URI is $2 (empty if none).
+client_id() { $F client list | awk -v n="$1" -v r="$2" '$2 == n && $4 == r { print $1; exit }'; }
+# Removes every client called $1 (a stale registration, e.g. other ports).
+remove_clients() { $F client list | awk -v n="$1" '$2 == n { print $1 }' | while read -r id; do $F client remove "$id" >/dev/null; done; }
+
+# The notes app: a confidential client. Its secret is shown only at registration, so it is kept in
+# $FACEGATE_DATA/demo-notes.secret (mode 600); without that file the client is registered anew.
+SECRET_FILE=$FACEGATE_DATA/demo-notes.secret
+NOTES_ID=$(client_id demo-notes "$NOTES_URL/callback")
+if [ -z "$NOTES_ID" ] || [ ! -s "$SECRET_FILE" ]; then
+  remove_clients demo-notes
+  out=$($F client add --name demo-notes --redirect-uri "$NOTES_URL/callback" --post-logout-redirect-uri "$NOTES_URL/" --skip-consent)
+  NOTES_ID=$(awk '/^client_id:/ { print $2 }' <<<"$out")
+  (umask 077; awk '/^client_secret:/ { print $2 }' <<<"$out" >"$SECRET_FILE")
 fi
-CLIENT=$($F client list | awk '$2 == "demo-cli" {print $1}')
+# The single-page app: a public client (no secret; PKCE).
+SPA_ID=$(client_id demo-spa "$SPA_URL/callback")
+if [ -z "$SPA_ID" ]; then
+  remove_clients demo-spa
+  SPA_ID=$($F client add --name demo-spa --public --redirect-uri "$SPA_URL/callback" --post-logout-redirect-uri "$SPA_URL/" --skip-consent | awk '/^client_id:/ { print $2 }')
+fi
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo; echo "stopping..."
+  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+$F serve & pids+=($!)
+for _ in $(seq 100); do
+  curl -fsS -o /dev/null "http://localhost:$PORT/.well-known/openid-configuration" 2>/dev/null && break
+  sleep 0.2
+done
+
+NOTES_ISSUER=$FACEGATE_ISSUER NOTES_CLIENT_ID=$NOTES_ID NOTES_CLIENT_SECRET_FILE=$SECRET_FILE \
+  NOTES_LISTEN=127.0.0.1:$NOTES_PORT NOTES_PUBLIC_URL=$NOTES_URL NOTES_DATABASE=$FACEGATE_DATA/notes.db RUST_LOG=${RUST_LOG:-warn} \
+  target/release/notes & pids+=($!)
+
+SPA_LINE="  single-page app: (not started: needs Node.js and npm — apt-get install nodejs npm)"
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  if [ ! -d examples/spa/node_modules/oidc-client-ts ]; then npm ci --prefix examples/spa --no-audit --no-fund --silent; fi
+  SPA_ISSUER=$FACEGATE_ISSUER SPA_CLIENT_ID=$SPA_ID SPA_LISTEN=127.0.0.1:$SPA_PORT SPA_PUBLIC_URL=$SPA_URL \
+    node examples/spa/serve.mjs >/dev/null & pids+=($!)
+  SPA_LINE="  single-page app: $SPA_URL      (oidc-client-ts in the browser; shows the ID token's claims)"
+fi
+sleep 1
+
 cat <<MSG
 
-facegate is starting on http://localhost:$PORT (data in $FACEGATE_DATA)
-  discovery:  http://localhost:$PORT/.well-known/openid-configuration
-  sign in:    http://localhost:$PORT/login    as  demo / demo-password-2026
-  your faces: http://localhost:$PORT/account  (enrol with the camera, then try "Sign in with your face")
-  NOTE: this demo runs with FACEGATE_LIVENESS=off: a photo of an enrolled face can sign in. Liveness
-        checks come with the next issue; without this setting face login is refused.
-  a login for the registered demo client (the browser ends on an unreachable localhost:9 URL whose
-  query holds the authorization code):
-    http://localhost:$PORT/authorize?client_id=$CLIENT&redirect_uri=http%3A%2F%2Flocalhost%3A9%2Fdemo-callback&response_type=code&scope=openid%20email&state=demo
-  add your own application:  $F client add --name APP --redirect-uri URL
-The notes app and single-page demo relying parties arrive with a later issue.
-Ctrl-C stops facegate.
+facegate is running on $FACEGATE_ISSUER (data in $FACEGATE_DATA)
+
+Open:
+  secret notes:    $NOTES_URL      (sign in with your face; write notes only you can read)
+$SPA_LINE
+  your faces:      $FACEGATE_ISSUER/account   enrol your face here first
+                   (sign in as  demo / demo-password-2026, or: $F user add --username YOU --password-stdin)
+
+  face login runs a liveness check: follow the arrows (turn your head, move your nose into the circle
+  or blink) until the check passes; a photo of your face will not do.
+  discovery:       $FACEGATE_ISSUER/.well-known/openid-configuration
+  your own app:    $F client add --name APP --redirect-uri URL   (see docs/examples.md)
+Ctrl-C stops everything.
 
 MSG
-exec $F serve
+# Until Ctrl-C, or until one of them stops.
+wait -n "${pids[@]}" || true

@@ -3,6 +3,7 @@
 pub mod api_auth;
 pub mod assertion;
 pub mod cookies;
+pub mod cors;
 pub mod error;
 pub mod face;
 pub mod face_api;
@@ -41,8 +42,6 @@ pub fn router(state: AppState) -> Router {
     use routes::{admin, admin_page, face, oidc, pages};
     Router::new()
         .route("/", get(pages::home))
-        .route("/.well-known/openid-configuration", get(oidc::discovery))
-        .route("/jwks.json", get(oidc::jwks))
         .route(
             "/authorize",
             get(pages::authorize_get).post(pages::authorize_post),
@@ -51,9 +50,6 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/consent", get(pages::consent_page).post(pages::consent_submit))
         .route("/logout", get(pages::logout).post(pages::logout))
-        .route("/token", post(oidc::token))
-        .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
-        .route("/revoke", post(oidc::revoke))
         .route("/introspect", post(oidc::introspect))
         .route("/register", post(oidc::register))
         .route("/register/{client_id}", get(oidc::registration))
@@ -67,6 +63,23 @@ pub fn router(state: AppState) -> Router {
             get(admin::list_clients).post(admin::create_client),
         )
         .route("/admin/api/clients/{client_id}", delete(admin::delete_client))
+        // What browser applications (single-page apps) call cross-origin: see cors.rs.
+        .merge(
+            Router::new()
+                .route("/.well-known/openid-configuration", get(oidc::discovery))
+                .route("/jwks.json", get(oidc::jwks))
+                .layer(axum::middleware::from_fn(cors::public)),
+        )
+        .merge(
+            Router::new()
+                .route("/token", post(oidc::token))
+                .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+                .route("/revoke", post(oidc::revoke))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    cors::registered_origins,
+                )),
+        )
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .merge(
             // Image uploads: up to 12 MB, on these routes only.

@@ -241,19 +241,52 @@ pub(crate) const PAGE_CSP: &str =
 pub(crate) fn secure_html(
     status: StatusCode,
     body: String,
-    csp: &'static str,
+    csp: impl Into<std::borrow::Cow<'static, str>>,
     cookies_to_set: impl IntoIterator<Item = String>,
 ) -> Response {
     let mut r = (status, Html(body)).into_response();
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("content-security-policy", HeaderValue::from_static(csp));
+    let csp = match csp.into() {
+        std::borrow::Cow::Borrowed(c) => HeaderValue::from_static(c),
+        std::borrow::Cow::Owned(c) => {
+            HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(PAGE_CSP))
+        }
+    };
+    h.insert("content-security-policy", csp);
     cookies_to_set.into_iter().fold(r, |r, c| with_cookie(r, Some(c)))
 }
 
 pub(crate) fn html_page(status: StatusCode, body: String, cookie: Option<String>) -> Response {
     secure_html(status, body, PAGE_CSP, cookie)
+}
+
+/// The CSP of a page whose form ends, through redirects, at a client's redirect URI (login and consent
+/// during an authorization request): browsers apply `form-action` to every redirect that follows a form
+/// submission, so the client's origin (or, for a native app's private-use URI, its scheme) is allowed.
+pub(crate) fn page_csp_to(redirect_uri: Option<&str>) -> std::borrow::Cow<'static, str> {
+    let source = redirect_uri.and_then(|u| url::Url::parse(u).ok()).and_then(|u| {
+        let origin = u.origin();
+        if origin.is_tuple() {
+            Some(origin.ascii_serialization())
+        } else if u
+            .scheme()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
+            Some(format!("{}:", u.scheme()))
+        } else {
+            None
+        }
+    });
+    match source {
+        Some(s) => format!(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {s}; frame-ancestors 'none'"
+        )
+        .into(),
+        None => PAGE_CSP.into(),
+    }
 }
 
 pub async fn login_page(
@@ -262,14 +295,18 @@ pub async fn login_page(
     Query(q): Query<ReqQuery>,
 ) -> Result<Response, AppError> {
     let (csrf, cookie) = csrf_token(&state, &headers);
-    let (client_name, hint) = match &q.req {
+    let (client_name, hint, redirect_uri) = match &q.req {
         Some(id) => {
             let (p, c) = load_pending(&state, id).await?;
-            (Some(c.name), p.req.login_hint.unwrap_or_default())
+            (
+                Some(c.name),
+                p.req.login_hint.unwrap_or_default(),
+                Some(p.req.target.redirect_uri),
+            )
         }
-        None => (None, String::new()),
+        None => (None, String::new(), None),
     };
-    Ok(html_page(
+    Ok(secure_html(
         StatusCode::OK,
         html::login(
             q.req.as_deref(),
@@ -279,6 +316,7 @@ pub async fn login_page(
             None,
             state.face.is_some(),
         ),
+        page_csp_to(redirect_uri.as_deref()),
         cookie,
     ))
 }
@@ -309,6 +347,7 @@ pub async fn login_submit(
         None => None,
     };
     let client_name = pending.as_ref().map(|(_, c)| c.name.clone());
+    let csp = page_csp_to(pending.as_ref().map(|(p, _)| p.req.target.redirect_uri.as_str()));
     let username = form
         .get("username")
         .map(|u| u.trim().to_lowercase())
@@ -316,7 +355,7 @@ pub async fn login_submit(
     let password = form.get("password").cloned().unwrap_or_default();
     let (csrf, _) = csrf_token(&state, &headers);
     let retry = |msg: &str, status| {
-        html_page(
+        secure_html(
             status,
             html::login(
                 req.as_deref(),
@@ -326,6 +365,7 @@ pub async fn login_submit(
                 Some(msg),
                 state.face.is_some(),
             ),
+            csp.clone(),
             None,
         )
     };
@@ -440,9 +480,10 @@ pub async fn consent_page(
     }
     let (csrf, cookie) = csrf_token(&state, &headers);
     let scopes: Vec<&str> = pending.req.scope.iter().collect();
-    Ok(html_page(
+    Ok(secure_html(
         StatusCode::OK,
         html::consent(&id, &csrf, &client.name, &scopes),
+        page_csp_to(Some(&pending.req.target.redirect_uri)),
         cookie,
     ))
 }
