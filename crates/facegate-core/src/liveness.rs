@@ -291,7 +291,11 @@ impl Challenge for HeadTurns {
             .filter(|d| *d != want && Some(*d) != prev)
             .any(|d| {
                 // Pitch wanders more than yaw when people turn (and its estimate is noisier).
-                let factor = if matches!(d, Direction::Up | Direction::Down) { WRONG_NOD } else { WRONG_MOVE };
+                let factor = if matches!(d, Direction::Up | Direction::Down) {
+                    WRONG_NOD
+                } else {
+                    WRONG_MOVE
+                };
                 Self::moved(&start, f, d, factor)
             });
         if wrong {

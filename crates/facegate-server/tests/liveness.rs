@@ -127,14 +127,7 @@ async fn live_app(seed: u64, adjust: impl FnOnce(&mut facegate_server::server::S
 
 /// Opens the face login page (for `req`) and starts a check: (csrf, check id, first token, answer).
 async fn start_check(b: &reqwest::Client, app: &TestApp, req: &str) -> (String, String, String, Value) {
-    let page = b
-        .get(app.url(&format!("/login/face?req={req}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::get_text(b, &app.url(&format!("/login/face?req={req}"))).await;
     assert!(page.contains("data-liveness=\"/login/face/liveness\""), "{page}");
     let csrf = field(&page, "csrf");
     let form = reqwest::multipart::Form::new()
@@ -457,6 +450,12 @@ async fn api(app: &TestApp, token: &str, method: &str, path: &str, body: Option<
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
+/// One frame to the liveness sessions API, as JSON with the image in base64.
+async fn api_frame(app: &TestApp, token: &str, path: &str, frame_token: &str, jpeg: &[u8]) -> (u16, Value) {
+    let body = serde_json::json!({"frameToken": frame_token, "image": b64(jpeg)});
+    api(app, token, "POST", path, Some(body)).await
+}
+
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -493,25 +492,11 @@ async fn liveness_sessions_api_runs_a_check_for_an_application() {
     // Frames until it is decided; a replayed frame is refused on the way.
     let frames_path = format!("/v1/liveness/sessions/{id}/frames");
     let mut frame_token = created["frameToken"].as_str().unwrap().to_string();
-    let (status, first) = api(
-        &app,
-        &token,
-        "POST",
-        &frames_path,
-        Some(serde_json::json!({"frameToken": frame_token, "image": b64(&video[0])})),
-    )
-    .await;
+    let (status, first) = api_frame(&app, &token, &frames_path, &frame_token, &video[0]).await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["status"], "IN_PROGRESS");
     frame_token = first["nextFrameToken"].as_str().unwrap().to_string();
-    let (status, replay) = api(
-        &app,
-        &token,
-        "POST",
-        &frames_path,
-        Some(serde_json::json!({"frameToken": frame_token, "image": b64(&video[0])})),
-    )
-    .await;
+    let (status, replay) = api_frame(&app, &token, &frames_path, &frame_token, &video[0]).await;
     assert_eq!(status, 409, "{replay}");
     assert_eq!(replay["type"], "https://facegate.dev/problems/frame-refused");
     assert_eq!(replay["refusal"], "replayed");
@@ -519,14 +504,7 @@ async fn liveness_sessions_api_runs_a_check_for_an_application() {
     assert_eq!((status, during["status"].as_str()), (200, Some("IN_PROGRESS")));
     let mut last = Value::Null;
     for f in &video[1..] {
-        let (status, v) = api(
-            &app,
-            &token,
-            "POST",
-            &frames_path,
-            Some(serde_json::json!({"frameToken": frame_token, "image": b64(f)})),
-        )
-        .await;
+        let (status, v) = api_frame(&app, &token, &frames_path, &frame_token, f).await;
         assert_eq!(status, 200, "{v}");
         last = v;
         if last["status"] != "IN_PROGRESS" {
@@ -542,14 +520,7 @@ async fn liveness_sessions_api_runs_a_check_for_an_application() {
     assert_eq!(result["referenceImage"]["contentType"], "image/jpeg");
     assert!(result["referenceImage"]["bytes"].as_str().unwrap().len() > 1000);
     // Single use: no more frames.
-    let (status, v) = api(
-        &app,
-        &token,
-        "POST",
-        &frames_path,
-        Some(serde_json::json!({"frameToken": frame_token, "image": b64(&video[60])})),
-    )
-    .await;
+    let (status, v) = api_frame(&app, &token, &frames_path, &frame_token, &video[60]).await;
     assert_eq!((status, v["refusal"].as_str()), (409, Some("finished")), "{v}");
 
     // Another client cannot see it; a token without the scope cannot use the API at all.

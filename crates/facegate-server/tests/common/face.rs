@@ -45,14 +45,7 @@ pub async fn face_app(
 }
 
 pub async fn password_login(b: &reqwest::Client, app: &TestApp, username: &str) {
-    let page = b
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = super::get_text(b, &app.url("/login")).await;
     let r = b
         .post(app.url("/login"))
         .form(&[
@@ -103,14 +96,7 @@ pub async fn enrol_from_account_page(app: &TestApp, username: &str, photos: &[&s
 pub async fn enrol_images(app: &TestApp, username: &str, images: Vec<Vec<u8>>) {
     let b = browser();
     password_login(&b, app, username).await;
-    let page = b
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = super::get_text(&b, &app.url("/account")).await;
     let csrf = field(&page, "csrf");
     for (i, image) in images.into_iter().enumerate() {
         let (status, body) = post_photo(&b, app, "/account/faces", &[("csrf", &csrf)], image).await;
@@ -139,14 +125,7 @@ pub async fn face_login(
     username: Option<&str>,
     image: Vec<u8>,
 ) -> (u16, Value) {
-    let page = b
-        .get(app.url(&format!("/login/face?req={req}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = super::get_text(b, &app.url(&format!("/login/face?req={req}"))).await;
     let csrf = field(&page, "csrf");
     let mut fields = vec![("csrf", csrf.as_str()), ("req", req)];
     if let Some(u) = username {

@@ -82,6 +82,11 @@ impl TestApp {
 }
 
 /// A browser: cookies, no automatic redirects.
+/// GET a page and its text.
+pub async fn get_text(b: &reqwest::Client, url: &str) -> String {
+    b.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)

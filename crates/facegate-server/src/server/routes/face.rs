@@ -291,43 +291,28 @@ pub async fn login_submit(
     // The probe: the embedding of a passed liveness check of this browser, or (only with liveness
     // off) the uploaded picture.
     let check_id = capture.fields.get("liveness").filter(|v| !v.is_empty()).cloned();
+    let liveness_refusal = |why: &'static str, message: String| {
+        let state = state.clone();
+        let ip = ip.clone();
+        async move {
+            state
+                .store
+                .audit("face_login", None, Some(&ip), "refused", Some(why), now())
+                .await?;
+            Ok::<_, AppError>(refuse(StatusCode::FORBIDDEN, &message))
+        }
+    };
     let (probe, live_confidence) = match (&check_id, capture.image.take()) {
         (Some(id), _) => match face.liveness.consume(&Owner::Browser(device.clone()), id) {
             Ok((embedding, confidence)) => (Probe::Embedding(embedding), Some(confidence)),
             Err(e) => {
-                state
-                    .store
-                    .audit(
-                        "face_login",
-                        None,
-                        Some(&ip),
-                        "refused",
-                        Some("liveness not passed"),
-                        now(),
-                    )
-                    .await?;
-                return Ok(refuse(
-                    StatusCode::FORBIDDEN,
-                    &format!("The liveness check cannot be used: {e}. Start it again."),
-                ));
+                let message = format!("The liveness check cannot be used: {e}. Start it again.");
+                return liveness_refusal("liveness not passed", message).await;
             }
         },
         (None, _) if face.settings.liveness == Liveness::Required => {
-            state
-                .store
-                .audit(
-                    "face_login",
-                    None,
-                    Some(&ip),
-                    "refused",
-                    Some("liveness required"),
-                    now(),
-                )
-                .await?;
-            return Ok(refuse(
-                StatusCode::FORBIDDEN,
-                "Face sign-in needs the liveness check: start it with the button and follow the instructions.",
-            ));
+            let message = "Face sign-in needs the liveness check: start it with the button and follow the instructions.";
+            return liveness_refusal("liveness required", message.into()).await;
         }
         (None, Some(image)) => (Probe::Image(image), None),
         (None, None) => return Ok(refuse(StatusCode::BAD_REQUEST, "No picture was sent.")),
