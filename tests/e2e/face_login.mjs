@@ -9,8 +9,8 @@
 //   5. bob, with his own account and face, signs in to the notes app and never sees alice's note;
 //   6. with camera permission refused the page falls back to an uploaded photo, which signs alice in.
 // Real programs (release builds of facegate and notes), real headless Chromium (Debian package),
-// webcams made from test photos with ffmpeg. Screenshots go to target/e2e/ (readme-*.png show no
-// test person's face: the login page uses Chromium's built-in test-pattern camera).
+// webcams made from test photos with ffmpeg. Screenshots go to target/e2e/ (the README's come from
+// liveness.mjs).
 import path from 'node:path';
 import { check, facegate, finish, launch, out, testdata, webcam, results } from './lib.mjs';
 
@@ -76,7 +76,6 @@ try {
   await page.waitForSelector('.note');
   check('alice writes a note and sees it', (await text(page, '.note .text')) === SECRET, await text(page, '.note .text'));
   await page.screenshot({ path: path.join(out, '3-notes.png'), fullPage: true });
-  await page.screenshot({ path: path.join(out, 'readme-notes.png'), clip: { x: 0, y: 0, width: 1000, height: 640 } });
 
   // 3. Sign out through facegate's end-session endpoint, then sign in with the face again.
   await page.click('#sign-out');
@@ -132,19 +131,6 @@ try {
   await page.waitForURL(`${notes.url}/`, { timeout: 30000 });
   await page.waitForSelector('.note');
   check('with the camera refused, an uploaded photo signs alice in to her notes', (await text(page, '.note .text')) === SECRET);
-  await browser.close();
-
-  // Pictures for the README, with no test person in them: facegate's face login page with Chromium's
-  // test-pattern camera, and the notes app after the face login above (it shows no face).
-  browser = await launch('pattern');
-  page = await (await browser.newContext({ viewport: { width: 900, height: 760 } })).newPage();
-  await page.goto(`${notes.url}/`);
-  await page.click('#sign-in');
-  await page.click('text=Sign in with your face instead');
-  await page.waitForSelector('#face-form[data-state="ready"]', { timeout: 15000 });
-  await page.fill('#username', 'alice');
-  await page.waitForTimeout(1500);
-  await page.screenshot({ path: path.join(out, 'readme-login.png') });
   await browser.close();
   browser = null;
 } catch (e) {
