@@ -42,6 +42,7 @@
   var FRAME_QUALITY = 0.95; // liveness frames: the passive spoof cue needs little compression
   var FRAME_MAX_WIDTH = 640;
   var FRAME_MIN_GAP_MS = 60;
+  var ERROR_HOLD_MS = 8000; // an error stays on screen this long before live guidance speaks again
   var ACCEPTED_TYPES = ['image/jpeg', 'image/png', 'image/webp'];
 
   var MSG = {
@@ -453,7 +454,7 @@
     // One small frame to the server: it answers with advice ("come closer") or "looks good".
     function guideOnce() {
       if (guideInFlight || busy || leaving || !cameraReady || !stream) return;
-      if (Date.now() < lockedUntil || Date.now() - lastErrorAt < 4000) return;
+      if (Date.now() < lockedUntil || Date.now() - lastErrorAt < ERROR_HOLD_MS) return;
       var w = video.videoWidth;
       var h = video.videoHeight;
       if (!w || !h) return;
@@ -480,8 +481,10 @@
             })
             .then(function (data) {
               guideInFlight = false;
-              if (!data || busy || leaving || Date.now() - lastErrorAt < 4000) return;
-              setStatus(String(data.message || ''), data.good ? 'success' : '');
+              if (!data || busy || leaving || Date.now() - lastErrorAt < ERROR_HOLD_MS) return;
+              // With liveness the button starts a check rather than taking the picture.
+              var msg = data.good && livenessUrl ? 'Looks good: start the check.' : String(data.message || '');
+              setStatus(msg, data.good ? 'success' : '');
               if (cameraBox) cameraBox.classList.toggle('good', !!data.good);
             })
             .catch(function () {

@@ -375,6 +375,20 @@ async fn replayed_late_and_foreign_frames_and_tokens_are_refused() {
     tokio::time::sleep(std::time::Duration::from_millis(3300)).await;
     let (status, v) = send_frame(&b, &app, &a, &next, video[2].clone()).await;
     assert_eq!((status, v["refusal"].as_str()), (409, Some("Late")), "{v}");
+    // Starting checks is rate-limited per address (two a second): of five quick starts some are refused.
+    let page = common::get_text(&b, &app.url(&format!("/login/face?req={req}"))).await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let form = reqwest::multipart::Form::new().text("csrf", field(&page, "csrf"));
+        let r = b
+            .post(app.url("/login/face/liveness"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
     // Not an image at all.
     let r = b
         .post(app.url(&format!("/login/face/liveness/{other}/frame?token={other_token}")))

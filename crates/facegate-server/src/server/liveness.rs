@@ -114,6 +114,9 @@ pub struct LivenessService {
     rng: Mutex<Rng>,
 }
 
+/// Checks kept in memory at most (running ones and results still readable).
+const MAX_CHECKS: usize = 20_000;
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -155,7 +158,12 @@ impl LivenessService {
 
     /// Starts a check. With a `client_request_token` already used by this owner (and still known),
     /// the same check is returned instead of a new one.
-    pub fn start(&self, owner: Owner, client_request_token: Option<String>, want_reference: bool) -> Started {
+    pub fn start(
+        &self,
+        owner: Owner,
+        client_request_token: Option<String>,
+        want_reference: bool,
+    ) -> Result<Started, LivenessError> {
         let now = Instant::now();
         let mut checks = lock(&self.checks);
         let keep = self.settings.keep_results;
@@ -165,7 +173,7 @@ impl LivenessService {
                 let mut e = lock(e);
                 if e.owner == owner && e.client_request_token.as_deref() == Some(crt.as_str()) {
                     let status = e.check.status(now);
-                    return Started {
+                    return Ok(Started {
                         id: e.check.id.clone(),
                         kind: e.check.kind(),
                         params: e.check.params(),
@@ -174,9 +182,14 @@ impl LivenessService {
                         expires_in: e.check.deadline.saturating_duration_since(now).as_secs(),
                         status,
                         existing: true,
-                    };
+                    });
                 }
             }
+        }
+        if checks.len() >= MAX_CHECKS {
+            return Err(LivenessError::Unavailable(format!(
+                "{MAX_CHECKS} liveness checks are under way; try again in a minute"
+            )));
         }
         let challenge = {
             let mut rng = match self.settings.seed {
@@ -213,7 +226,7 @@ impl LivenessService {
                 used: false,
             })),
         );
-        started
+        Ok(started)
     }
 
     fn entry(&self, owner: &Owner, id: &str) -> Result<Arc<Mutex<Entry>>, LivenessError> {

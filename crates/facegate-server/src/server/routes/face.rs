@@ -751,7 +751,23 @@ pub async fn liveness_start(
         }
     }
     let _ = capture;
-    let started = face.liveness.start(owner, None, false);
+    // Starting checks is cheap for a client and not for us: a few a second per address at most.
+    if !state.allow_guidance(&format!("liveness:{}", client_ip(&state, &headers, addr)), 2) {
+        return Ok(answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"ok": false, "error": "Slow down.", "retry_after": 1}),
+        ));
+    }
+    let started = match face.liveness.start(owner, None, false) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("liveness: {e}");
+            return Ok(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The check could not be started right now; please try again in a minute.",
+            ));
+        }
+    };
     Ok(answer(
         StatusCode::OK,
         json!({

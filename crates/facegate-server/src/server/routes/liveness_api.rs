@@ -85,11 +85,13 @@ async fn create_liveness_session(State(state): State<AppState>, req: Request) ->
         }
     };
     let live = liveness_service(&state)?;
-    let started = live.start(
-        crate::server::liveness::Owner::Client(caller.client_id),
-        crt,
-        want_reference,
-    );
+    let started = live
+        .start(
+            crate::server::liveness::Owner::Client(caller.client_id),
+            crt,
+            want_reference,
+        )
+        .map_err(|e| Problem::unavailable(e.to_string()).with_retry_after(60))?;
     let mut body = json!({
         "sessionId": started.id,
         "status": started.status,
