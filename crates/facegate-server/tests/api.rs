@@ -810,6 +810,14 @@ async fn openapi_document_matches_the_router() {
     let r = reqwest::get(app.url("/v1/nothing/here")).await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
+    // A known path with a method it does not take.
+    for path in ["/v1/compare", "/v1/liveness/sessions"] {
+        let r = reqwest::Client::new().delete(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 405, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json", "{path}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["type"], "https://facegate.dev/problems/method-not-allowed");
+    }
     // And the server really answers each documented operation (not 404/405).
     let http = reqwest::Client::new();
     for (m, path) in &documented {

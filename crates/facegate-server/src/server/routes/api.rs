@@ -44,8 +44,20 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/v1/detect", post(detect))
         // Anything else under /v1 is a problem+json 404 too, not a bare one.
         .route("/v1/{*rest}", any(unknown_route))
+        // A known path with a method it does not take: a problem+json 405 too.
+        .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read with this limit (and a too-large body answered as a problem) in `read_input`.
         .layer(DefaultBodyLimit::max(state.settings.api.max_body))
+}
+
+/// The answer to a method a `/v1` path does not take.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        format!("{} does not take {method} (see /v1/openapi.json)", uri.path()),
+    )
 }
 
 async fn openapi() -> Response {

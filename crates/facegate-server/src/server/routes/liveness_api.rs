@@ -23,6 +23,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/v1/liveness/sessions", post(create_liveness_session))
         .route("/v1/liveness/sessions/{id}", get(get_liveness_session))
         .route("/v1/liveness/sessions/{id}/frames", post(liveness_frame))
+        .method_not_allowed_fallback(super::api::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.api.max_body))
 }
 
