@@ -395,15 +395,10 @@ impl Challenge for NoseTarget {
         let towards = self.target.0 - start.nose.0;
         let turned = (f.yaw - start.yaw) * towards.signum() >= NOSE_TURN;
         let parallax = (f.parallax - start.parallax) * towards.signum() >= TURN_PARALLAX / 2.0;
-        if d <= self.radius && turned && parallax && d0 > self.radius {
-            self.held += 1;
-            if self.held >= 2 {
-                return Step::Done;
-            }
-            return Step::Advanced;
-        }
-        self.held = 0;
-        Step::Waiting
+        hold(
+            &mut self.held,
+            d <= self.radius && turned && parallax && d0 > self.radius,
+        )
     }
 
     fn progress(&self) -> f32 {
@@ -426,6 +421,16 @@ impl Challenge for NoseTarget {
             "Move your nose into the circle by turning your head.".into()
         }
     }
+}
+
+/// A pose or expression that must be held for two frames in a row: `ok` now or not.
+fn hold(held: &mut u32, ok: bool) -> Step {
+    if !ok {
+        *held = 0;
+        return Step::Waiting;
+    }
+    *held += 1;
+    if *held >= 2 { Step::Done } else { Step::Advanced }
 }
 
 fn dist(a: (f32, f32), b: (f32, f32)) -> f32 {
@@ -563,15 +568,10 @@ impl Challenge for Smile {
             self.neutral.push((f.mouth_width, f.corner_lift));
             return Step::Waiting;
         };
-        if f.mouth_width >= w * SMILE_WIDTH && f.corner_lift >= l + SMILE_LIFT {
-            self.held += 1;
-            if self.held >= 2 {
-                return Step::Done;
-            }
-            return Step::Advanced;
-        }
-        self.held = 0;
-        Step::Waiting
+        hold(
+            &mut self.held,
+            f.mouth_width >= w * SMILE_WIDTH && f.corner_lift >= l + SMILE_LIFT,
+        )
     }
 
     fn progress(&self) -> f32 {

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use common::{TestApp, spawn_with};
-use facegate_oidc::client::ClientMetadata;
 use facegate_server::server::{self, Settings};
 use serde_json::{Value, json};
 
@@ -72,38 +71,7 @@ async fn token(app: &TestApp, scope: &str) -> String {
 }
 
 async fn token_at(issuer: &str, state: &facegate_server::server::AppState, scope: &str) -> String {
-    client_token(issuer, state, scope).await.1
-}
-
-/// A new client_credentials client and a token for it: (client_id, token).
-async fn client_token(
-    issuer: &str,
-    state: &facegate_server::server::AppState,
-    scope: &str,
-) -> (String, String) {
-    let (client, secret) = server::provider::register_client(
-        &state.store,
-        ClientMetadata {
-            name: Some("face api".into()),
-            grant_types: Some(vec!["client_credentials".into()]),
-            ..Default::default()
-        },
-        None,
-    )
-    .await
-    .unwrap();
-    let id = client.client_id;
-    let t: Value = reqwest::Client::new()
-        .post(format!("{issuer}/token"))
-        .basic_auth(&id, secret.as_deref())
-        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (id, t["access_token"].as_str().unwrap().to_string())
+    common::client_token(issuer, state, scope).await.1
 }
 
 struct Api {
@@ -716,7 +684,7 @@ async fn tokens_scopes_rate_limit_and_quota() {
     // Other clients have their own quota, and a client's own limits override the defaults.
     let other = Api::new(&app, token(&app, "faces:read").await);
     assert_eq!(other.get("/v1/collections").await.0, 200);
-    let (newest, generous_token) = client_token(&app.issuer, &app.state, "faces:read").await;
+    let (newest, generous_token) = common::client_token(&app.issuer, &app.state, "faces:read").await;
     let generous = Api::new(&app, generous_token);
     server::api_auth::set_client_limits(
         &app.state.store,

@@ -424,28 +424,7 @@ async fn a_broken_frame_is_answered_and_the_check_goes_on() {
 
 /// A client_credentials client and a token with `scope` for it.
 async fn api_token(app: &TestApp, scope: &str) -> String {
-    let (client, secret) = facegate_server::server::provider::register_client(
-        &app.state.store,
-        facegate_oidc::client::ClientMetadata {
-            name: Some("liveness api".into()),
-            grant_types: Some(vec!["client_credentials".into()]),
-            ..Default::default()
-        },
-        None,
-    )
-    .await
-    .unwrap();
-    let t: Value = reqwest::Client::new()
-        .post(app.url("/token"))
-        .basic_auth(&client.client_id, secret.as_deref())
-        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    t["access_token"].as_str().unwrap().to_string()
+    common::client_token(&app.issuer, &app.state, scope).await.1
 }
 
 async fn api(app: &TestApp, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {

@@ -238,3 +238,30 @@ pub fn oidc_http() -> impl Fn(
         })
     }
 }
+
+/// A new client_credentials client and a token for it: (client_id, token).
+pub async fn client_token(issuer: &str, state: &AppState, scope: &str) -> (String, String) {
+    let (client, secret) = server::provider::register_client(
+        &state.store,
+        ClientMetadata {
+            name: Some("face api".into()),
+            grant_types: Some(vec!["client_credentials".into()]),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let id = client.client_id;
+    let t: serde_json::Value = reqwest::Client::new()
+        .post(format!("{issuer}/token"))
+        .basic_auth(&id, secret.as_deref())
+        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (id, t["access_token"].as_str().unwrap().to_string())
+}
