@@ -226,7 +226,8 @@ pub fn month_of(unix: i64) -> (String, i64) {
 }
 
 // Howard Hinnant's algorithms for the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// (year, month, day) of a count of days since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

@@ -94,6 +94,21 @@ pub struct Started {
     pub existing: bool,
 }
 
+impl Started {
+    fn of(check: &mut Check, now: Instant, existing: bool) -> Started {
+        Started {
+            status: check.status(now),
+            id: check.id.clone(),
+            kind: check.kind(),
+            params: check.params(),
+            prompt: check.prompt(),
+            frame_token: check.first_token().map(str::to_string),
+            expires_in: check.deadline.saturating_duration_since(now).as_secs(),
+            existing,
+        }
+    }
+}
+
 /// A check's result as the API reports it.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -172,17 +187,7 @@ impl LivenessService {
             for e in checks.values() {
                 let mut e = lock(e);
                 if e.owner == owner && e.client_request_token.as_deref() == Some(crt.as_str()) {
-                    let status = e.check.status(now);
-                    return Ok(Started {
-                        id: e.check.id.clone(),
-                        kind: e.check.kind(),
-                        params: e.check.params(),
-                        prompt: e.check.prompt(),
-                        frame_token: e.check.first_token().map(str::to_string),
-                        expires_in: e.check.deadline.saturating_duration_since(now).as_secs(),
-                        status,
-                        existing: true,
-                    });
+                    return Ok(Started::of(&mut e.check, now, true));
                 }
             }
         }
@@ -204,17 +209,8 @@ impl LivenessService {
             }
             c
         };
-        let check = Check::new(challenge, self.policy.clone(), now);
-        let started = Started {
-            id: check.id.clone(),
-            kind: check.kind(),
-            params: check.params(),
-            prompt: check.prompt(),
-            frame_token: check.first_token().map(str::to_string),
-            expires_in: self.settings.lifetime.as_secs(),
-            status: Status::Created,
-            existing: false,
-        };
+        let mut check = Check::new(challenge, self.policy.clone(), now);
+        let started = Started::of(&mut check, now, false);
         checks.insert(
             check.id.clone(),
             Arc::new(Mutex::new(Entry {

@@ -266,26 +266,13 @@ pub async fn login_submit(
     let second_factor_user = pending.as_ref().and_then(|p| p.pwd_user.clone());
 
     // Throttle per address, per device and per account before any work.
-    let mut keys = vec![format!("face-ip:{ip}")];
-    if !device.is_empty() {
-        keys.push(format!("face-device:{device}"));
-    }
+    let mut keys = throttle_keys(&state, &headers, addr);
     if let Some(u) = second_factor_user.as_ref().or(username.as_ref()) {
         keys.push(format!("face-user:{u}"));
     }
     let t = Instant::now();
-    for key in &keys {
-        if let Err(wait) = state.login_throttle.check(key, t) {
-            let secs = wait.as_secs().max(1);
-            let mut r = answer(
-                StatusCode::TOO_MANY_REQUESTS,
-                json!({"ok": false, "error": format!("Too many attempts. Try again in {secs} seconds."), "retry_after": secs}),
-            );
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return Ok(r);
-        }
+    if let Some(r) = throttled(&state, &keys, t) {
+        return Ok(r);
     }
 
     // The probe: the embedding of a passed liveness check of this browser, or (only with liveness
@@ -596,18 +583,8 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Resul
 }
 
 fn date(epoch: i64) -> String {
-    // Days since the epoch to a civil date (Howard Hinnant's algorithm), UTC.
-    let days = epoch.div_euclid(86_400);
+    let (y, m, d) = crate::server::api_auth::civil_from_days(epoch.div_euclid(86_400));
     let secs = epoch.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
         secs / 3600,
@@ -713,6 +690,21 @@ fn device_owner(state: &AppState, headers: &HeaderMap) -> Option<Owner> {
         .map(Owner::Browser)
 }
 
+/// The 429 answer when any of `keys` is held back by the login throttle.
+fn throttled(state: &AppState, keys: &[String], t: Instant) -> Option<Response> {
+    let wait = keys.iter().find_map(|k| state.login_throttle.check(k, t).err())?;
+    let secs = wait.as_secs().max(1);
+    let mut r = answer(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"ok": false, "error": format!("Too many attempts. Try again in {secs} seconds."), "retry_after": secs}),
+    );
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    Some(r)
+}
+
+/// Throttle keys of a face login attempt: the address and, when it has one, the browser.
 fn throttle_keys(state: &AppState, headers: &HeaderMap, addr: SocketAddr) -> Vec<String> {
     let mut keys = vec![format!("face-ip:{}", client_ip(state, headers, addr))];
     if let Some(Owner::Browser(d)) = device_owner(state, headers) {
@@ -730,27 +722,19 @@ pub async fn liveness_start(
     multipart: Multipart,
 ) -> Result<Response, AppError> {
     let face = service(&state)?;
-    let capture = match read_checked_capture(&state, &headers, multipart).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    // The form carries nothing the check needs; it is read for its CSRF token.
+    if let Err(r) = read_checked_capture(&state, &headers, multipart).await {
+        return Ok(r);
+    }
     let Some(owner) = device_owner(&state, &headers) else {
         return Ok(refuse(
             StatusCode::FORBIDDEN,
             "This page has expired. Reload it and try again.",
         ));
     };
-    let t = Instant::now();
-    for key in throttle_keys(&state, &headers, addr) {
-        if let Err(wait) = state.login_throttle.check(&key, t) {
-            let secs = wait.as_secs().max(1);
-            return Ok(answer(
-                StatusCode::TOO_MANY_REQUESTS,
-                json!({"ok": false, "error": format!("Too many attempts. Try again in {secs} seconds."), "retry_after": secs}),
-            ));
-        }
+    if let Some(r) = throttled(&state, &throttle_keys(&state, &headers, addr), Instant::now()) {
+        return Ok(r);
     }
-    let _ = capture;
     // Starting checks is cheap for a client and not for us: a few a second per address at most.
     if !state.allow_guidance(&format!("liveness:{}", client_ip(&state, &headers, addr)), 2) {
         return Ok(answer(
