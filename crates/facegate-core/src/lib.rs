@@ -4,6 +4,7 @@
 pub mod account;
 pub mod face;
 pub mod liveness;
+pub mod login;
 pub mod password;
 pub mod secret;
 pub mod similarity;

@@ -120,33 +120,36 @@ impl ChallengeKind {
     }
 }
 
-/// SplitMix64: small, fast, good enough to pick challenge parameters. Seeded from the system RNG
-/// in production; a fixed seed makes a challenge reproducible for tests.
+/// Where challenge parameters come from. In production every draw is read from the operating
+/// system's cryptographic RNG, so no number of observed challenges predicts the next one;
+/// `Seeded` (SplitMix64) makes a challenge reproducible, for tests only (the server refuses a seed
+/// unless told it is being tested).
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub enum Rng {
+    System,
+    Seeded(u64),
+}
 
 impl Rng {
     pub fn seeded(seed: u64) -> Rng {
-        Rng(seed)
+        Rng::Seeded(seed)
     }
 
     pub fn from_system() -> Rng {
-        let t = random_token(8);
-        let mut seed = 0u64;
-        for b in t.bytes() {
-            seed = seed.rotate_left(7) ^ u64::from(b);
-        }
-        let mut r = Rng(seed);
-        r.next_u64();
-        r
+        Rng::System
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        match self {
+            Rng::System => crate::secret::random_u64(),
+            Rng::Seeded(state) => {
+                *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = *state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^ (z >> 31)
+            }
+        }
     }
 
     /// Uniform in 0..n (n > 0).

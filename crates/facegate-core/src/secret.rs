@@ -15,6 +15,17 @@ pub fn random_token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// A uniformly random u64 from the system's cryptographic RNG.
+pub fn random_u64() -> u64 {
+    let mut buf = [0u8; 8];
+    // As for random_token: without the system RNG there is nothing safe to hand out.
+    #[allow(clippy::expect_used)]
+    SystemRandom::new()
+        .fill(&mut buf)
+        .expect("system random number generator failed");
+    u64::from_le_bytes(buf)
+}
+
 /// What is stored for a bearer secret (codes, tokens, client secrets): its SHA-256, base64url. The
 /// secrets are 256-bit random values, so a fast hash is enough; a leaked table reveals none of them.
 pub fn storage_hash(secret: &str) -> String {

@@ -16,6 +16,34 @@ pub struct ThrottlePolicy {
     pub lock_for: Duration,
     /// Failures older than this are forgotten.
     pub window: Duration,
+    /// The growing delay never exceeds this (before the lock).
+    pub max_delay: Duration,
+}
+
+impl ThrottlePolicy {
+    /// Account-wide, across every address: slows a distributed guesser down without ever locking
+    /// the account's owner out (the lock is per account *and* address or device).
+    pub fn account_wide() -> ThrottlePolicy {
+        ThrottlePolicy {
+            free_failures: 20,
+            base_delay: Duration::from_secs(1),
+            lock_after: u32::MAX,
+            lock_for: Duration::ZERO,
+            window: Duration::from_secs(60 * 60),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+
+    fn wait(&self, failures: u32) -> Duration {
+        if failures >= self.lock_after {
+            self.lock_for
+        } else if failures > self.free_failures {
+            let doublings = (failures - self.free_failures - 1).min(20);
+            (self.base_delay * 2u32.pow(doublings)).min(self.max_delay)
+        } else {
+            Duration::ZERO
+        }
+    }
 }
 
 impl Default for ThrottlePolicy {
@@ -26,6 +54,7 @@ impl Default for ThrottlePolicy {
             lock_after: 10,
             lock_for: Duration::from_secs(15 * 60),
             window: Duration::from_secs(15 * 60),
+            max_delay: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -84,16 +113,62 @@ impl Throttle {
             };
         }
         e.failures += 1;
-        let p = &self.policy;
-        let wait = if e.failures >= p.lock_after {
-            p.lock_for
-        } else if e.failures > p.free_failures {
-            p.base_delay * 2u32.saturating_pow(e.failures - p.free_failures - 1)
-        } else {
-            Duration::ZERO
-        };
+        let wait = self.policy.wait(e.failures);
         e.blocked_until = now + wait;
         wait
+    }
+
+    /// One attempt on all of `keys`, counted as a failure *before* it is verified, atomically: if any
+    /// key must wait, nothing is counted and the longest wait is returned. Parallel attempts thus
+    /// all count; [`Throttle::refund`] gives a success its count back.
+    pub fn begin(&self, keys: &[String], now: Instant) -> Result<(), Duration> {
+        let Ok(mut entries) = self.entries.lock() else {
+            return Err(Duration::from_secs(1));
+        };
+        let wait = keys
+            .iter()
+            .filter_map(|k| entries.get(k))
+            .filter(|e| e.blocked_until > now)
+            .map(|e| e.blocked_until - now)
+            .max();
+        if let Some(w) = wait {
+            return Err(w);
+        }
+        if entries.len() > 100_000 {
+            let window = self.policy.window;
+            entries.retain(|_, e| now.duration_since(e.first) < window || e.blocked_until > now);
+        }
+        for key in keys {
+            let e = entries.entry(key.clone()).or_insert(Entry {
+                failures: 0,
+                first: now,
+                blocked_until: now,
+            });
+            if now.duration_since(e.first) > self.policy.window && e.blocked_until <= now {
+                *e = Entry {
+                    failures: 0,
+                    first: now,
+                    blocked_until: now,
+                };
+            }
+            e.failures += 1;
+            e.blocked_until = now + self.policy.wait(e.failures);
+        }
+        Ok(())
+    }
+
+    /// Gives back the failure [`Throttle::begin`] counted for an attempt that succeeded.
+    pub fn refund(&self, key: &str, now: Instant) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if let Some(e) = entries.get_mut(key) {
+            e.failures = e.failures.saturating_sub(1);
+            e.blocked_until = now + self.policy.wait(e.failures);
+            if e.failures == 0 {
+                entries.remove(key);
+            }
+        }
     }
 
     pub fn succeed(&self, key: &str) {
@@ -129,5 +204,32 @@ mod tests {
         assert!(t.check("bob", now).is_ok());
         t.succeed("alice");
         assert!(t.check("alice", now).is_ok());
+    }
+
+    #[test]
+    fn attempts_count_before_they_are_verified() {
+        let t = Throttle::new(ThrottlePolicy::default());
+        let now = Instant::now();
+        let keys = vec!["ip:1".to_string(), "user:a|ip:1".to_string()];
+        // Ten attempts at the same instant, none verified yet: each counts as it begins, so after the
+        // free three and the one that earns a delay, the rest wait.
+        let admitted = (0..10).filter(|_| t.begin(&keys, now).is_ok()).count();
+        assert_eq!(admitted, 4);
+        assert_eq!(t.begin(&keys, now), Err(Duration::from_secs(1)));
+        // A success gives its count back; other keys are untouched.
+        let t = Throttle::new(ThrottlePolicy::default());
+        t.begin(&keys, now).unwrap();
+        t.refund("ip:1", now);
+        assert!(t.entries.lock().unwrap().get("ip:1").is_none());
+        assert_eq!(t.entries.lock().unwrap()["user:a|ip:1"].failures, 1);
+    }
+
+    #[test]
+    fn the_account_wide_policy_never_locks() {
+        let p = ThrottlePolicy::account_wide();
+        assert_eq!(p.wait(20), Duration::ZERO);
+        assert_eq!(p.wait(21), Duration::from_secs(1));
+        assert_eq!(p.wait(1000), Duration::from_secs(30));
+        assert_eq!(ThrottlePolicy::default().wait(40), Duration::from_secs(900));
     }
 }

@@ -44,7 +44,8 @@ pub fn metadata(issuer: &str, algs: &[SigningAlg], registration: bool) -> Value 
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "prompt_values_supported": ["none", "login", "consent"],
-        "acr_values_supported": ["urn:facegate:pwd"],
+        // Every class the login core can issue (facegate_core::login::Acr).
+        "acr_values_supported": facegate_core::login::Acr::supported(),
         "authorization_response_iss_parameter_supported": true,
         "frontchannel_logout_supported": false,
         "backchannel_logout_supported": false,

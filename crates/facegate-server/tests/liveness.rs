@@ -276,6 +276,41 @@ async fn the_real_head_turn_video_passes_and_signs_in_only_as_its_own_person() {
 }
 
 #[tokio::test]
+async fn a_passed_check_serves_only_the_sign_in_it_was_made_for() {
+    let Some(app) = live_app(HEAD_TURNS_RIGHT_LEFT, |_| {}).await else {
+        return;
+    };
+    let full = frames(&["-i", &liveness_file("live_head_turn/real.webm")], "select=eq(n\\,3)", 1);
+    app.add_user("alice").await;
+    enrol_images(&app, "alice", vec![full[0].clone()]).await;
+    let (client_id, _) = app.confidential_client(REDIRECT).await;
+    // The attack: pass a check for one pending sign-in, then spend it on another one (a request the
+    // attacker started for a different application, or the same one started again).
+    let (b, first) = start_authorization(&app, &client_id).await;
+    let (csrf, id, token, _) = start_check(&b, &app, &first).await;
+    let (last, _) = run_check(&b, &app, &id, token, real_video()).await;
+    assert_eq!(last["status"], "SUCCEEDED", "{last}");
+    let r = b
+        .get(format!(
+            "{}/authorize?client_id={client_id}&redirect_uri={}&response_type=code&scope=openid&state=2",
+            app.issuer,
+            url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let second = common::location(&r).split("req=").nth(1).unwrap().to_string();
+    let (status, body) = login_with_check(&b, &app, &csrf, &second, "alice", &id).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("another sign-in"), "{body}");
+    // The refusal spent nothing: the check still serves the sign-in it was made for, once.
+    let (status, body) = login_with_check(&b, &app, &csrf, &first, "alice", &id).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = login_with_check(&b, &app, &csrf, &first, "alice", &id).await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
 async fn the_real_video_passes_a_smile_challenge() {
     let Some(app) = live_app(SMILE, |_| {}).await else {
         return;

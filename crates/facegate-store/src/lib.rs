@@ -119,6 +119,54 @@ impl Store {
         rows.iter().map(rows::face).collect()
     }
 
+    /// How many templates `pack` has (the size of the 1:N gallery, in comparisons).
+    pub async fn face_count_by_pack(&self, pack: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM face_templates WHERE pack = $1")
+            .bind(pack)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Whether an account has a password, and how many face templates of `pack`.
+    pub async fn account_facts(&self, user_id: &str, pack: &str) -> Result<Option<(bool, i64)>> {
+        let row = sqlx::query(
+            "SELECT password_hash IS NOT NULL AS has_password, \
+             (SELECT COUNT(*) FROM face_templates f WHERE f.user_id = users.id AND f.pack = $2) AS faces \
+             FROM users WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(pack)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get::<i64, _>("has_password")? != 0, r.try_get("faces")?)))
+            .transpose()
+    }
+
+    /// The acr a client requires of every login (`facegate client policy`), if any.
+    pub async fn client_acr(&self, client_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT acr FROM client_login_policy WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("acr")).transpose()?)
+    }
+
+    pub async fn set_client_acr(&self, client_id: &str, acr: Option<&str>) -> Result<()> {
+        sqlx::query("DELETE FROM client_login_policy WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        if let Some(acr) = acr {
+            sqlx::query("INSERT INTO client_login_policy (client_id, acr) VALUES ($1, $2)")
+                .bind(client_id)
+                .bind(acr)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Every template made by `pack` (the 1:N gallery).
     pub async fn faces_by_pack(&self, pack: &str) -> Result<Vec<facegate_core::face::FaceTemplate>> {
         let rows = sqlx::query("SELECT * FROM face_templates WHERE pack = $1")
@@ -388,13 +436,15 @@ impl Store {
     // ---- login sessions
 
     pub async fn create_session(&self, s: &StoredSession) -> Result<()> {
-        sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, amr, acr, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        let factors = serde_json::to_string(&s.factors).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, amr, acr, expires_at, factors) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&s.id_hash)
             .bind(&s.user_id)
             .bind(s.auth_time)
             .bind(json_list(&s.amr))
             .bind(s.acr.clone())
             .bind(s.expires_at)
+            .bind(factors)
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -24,6 +24,8 @@ pub struct StoredSession {
     pub amr: Vec<String>,
     pub acr: Option<String>,
     pub expires_at: i64,
+    /// The factors the session was made of (the login core's record); older sessions have only `amr`.
+    pub factors: Vec<facegate_core::login::Factor>,
 }
 
 /// One authorization: what a person (or a client, for client_credentials) granted, when, how.
@@ -166,6 +168,8 @@ pub(crate) fn session(r: &AnyRow) -> Result<StoredSession> {
         amr: list(&r.try_get::<String, _>("amr")?)?,
         acr: r.try_get("acr")?,
         expires_at: r.try_get("expires_at")?,
+        factors: serde_json::from_str(&r.try_get::<String, _>("factors")?)
+            .map_err(|e| StoreError::Corrupt(format!("session factors: {e}")))?,
     })
 }
 

@@ -187,6 +187,17 @@ pub enum ClientCommand {
     },
     /// Delete a client and everything issued to it.
     Remove { client_id: String },
+    /// The sign-in this client requires of everyone, as an acr (urn:facegate:pwd, urn:facegate:face,
+    /// urn:facegate:face:live, urn:facegate:mfa:face, urn:facegate:mfa:face:live); a person who signed in
+    /// with less is asked for the missing factor before the client gets a code.
+    Policy {
+        client_id: String,
+        #[arg(long, conflicts_with = "clear")]
+        acr: Option<String>,
+        /// Remove the client's requirement (the site's policy alone applies).
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 pub fn client(cmd: ClientCommand) -> anyhow::Result<()> {
@@ -231,6 +242,28 @@ pub fn client(cmd: ClientCommand) -> anyhow::Result<()> {
                     bail!("no client {client_id}");
                 }
                 println!("removed {client_id}");
+            }
+            ClientCommand::Policy { client_id, acr, clear } => {
+                if store.client(&client_id).await?.is_none() {
+                    bail!("no client {client_id}");
+                }
+                match (acr, clear) {
+                    (Some(a), _) => {
+                        if facegate_core::login::Acr::parse(&a).is_none() {
+                            bail!("unknown acr {a:?}: one of {}", facegate_core::login::Acr::supported().join(", "));
+                        }
+                        store.set_client_acr(&client_id, Some(&a)).await?;
+                        println!("{client_id} requires {a}");
+                    }
+                    (None, true) => {
+                        store.set_client_acr(&client_id, None).await?;
+                        println!("{client_id}: no requirement of its own");
+                    }
+                    (None, false) => match store.client_acr(&client_id).await? {
+                        Some(a) => println!("{client_id} requires {a}"),
+                        None => println!("{client_id}: no requirement of its own"),
+                    },
+                }
             }
         }
         Ok(())

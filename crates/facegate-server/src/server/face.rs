@@ -26,8 +26,17 @@ pub struct FaceSettings {
     pub enabled: bool,
     pub models_dir: PathBuf,
     pub pack: String,
-    /// Target false-match rate of a 1:1 comparison; 1:N searches divide it by the gallery size.
+    /// Target false-match rate of a 1:1 comparison.
     pub target_fmr: f64,
+    /// Target false-accept rate of a whole 1:N search (face alone, no username): each comparison
+    /// must meet it divided by the number of templates searched.
+    pub target_fmr_1n: f64,
+    /// A 1:N match must beat the best match of any other account by this much (cosine).
+    pub identify_margin: f32,
+    /// What a face may do: sign in alone, or only follow a password (FACEGATE_FACE_MODE).
+    pub role: facegate_core::login::FaceRole,
+    /// Face sign-ups allowed per hour, site-wide.
+    pub signups_per_hour: u32,
     pub liveness: Liveness,
     /// A face nobody has enrolled may open a new account (face-only mode).
     pub signup: bool,
@@ -43,6 +52,10 @@ impl Default for FaceSettings {
             models_dir: facegate_vision::default_models_dir(),
             pack: facegate_vision::DEFAULT_PACK.into(),
             target_fmr: 1e-5,
+            target_fmr_1n: 1e-3,
+            identify_margin: 0.05,
+            role: facegate_core::login::FaceRole::Login,
+            signups_per_hour: 20,
             liveness: Liveness::Required,
             signup: false,
             second_factor: false,
@@ -68,6 +81,13 @@ pub enum FaceError {
     NoMatch,
     #[error("Face login is not available on this server right now.")]
     Unavailable(String),
+    /// 1:N would need a false-match rate per comparison below what the pack's calibration vouches
+    /// for: the gallery is too large for face-alone sign-in at the configured target.
+    #[error("Sign-in by face alone is not available here: enter your username.")]
+    GalleryTooLarge { templates: usize, largest: usize },
+    /// Two accounts match too closely to tell apart.
+    #[error("The face matches more than one account closely. Enter your username.")]
+    Ambiguous,
 }
 
 /// The result of comparing a probe with the store.
@@ -105,8 +125,14 @@ impl FaceService {
         let antispoof =
             match facegate_vision::antispoof::AntiSpoof::load(&settings.models_dir, &Default::default()) {
                 Ok(a) => Some(a),
+                // Liveness without its passive cue is weaker than what the operator configured.
+                Err(e) if settings.liveness == Liveness::Required => {
+                    return Err(VisionError::Pack(format!(
+                        "liveness is required but its passive anti-spoof model cannot be loaded ({e}); run `facegate models fetch`"
+                    )));
+                }
                 Err(e) => {
-                    tracing::warn!("liveness runs without its passive anti-spoof model: {e}");
+                    tracing::warn!("liveness checks (API only) run without the passive anti-spoof model: {e}");
                     None
                 }
             };
@@ -134,10 +160,45 @@ impl FaceService {
         &self.settings.pack
     }
 
-    /// The cosine threshold for a search over `gallery` people.
+    /// The 1:1 cosine threshold (the configured target).
     pub fn threshold(&self, gallery: usize) -> f32 {
         let fmr = per_comparison_fmr(self.settings.target_fmr, gallery);
         self.pipeline.manifest().threshold_for(fmr).unwrap_or(1.0)
+    }
+
+    /// The smallest false-match rate the pack's calibration measured: nothing stricter is vouched for.
+    pub fn vouched_fmr(&self) -> f64 {
+        self.pipeline
+            .manifest()
+            .calibration
+            .thresholds
+            .iter()
+            .map(|t| t.fmr)
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// The largest gallery (templates) a 1:N search serves at the configured 1:N target.
+    pub fn largest_gallery(&self) -> usize {
+        (self.settings.target_fmr_1n / self.vouched_fmr()).floor().max(0.0) as usize
+    }
+
+    /// The threshold of a 1:N search over `templates` comparisons, or `GalleryTooLarge`.
+    pub fn identify_threshold(&self, templates: usize) -> Result<f32, FaceError> {
+        let fmr = per_comparison_fmr(self.settings.target_fmr_1n, templates);
+        // Calibrated rates are decimal steps: allow for their rounding.
+        if fmr < self.vouched_fmr() * 0.999 {
+            return Err(FaceError::GalleryTooLarge {
+                templates,
+                largest: self.largest_gallery(),
+            });
+        }
+        Ok(self.pipeline.manifest().threshold_for(fmr).unwrap_or(1.0))
+    }
+
+    /// "Possibly the same person": the pack's lenient 1e-2 operating point, for refusing a face
+    /// sign-up that may be an existing account's face.
+    pub fn possible_match_threshold(&self) -> f32 {
+        self.pipeline.manifest().threshold_for(1e-2).unwrap_or(0.2)
     }
 
     /// Decodes and analyses an uploaded image off the async runtime; exactly one face, held to `bar`.
@@ -212,7 +273,8 @@ impl FaceService {
         }
     }
 
-    /// Enrols one photo for a person.
+    /// Enrols one photo for a person (the operator's CLI; the account page goes through
+    /// `enrol_probe` and `enrol_embedding` with its checks in between).
     pub async fn enrol(
         &self,
         store: &Store,
@@ -220,6 +282,22 @@ impl FaceService {
         image: Vec<u8>,
     ) -> Result<FaceTemplate, FaceError> {
         let (embedding, quality) = self.probe(image, QualityBar::ENROL).await?;
+        self.enrol_embedding(store, user_id, embedding, quality).await
+    }
+
+    /// The embedding and quality of a photo, held to the enrolment bar.
+    pub async fn enrol_probe(&self, image: Vec<u8>) -> Result<(Vec<f32>, serde_json::Value), FaceError> {
+        self.probe(image, QualityBar::ENROL).await
+    }
+
+    /// Stores a template.
+    pub async fn enrol_embedding(
+        &self,
+        store: &Store,
+        user_id: &str,
+        embedding: Vec<f32>,
+        quality: serde_json::Value,
+    ) -> Result<FaceTemplate, FaceError> {
         let t = FaceTemplate {
             id: random_token(12),
             user_id: user_id.to_string(),
@@ -244,10 +322,13 @@ impl FaceService {
             .into_iter()
             .filter(|t| t.pack == self.settings.pack)
             .collect();
+        // The probe is analysed (the expensive part) whether or not there is anything to compare
+        // with, so an account without a face takes as long as one with.
+        let probe = self.probe_embedding(probe).await?;
         if templates.is_empty() {
+            let _ = identify(&probe, &[]);
             return Err(FaceError::NotEnrolled);
         }
-        let probe = self.probe_embedding(probe).await?;
         let threshold = self.threshold(1);
         let best = identify(&probe, &templates).ok_or(FaceError::NotEnrolled)?;
         if best.score >= threshold {
@@ -261,25 +342,37 @@ impl FaceService {
         }
     }
 
-    /// 1:N: who is this? The threshold tightens with the number of enrolled people. Returns the best
-    /// candidate and the threshold even when it does not pass (for the audit band).
+    /// 1:N: who is this? Every template is one comparison, so the per-comparison rate is the 1:N
+    /// target divided by the number of templates (not people); beyond what the calibration vouches
+    /// for the search is refused. Returns the best candidate and the threshold even when it does
+    /// not pass (for the audit band, and for sign-up's "possible match" test).
     pub async fn identify(
         &self,
         store: &Store,
         probe: Probe,
-    ) -> Result<(Option<Identification>, f32), FaceError> {
+    ) -> Result<(Option<Identification>, Result<f32, FaceError>, Vec<f32>), FaceError> {
         let probe = self.probe_embedding(probe).await?;
         let gallery = store
             .faces_by_pack(&self.settings.pack)
             .await
             .map_err(|e| FaceError::Unavailable(e.to_string()))?;
-        let people = gallery
-            .iter()
-            .map(|t| t.user_id.as_str())
-            .collect::<std::collections::HashSet<_>>()
-            .len();
-        let threshold = self.threshold(people);
-        Ok((identify(&probe, &gallery), threshold))
+        let threshold = self.identify_threshold(gallery.len().max(1));
+        Ok((identify(&probe, &gallery), threshold, probe))
+    }
+
+    /// Is `id` a match distinct enough to sign in: above the threshold and clear of every other
+    /// account by the margin?
+    pub fn accept_identification(&self, id: &Identification, threshold: f32) -> Result<(), FaceError> {
+        if id.score < threshold {
+            return Err(FaceError::NoMatch);
+        }
+        if id
+            .runner_up
+            .is_some_and(|r| id.score - r < self.settings.identify_margin)
+        {
+            return Err(FaceError::Ambiguous);
+        }
+        Ok(())
     }
 
     /// Live guidance for a preview frame: detection and quality only, no embedding, nothing kept.

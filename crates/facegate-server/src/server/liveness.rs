@@ -62,6 +62,12 @@ pub enum LivenessError {
     NotPassed,
     #[error("the liveness check was already used")]
     Used,
+    #[error("the liveness check was made for another sign-in")]
+    WrongBinding,
+    #[error("the liveness check passed too long ago")]
+    Stale,
+    #[error("too many liveness checks are running from this address")]
+    TooMany,
     #[error("{0}")]
     Unavailable(String),
 }
@@ -75,7 +81,18 @@ struct Entry {
     want_reference: bool,
     reference: Option<(f32, Vec<u8>)>,
     used: bool,
+    /// What the check was started for (a pending login's id, an enrolment): it is usable for that only.
+    binding: Option<String>,
+    /// Where it was started from (the client address), for the per-address cap.
+    origin: Option<String>,
+    /// When it succeeded.
+    succeeded_at: Option<Instant>,
 }
+
+/// A passed check is usable this long after it passed.
+pub const USE_WITHIN: Duration = Duration::from_secs(60);
+/// Checks running at once from one address.
+pub const MAX_PER_ORIGIN: usize = 4;
 
 /// What a new check looks like to its caller.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -179,6 +196,19 @@ impl LivenessService {
         client_request_token: Option<String>,
         want_reference: bool,
     ) -> Result<Started, LivenessError> {
+        self.start_bound(owner, client_request_token, want_reference, None, None)
+    }
+
+    /// Starts a check usable only for `binding` (a pending login, an enrolment), from `origin`
+    /// (an address: at most `MAX_PER_ORIGIN` running at once).
+    pub fn start_bound(
+        &self,
+        owner: Owner,
+        client_request_token: Option<String>,
+        want_reference: bool,
+        binding: Option<String>,
+        origin: Option<String>,
+    ) -> Result<Started, LivenessError> {
         let now = Instant::now();
         let mut checks = lock(&self.checks);
         let keep = self.settings.keep_results;
@@ -189,6 +219,18 @@ impl LivenessService {
                 if e.owner == owner && e.client_request_token.as_deref() == Some(crt.as_str()) {
                     return Ok(Started::of(&mut e.check, now, true));
                 }
+            }
+        }
+        if let Some(o) = &origin {
+            let running = checks
+                .values()
+                .filter(|e| {
+                    let mut e = lock(e);
+                    e.origin.as_ref() == Some(o) && !e.check.status(now).is_final()
+                })
+                .count();
+            if running >= MAX_PER_ORIGIN {
+                return Err(LivenessError::TooMany);
             }
         }
         if checks.len() >= MAX_CHECKS {
@@ -220,6 +262,9 @@ impl LivenessService {
                 want_reference,
                 reference: None,
                 used: false,
+                binding,
+                origin,
+                succeeded_at: None,
             })),
         );
         Ok(started)
@@ -287,6 +332,9 @@ impl LivenessService {
             }
         }
         let out = g.check.record(obs, Instant::now());
+        if out.status == Status::Succeeded && g.succeeded_at.is_none() {
+            g.succeeded_at = Some(Instant::now());
+        }
         if out.status.is_final()
             && let Some(d) = g.check.decision()
         {
@@ -321,16 +369,25 @@ impl LivenessService {
         })
     }
 
-    /// For a login: the check must have succeeded and not have been used; it is used up now.
+    /// For a login or an enrolment: the check must have been started for `binding`, have
+    /// succeeded within the last `USE_WITHIN`, and not have been used; it is used up now.
     /// Returns the mean embedding of its frontal frames (unit length) and its confidence.
-    pub fn consume(&self, owner: &Owner, id: &str) -> Result<(Vec<f32>, u8), LivenessError> {
+    pub fn consume(&self, owner: &Owner, id: &str, binding: &str) -> Result<(Vec<f32>, u8), LivenessError> {
         let entry = self.entry(owner, id)?;
         let mut g = lock(&entry);
-        if g.check.status(Instant::now()) != Status::Succeeded {
+        let now = Instant::now();
+        if g.check.status(now) != Status::Succeeded {
             return Err(LivenessError::NotPassed);
         }
         if g.used {
             return Err(LivenessError::Used);
+        }
+        if g.binding.as_deref() != Some(binding) {
+            return Err(LivenessError::WrongBinding);
+        }
+        if g.succeeded_at.is_none_or(|t| now.duration_since(t) > USE_WITHIN) {
+            g.used = true;
+            return Err(LivenessError::Stale);
         }
         g.used = true;
         let embs = g.check.embeddings();

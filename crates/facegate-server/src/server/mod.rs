@@ -2,6 +2,7 @@
 
 pub mod api_auth;
 pub mod assertion;
+pub mod bearer_throttle;
 pub mod cookies;
 pub mod cors;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod face_json;
 pub mod html;
 pub mod keys;
 pub mod liveness;
+pub mod login;
 pub mod problem;
 pub mod provider;
 pub mod routes;
@@ -51,18 +53,26 @@ pub fn router(state: AppState) -> Router {
         .route("/consent", get(pages::consent_page).post(pages::consent_submit))
         .route("/logout", get(pages::logout).post(pages::logout))
         .route("/introspect", post(oidc::introspect))
-        .route("/register", post(oidc::register))
-        .route("/register/{client_id}", get(oidc::registration))
         .route("/admin", get(admin_page::index))
-        .route("/admin/login", post(admin_page::login))
-        .route("/admin/logout", post(admin_page::logout))
-        .route("/admin/clients", post(admin_page::create))
-        .route("/admin/clients/delete", post(admin_page::remove))
-        .route(
-            "/admin/api/clients",
-            get(admin::list_clients).post(admin::create_client),
+        // Where a bearer secret or the admin password is presented: throttled per address.
+        .merge(
+            Router::new()
+                .route("/register", post(oidc::register))
+                .route("/register/{client_id}", get(oidc::registration))
+                .route("/admin/login", post(admin_page::login))
+                .route("/admin/logout", post(admin_page::logout))
+                .route("/admin/clients", post(admin_page::create))
+                .route("/admin/clients/delete", post(admin_page::remove))
+                .route(
+                    "/admin/api/clients",
+                    get(admin::list_clients).post(admin::create_client),
+                )
+                .route("/admin/api/clients/{client_id}", delete(admin::delete_client))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    bearer_throttle::layer,
+                )),
         )
-        .route("/admin/api/clients/{client_id}", delete(admin::delete_client))
         // What browser applications (single-page apps) call cross-origin: see cors.rs.
         .merge(
             Router::new()
@@ -96,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::api::router(&state))
         .merge(routes::liveness_api::router(&state))
         .route("/account", get(face::account))
+        .route("/account/confirm", get(face::confirm))
         .route("/account/faces/delete", post(face::delete_face))
         .route("/account/faces/delete-all", post(face::delete_all_faces))
         .route("/static/face-capture.js", get(face::script))

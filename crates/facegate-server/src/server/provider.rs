@@ -26,12 +26,20 @@ pub struct Session {
     pub amr: Vec<String>,
     pub acr: Option<String>,
     pub sid: String,
+    /// What the session was made of; the login policy reads these.
+    pub factors: Vec<facegate_core::login::Factor>,
 }
 
 impl Session {
     pub fn from_stored(s: StoredSession) -> Self {
         let sid = s.id_hash.chars().take(22).collect();
+        let factors = if s.factors.is_empty() {
+            facegate_core::login::factor::from_legacy_amr(&s.amr, s.acr.as_deref(), s.auth_time)
+        } else {
+            s.factors
+        };
         Self {
+            factors,
             user_id: s.user_id,
             auth_time: s.auth_time,
             amr: s.amr,
@@ -176,55 +184,22 @@ pub async fn authenticate_client(
 
 // ---------------------------------------------------------------- authorization
 
-/// What the authorization endpoint does next for a validated request and the current session.
-#[derive(Debug)]
-pub enum Next {
-    Login,
-    Consent,
-    Issue(Session),
-    Error(OAuthError),
-}
-
-/// Decides between login, consent and issuing, following prompt and max_age.
-pub async fn decide(
+/// Has the person already consented to everything this request asks of this client?
+pub async fn consented(
     state: &AppState,
     req: &AuthRequest,
     client: &Client,
-    session: Option<Session>,
-    fresh_login: bool,
-) -> Result<Next, OAuthError> {
-    let t = now();
-    // A login made for this very request satisfies max_age however long consent then took.
-    let session = session.filter(|s| match req.max_age {
-        Some(max) => fresh_login || t - s.auth_time <= max,
-        None => true,
-    });
-    let Some(session) = session.filter(|_| fresh_login || !req.prompt_login) else {
-        return Ok(if req.prompt_none {
-            Next::Error(OAuthError::new(
-                ErrorCode::LoginRequired,
-                "the person is not logged in",
-            ))
-        } else {
-            Next::Login
-        });
-    };
-    let consented = client.skip_consent || {
-        let stored = state
-            .store
-            .consent(&session.user_id, &client.client_id)
-            .await
-            .map_err(server_error)?;
-        stored.is_some_and(|s| req.scope.is_subset(&Scopes::parse(&s))) && !req.prompt_consent
-    };
-    if !consented {
-        return Ok(if req.prompt_none {
-            Next::Error(OAuthError::new(ErrorCode::ConsentRequired, "consent is needed"))
-        } else {
-            Next::Consent
-        });
+    user_id: &str,
+) -> Result<bool, OAuthError> {
+    if client.skip_consent {
+        return Ok(true);
     }
-    Ok(Next::Issue(session))
+    let stored = state
+        .store
+        .consent(user_id, &client.client_id)
+        .await
+        .map_err(server_error)?;
+    Ok(stored.is_some_and(|s| req.scope.is_subset(&Scopes::parse(&s))) && !req.prompt_consent)
 }
 
 pub async fn record_consent(
@@ -250,11 +225,14 @@ pub async fn record_consent(
 }
 
 /// Issues what the response type asks for: a code, an ID token, an access token.
+/// `outcome` is the login policy's verdict for this request: its `amr`, `acr` and `auth_time` go
+/// into the grant (and so into every token issued under it).
 pub async fn issue_authorization(
     state: &AppState,
     req: &AuthRequest,
     client: &Client,
     session: &Session,
+    outcome: &facegate_core::login::Outcome,
 ) -> Result<Vec<(String, String)>, OAuthError> {
     let t = now();
     let lt = state.settings.lifetimes;
@@ -263,9 +241,9 @@ pub async fn issue_authorization(
         client_id: client.client_id.clone(),
         user_id: Some(session.user_id.clone()),
         scope: req.scope.to_string(),
-        auth_time: Some(session.auth_time),
-        amr: session.amr.clone(),
-        acr: session.acr.clone(),
+        auth_time: Some(outcome.auth_time),
+        amr: outcome.amr.clone(),
+        acr: Some(outcome.acr.as_str().to_string()),
         nonce: req.nonce.clone(),
         sid: Some(session.sid.clone()),
         created_at: t,

@@ -71,7 +71,13 @@ impl Default for Lifetimes {
 impl Settings {
     /// Defaults overridden by the environment.
     pub fn from_env() -> anyhow::Result<Settings> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Settings::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// Defaults overridden by `FACEGATE_*` variables as `lookup` finds them (the environment, or a
+    /// test's table). A value that does not parse stops start-up with a message naming it.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+        let var = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
         let listen: SocketAddr = var("FACEGATE_LISTEN")
             .unwrap_or_else(|| "127.0.0.1:8080".into())
             .parse()
@@ -79,24 +85,70 @@ impl Settings {
         let data_dir = PathBuf::from(var("FACEGATE_DATA").unwrap_or_else(|| "./facegate-data".into()));
         let issuer = var("FACEGATE_ISSUER").unwrap_or_else(|| format!("http://localhost:{}", listen.port()));
         let checks = liveness_settings(&var)?;
+        let rate = |k: &str, default: f64| -> anyhow::Result<f64> {
+            match var(k) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| *f > 0.0 && *f < 1.0)
+                    .with_context(|| format!("{k} must be a rate between 0 and 1, like 1e-5 (got {v:?})")),
+            }
+        };
+        let target_fmr = rate("FACEGATE_FACE_FMR", 1e-5)?;
+        let target_fmr_1n = rate("FACEGATE_FACE_FMR_1N", 1e-3)?;
+        let identify_margin = match var("FACEGATE_FACE_MARGIN") {
+            None => 0.05,
+            Some(v) => v
+                .parse::<f32>()
+                .ok()
+                .filter(|m| (0.0..1.0).contains(m))
+                .with_context(|| format!("FACEGATE_FACE_MARGIN must be a cosine margin in [0, 1) (got {v:?})"))?,
+        };
+        let role = match var("FACEGATE_FACE_MODE").as_deref() {
+            None | Some("login") => facegate_core::login::FaceRole::Login,
+            Some("second-factor") => facegate_core::login::FaceRole::SecondFactorOnly,
+            Some(other) => bail!("FACEGATE_FACE_MODE must be login or second-factor (got {other:?})"),
+        };
+        let flag = |k: &str| -> anyhow::Result<bool> {
+            match var(k).as_deref() {
+                None | Some("0" | "false" | "off") => Ok(false),
+                Some("1" | "true" | "on") => Ok(true),
+                Some(other) => bail!("{k} must be 1 or 0 (got {other:?})"),
+            }
+        };
+        let second_factor = flag("FACEGATE_FACE_2FA")? || role == facegate_core::login::FaceRole::SecondFactorOnly;
+        let signup = flag("FACEGATE_FACE_SIGNUP")?;
+        let token = |k: &str| -> anyhow::Result<Option<Secret>> {
+            match var(k) {
+                None => Ok(None),
+                Some(t) if token_bits(&t) < 128.0 => bail!(
+                    "{k} is too weak ({:.0} bits): use at least 128 bits, e.g. `openssl rand -base64 32`",
+                    token_bits(&t)
+                ),
+                Some(t) => Ok(Some(Secret::new(t))),
+            }
+        };
+        let registration_token = token("FACEGATE_REGISTRATION_TOKEN")?;
+        let admin_token = token("FACEGATE_ADMIN_TOKEN")?;
         Settings::new(listen, issuer, data_dir, var("FACEGATE_DATABASE_URL")).map(|s| Settings {
-            registration_token: var("FACEGATE_REGISTRATION_TOKEN").map(Secret::new),
-            admin_token: var("FACEGATE_ADMIN_TOKEN").map(Secret::new),
+            registration_token,
+            admin_token,
             trust_proxy: var("FACEGATE_TRUST_PROXY").is_some_and(|v| v == "1" || v == "true"),
             face: super::face::FaceSettings {
                 enabled: var("FACEGATE_FACE").is_none_or(|v| v != "off" && v != "0"),
                 pack: var("FACEGATE_FACE_PACK").unwrap_or_else(|| facegate_vision::DEFAULT_PACK.into()),
-                target_fmr: var("FACEGATE_FACE_FMR")
-                    .and_then(|v| v.parse().ok())
-                    .filter(|f: &f64| *f > 0.0 && *f < 1.0)
-                    .unwrap_or(1e-5),
+                target_fmr,
+                target_fmr_1n,
+                identify_margin,
+                role,
                 liveness: if var("FACEGATE_LIVENESS").is_some_and(|v| v == "off") {
                     super::face::Liveness::Off
                 } else {
                     super::face::Liveness::Required
                 },
-                signup: var("FACEGATE_FACE_SIGNUP").is_some_and(|v| v == "1" || v == "true"),
-                second_factor: var("FACEGATE_FACE_2FA").is_some_and(|v| v == "1" || v == "true"),
+                signup,
+                second_factor,
                 checks,
                 ..Default::default()
             },
@@ -173,7 +225,30 @@ fn liveness_settings(
         s.lifetime = std::time::Duration::from_secs(secs);
     }
     if let Some(seed) = var("FACEGATE_LIVENESS_SEED") {
+        // A fixed seed makes every challenge known in advance: only for tests, said out loud.
+        if var("FACEGATE_INSECURE_TESTING").as_deref() != Some("1") {
+            bail!(
+                "FACEGATE_LIVENESS_SEED makes every liveness challenge predictable; it is refused unless FACEGATE_INSECURE_TESTING=1 (tests only)"
+            );
+        }
         s.seed = Some(seed.parse().context("FACEGATE_LIVENESS_SEED must be a number")?);
     }
     Ok(s)
+}
+
+/// A conservative estimate of a token's entropy: its length times the bits of the smallest
+/// alphabet (digits, hex, lowercase, base64, printable ASCII) that holds all its characters.
+pub fn token_bits(t: &str) -> f64 {
+    let alphabet: f64 = if t.chars().all(|c| c.is_ascii_digit()) {
+        10.0
+    } else if t.chars().all(|c| c.is_ascii_hexdigit()) {
+        16.0
+    } else if t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        37.0
+    } else if t.chars().all(|c| c.is_ascii_alphanumeric() || "+/=_-".contains(c)) {
+        64.0
+    } else {
+        95.0
+    };
+    t.chars().count() as f64 * alphabet.log2()
 }

@@ -22,13 +22,19 @@ pub struct Inner {
     /// The face pipeline and match policy; `None` when face login is off or its models are missing.
     pub face: Option<Arc<super::face::FaceService>>,
     keys: RwLock<KeySet>,
-    /// Failed logins per account and per client address.
+    /// Failed logins per client address, device, and account at an address or device.
     pub login_throttle: Throttle,
+    /// Failed logins per account across every address (slows, never locks).
+    pub account_throttle: Throttle,
+    /// Argon2 runs here, bounded.
+    pub password_pool: super::login::PasswordPool,
     jti: Mutex<HashMap<String, i64>>,
     /// Server secret mixed into pairwise subject identifiers; created once, kept in the database.
     pub pairwise_salt: super::settings::Secret,
     /// Live-guidance requests per client address in the current second (a simple rate limit).
     guidance_counts: Mutex<(i64, HashMap<String, u32>)>,
+    /// Face sign-ups in the current hour (site-wide).
+    signups: Mutex<(i64, u32)>,
     /// Admin page sessions (hashes), with their expiry; in memory, per instance.
     admin_sessions: Mutex<HashMap<String, i64>>,
     /// The face API's collections and search indexes.
@@ -56,17 +62,20 @@ impl AppState {
         let salt = store
             .setting_or_insert("pairwise_salt", &facegate_core::secret::random_token(32))
             .await?;
+        // Fail closed: with face login on, its models must load; a server that silently ran without
+        // them would skip the second factor or the liveness check the operator asked for.
         let face = if settings.face.enabled {
             let face_settings = settings.face.clone();
             match tokio::task::spawn_blocking(move || super::face::FaceService::load(face_settings)).await? {
                 Ok(f) => Some(Arc::new(f)),
-                Err(e) => {
-                    tracing::warn!("face login is off: {e}");
-                    eprintln!("face login is off: {e}");
-                    None
-                }
+                Err(e) => anyhow::bail!(
+                    "face login cannot start: {e}. Run `facegate models fetch`, or set FACEGATE_FACE=off to run without face login"
+                ),
             }
         } else {
+            if settings.face.second_factor {
+                anyhow::bail!("FACEGATE_FACE_2FA needs face login, but FACEGATE_FACE=off");
+            }
             None
         };
         let face_api = super::face_api::FaceApi::load(
@@ -85,10 +94,72 @@ impl AppState {
             store,
             keys: RwLock::new(keys),
             login_throttle: Throttle::new(ThrottlePolicy::default()),
+            account_throttle: Throttle::new(ThrottlePolicy::account_wide()),
+            password_pool: super::login::PasswordPool::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+                256,
+            ),
             jti: Mutex::new(HashMap::new()),
             admin_sessions: Mutex::new(HashMap::new()),
+            signups: Mutex::new((0, 0)),
             guidance_counts: Mutex::new((0, HashMap::new())),
         })))
+    }
+
+    /// One more face sign-up this hour, if fewer than `per_hour` were made.
+    pub fn allow_signup(&self, per_hour: u32) -> bool {
+        let Ok(mut s) = self.0.signups.lock() else {
+            return false;
+        };
+        let hour = super::now() / 3600;
+        if s.0 != hour {
+            *s = (hour, 0);
+        }
+        if s.1 >= per_hour {
+            return false;
+        }
+        s.1 += 1;
+        true
+    }
+
+    /// Counts a login attempt on every key before it is verified (see `Throttle::begin`).
+    pub fn begin_attempt(&self, keys: &[String]) -> Result<(), Duration> {
+        let now = std::time::Instant::now();
+        let (account, other): (Vec<String>, Vec<String>) =
+            keys.iter().cloned().partition(|k| k.starts_with("acct:"));
+        self.login_throttle.begin(&other, now)?;
+        if let Err(w) = self.account_throttle.begin(&account, now) {
+            for k in &other {
+                self.login_throttle.refund(k, now);
+            }
+            return Err(w);
+        }
+        Ok(())
+    }
+
+    /// Settles an attempt begun with `begin_attempt`: a success clears the account's count at this
+    /// address or device and gives back the others'; a failure keeps what was counted.
+    pub fn end_attempt(&self, keys: &[String], ok: bool) {
+        if !ok {
+            return;
+        }
+        let now = std::time::Instant::now();
+        for k in keys {
+            if k.starts_with("acct:") {
+                self.account_throttle.refund(k, now);
+            } else if k.contains('|') {
+                self.login_throttle.succeed(k);
+            } else {
+                self.login_throttle.refund(k, now);
+            }
+        }
+    }
+
+    /// Records an audit event; a failure to record is logged, not fatal to the request.
+    pub async fn audit(&self, kind: &str, user: Option<&str>, ip: Option<&str>, result: &str, detail: Option<&str>) {
+        if let Err(e) = self.store.audit(kind, user, ip, result, detail, super::now()).await {
+            tracing::error!("audit event {kind} not recorded: {e}");
+        }
     }
 
     pub fn keys(&self) -> KeySet {

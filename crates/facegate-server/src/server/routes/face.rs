@@ -20,7 +20,7 @@ use serde_json::json;
 use super::page_form;
 use super::pages::{ReqQuery, secure_html};
 use super::pages::{
-    check_csrf, client_ip, complete_login, csrf_token, current_session, load_pending, with_cookie,
+    check_csrf, client_ip, csrf_token, current_session, load_pending, with_cookie,
 };
 use crate::server::error::AppError;
 use crate::server::face::{FaceError, FaceService, Liveness, Probe};
@@ -28,6 +28,7 @@ use crate::server::liveness::{LivenessError, Owner};
 use crate::server::state::AppState;
 use crate::server::{cookies, html, now};
 use facegate_core::liveness::FrameRefusal;
+use facegate_core::login::{FaceMode, Factor, Method};
 
 const DEVICE: &str = "fg_device";
 /// `acr` of a face login with a passed liveness check, and of one without (liveness off).
@@ -111,9 +112,22 @@ pub async fn login_page(
         (None, None)
     } else {
         let (p, c) = load_pending(&state, &req).await?;
-        (Some(p), Some(c.name))
+        (Some(p), c.map(|c| c.name))
     };
-    let second_factor = pending.as_ref().is_some_and(|p| p.pwd_user.is_some());
+    // A login that already names its account (after a password, or a signed-in person stepping
+    // up) compares the face with that account only.
+    let second_factor = pending.as_ref().is_some_and(|p| p.txn.user_id.is_some());
+    if !second_factor && crate::server::login::site_policy(&state).face != facegate_core::login::FaceRole::Login {
+        return Err(AppError::Page(
+            StatusCode::FORBIDDEN,
+            "On this site a face only confirms a sign-in: sign in with your password first.".into(),
+        ));
+    }
+    let signup_box = if face_signup_offered(&state) && !second_factor {
+        "<label class=\"check\"><input type=\"checkbox\" name=\"signup\" value=\"1\"> I am new here: create an account with my face</label>"
+    } else {
+        ""
+    };
     let to = client_name
         .map(|n| {
             format!(
@@ -140,7 +154,7 @@ pub async fn login_page(
             } else {
                 "Look at the camera. If you enter your username the picture is compared with your face only."
             },
-            "<label for=\"username\">Username (optional)</label><input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\">".to_string(),
+            format!("<label for=\"username\">Username (optional)</label><input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\">{signup_box}"),
         )
     };
     let body = format!(
@@ -230,13 +244,27 @@ fn face_error_response(e: &FaceError) -> Response {
         FaceError::NoFace | FaceError::MultipleFaces | FaceError::Quality(_) => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        FaceError::NotEnrolled | FaceError::NoMatch => StatusCode::UNAUTHORIZED,
+        FaceError::NotEnrolled | FaceError::NoMatch | FaceError::Ambiguous => StatusCode::UNAUTHORIZED,
+        FaceError::GalleryTooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         FaceError::Unavailable(detail) => {
             tracing::error!("face service: {detail}");
             StatusCode::SERVICE_UNAVAILABLE
         }
     };
     refuse(status, &e.to_string())
+}
+
+fn face_signup_offered(state: &AppState) -> bool {
+    state.face.as_ref().is_some_and(|f| f.settings.signup)
+}
+
+/// What a liveness check on the login page is bound to: the pending login, or (a face page opened
+/// without one) this browser.
+pub(crate) fn login_binding(req: Option<&str>, device: &str) -> String {
+    match req.filter(|r| !r.is_empty()) {
+        Some(r) => format!("login:{r}"),
+        None => format!("device:{device}"),
+    }
 }
 
 pub async fn login_submit(
@@ -251,173 +279,207 @@ pub async fn login_submit(
         Err(r) => return Ok(r),
     };
     let req = capture.fields.get("req").filter(|r| !r.is_empty()).cloned();
-    let pending = match &req {
-        Some(id) => Some(load_pending(&state, id).await?.0),
-        None => None,
-    };
     let ip = client_ip(&state, &headers, addr);
     let device =
         cookies::get(&headers, &cookies::name(DEVICE, state.settings.secure_cookies())).unwrap_or_default();
+    let binding = login_binding(req.as_deref(), &device);
+    // Every face login belongs to a pending login: the request's, or a new one for the account pages.
+    let (id, mut pending) = match &req {
+        Some(id) => (id.clone(), load_pending(&state, id).await?.0),
+        None => {
+            let p = crate::server::login::Pending::for_account("/account");
+            (crate::server::login::create(&state, &p).await?, p)
+        }
+    };
     let username = capture
         .fields
         .get("username")
         .map(|u| u.trim().to_lowercase())
         .filter(|u| !u.is_empty());
-    let second_factor_user = pending.as_ref().and_then(|p| p.pwd_user.clone());
-
-    // Throttle per address, per device and per account before any work.
-    let mut keys = throttle_keys(&state, &headers, addr);
-    if let Some(u) = second_factor_user.as_ref().or(username.as_ref()) {
-        keys.push(format!("face-user:{u}"));
+    let bound_user = pending.txn.user_id.clone();
+    let site = crate::server::login::site_policy(&state);
+    if bound_user.is_none() && site.face != facegate_core::login::FaceRole::Login {
+        return Ok(refuse(
+            StatusCode::FORBIDDEN,
+            "On this site a face only confirms a sign-in: sign in with your password first.",
+        ));
     }
-    let t = Instant::now();
-    if let Some(r) = throttled(&state, &keys, t) {
-        return Ok(r);
+    let wants_signup = capture.fields.get("signup").is_some_and(|v| v == "1");
+
+    // Throttle per address, per device and per account (at this address) before any work; the
+    // attempt counts now, before it is verified.
+    let account_key = bound_user.clone().or(username.clone());
+    let device_key = (!device.is_empty()).then_some(device.as_str());
+    let keys = crate::server::login::throttle_keys("face", &ip, device_key, account_key.as_deref());
+    if let Err(wait) = state.begin_attempt(&keys) {
+        return Ok(too_many(wait));
     }
 
-    // The probe: the embedding of a passed liveness check of this browser, or (only with liveness
-    // off) the uploaded picture.
+    // The probe: the embedding of a passed liveness check made for this login, or (only with
+    // liveness off) the uploaded picture.
     let check_id = capture.fields.get("liveness").filter(|v| !v.is_empty()).cloned();
-    let liveness_refusal = |why: &'static str, message: String| {
+    let refuse_audited = |why: &'static str, status: StatusCode, message: String, user: Option<String>| {
         let state = state.clone();
         let ip = ip.clone();
+        let keys = keys.clone();
         async move {
-            state
-                .store
-                .audit("face_login", None, Some(&ip), "refused", Some(why), now())
-                .await?;
-            Ok::<_, AppError>(refuse(StatusCode::FORBIDDEN, &message))
+            state.end_attempt(&keys, false);
+            state.audit("login", user.as_deref(), Some(&ip), "refused", Some(why)).await;
+            Ok::<_, AppError>(refuse(status, &message))
         }
     };
-    let (probe, live_confidence) = match (&check_id, capture.image.take()) {
-        (Some(id), _) => match face.liveness.consume(&Owner::Browser(device.clone()), id) {
-            Ok((embedding, confidence)) => (Probe::Embedding(embedding), Some(confidence)),
+    let (probe, live) = match (&check_id, capture.image.take()) {
+        (Some(cid), _) => match face.liveness.consume(&Owner::Browser(device.clone()), cid, &binding) {
+            Ok((embedding, _confidence)) => (Probe::Embedding(embedding), true),
             Err(e) => {
                 let message = format!("The liveness check cannot be used: {e}. Start it again.");
-                return liveness_refusal("liveness not passed", message).await;
+                return refuse_audited("face: liveness not usable", StatusCode::FORBIDDEN, message, bound_user).await;
             }
         },
         (None, _) if face.settings.liveness == Liveness::Required => {
             let message = "Face sign-in needs the liveness check: start it with the button and follow the instructions.";
-            return liveness_refusal("liveness required", message.into()).await;
+            return refuse_audited("face: liveness required", StatusCode::FORBIDDEN, message.into(), bound_user).await;
         }
-        (None, Some(image)) => (Probe::Image(image), None),
-        (None, None) => return Ok(refuse(StatusCode::BAD_REQUEST, "No picture was sent.")),
+        (None, Some(image)) => (Probe::Image(image), false),
+        (None, None) => {
+            state.end_attempt(&keys, true);
+            return Ok(refuse(StatusCode::BAD_REQUEST, "No picture was sent."));
+        }
     };
 
-    let fail = |user: Option<String>, band: &'static str| {
+    let failed = |user: Option<String>, detail: String, message: &'static str| {
         let state = state.clone();
         let keys = keys.clone();
         let ip = ip.clone();
         async move {
-            for key in &keys {
-                state.login_throttle.fail(key, t);
-            }
-            let _ = state
-                .store
-                .audit(
-                    "face_login",
-                    user.as_deref(),
-                    Some(&ip),
-                    "failed",
-                    Some(band),
-                    now(),
-                )
-                .await;
+            state.end_attempt(&keys, false);
+            state.audit("login", user.as_deref(), Some(&ip), "failed", Some(&detail)).await;
+            Ok::<_, AppError>(refuse(StatusCode::UNAUTHORIZED, message))
         }
     };
+    const NO_MATCH: &str = "That did not work. Try again, or use your password.";
 
-    // Who is it? 1:1 against the password's account or the username, else 1:N.
-    let (user_id, amr, band) = if let Some(uid) = second_factor_user.clone().or(match &username {
-        Some(u) => state.store.user_with_password(u).await?.map(|(user, _)| user.id),
-        None => None,
-    }) {
-        match face.verify(&state.store, &uid, probe).await {
-            Ok(m) => {
-                let amr = if second_factor_user.is_some() {
-                    vec!["pwd".into(), "face".into(), "mfa".into()]
-                } else {
-                    vec!["face".into()]
-                };
-                (m.user_id, amr, score_band(m.score, m.threshold))
+    // Who is it? 1:1 against the account this login is about, or the username; else 1:N.
+    let target = match (&bound_user, &username) {
+        (Some(u), _) => Some(Some(u.clone())),
+        (None, Some(name)) => Some(state.store.user_with_password(name).await?.map(|(u, _)| u.id)),
+        (None, None) => None,
+    };
+    let (user_id, mode, band) = match target {
+        Some(uid) => {
+            // An unknown username costs the same work as a known one and is answered alike.
+            let result = face.verify(&state.store, uid.as_deref().unwrap_or(""), probe).await;
+            match (uid, result) {
+                (Some(uid), Ok(m)) => (uid, FaceMode::Verify, score_band(m.score, m.threshold)),
+                (uid, Err(FaceError::NoMatch | FaceError::NotEnrolled)) | (uid @ None, Ok(_)) => {
+                    return failed(uid, "face-1:1 no-match".into(), NO_MATCH).await;
+                }
+                (_, Err(e)) => {
+                    state.end_attempt(&keys, true);
+                    return Ok(face_error_response(&e));
+                }
             }
-            Err(e) => {
-                if matches!(e, FaceError::NoMatch | FaceError::NotEnrolled) {
-                    fail(Some(uid), "no-match").await;
-                    return Ok(refuse(
-                        StatusCode::UNAUTHORIZED,
-                        "That did not work. Try again, or use your password.",
+        }
+        None => {
+            let (best, threshold, embedding) = match face.identify(&state.store, probe).await {
+                Ok(r) => r,
+                Err(e) => {
+                    state.end_attempt(&keys, true);
+                    return Ok(face_error_response(&e));
+                }
+            };
+            if wants_signup && face.settings.signup {
+                // A new account only for a face that is not possibly an existing account's.
+                if best.as_ref().is_some_and(|b| b.score >= face.possible_match_threshold()) {
+                    return refuse_audited(
+                        "face-signup: possible match of an account",
+                        StatusCode::CONFLICT,
+                        "This face may already have an account here. Sign in instead, or ask the operator.".into(),
+                        None,
+                    )
+                    .await;
+                }
+                if !state.allow_signup(face.settings.signups_per_hour) {
+                    state.end_attempt(&keys, true);
+                    return Ok(answer(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        json!({"ok": false, "error": "Too many new accounts were opened in the last hour. Try again later.", "retry_after": 600}),
                     ));
                 }
-                return Ok(face_error_response(&e));
+                match signup(&state, face, embedding, live).await {
+                    Ok(uid) => (uid, FaceMode::Signup, "new-account"),
+                    Err(e) => {
+                        state.end_attempt(&keys, true);
+                        return Ok(face_error_response(&e));
+                    }
+                }
+            } else {
+                let threshold = match threshold {
+                    Ok(t) => t,
+                    Err(e) => {
+                        state.end_attempt(&keys, true);
+                        state.audit("login", None, Some(&ip), "refused", Some("face-1:n gallery too large")).await;
+                        return Ok(face_error_response(&e));
+                    }
+                };
+                match best {
+                    Some(b) => match face.accept_identification(&b, threshold) {
+                        Ok(()) => (b.user_id.clone(), FaceMode::Identify, score_band(b.score, threshold)),
+                        Err(FaceError::Ambiguous) => {
+                            return failed(None, "face-1:n ambiguous".into(), "Your face matches more than one account closely: enter your username.").await;
+                        }
+                        Err(_) => {
+                            return failed(None, format!("face-1:n {}", score_band(b.score, threshold)), "Your face was not recognised. Try again, or sign in with your password.").await;
+                        }
+                    },
+                    None => {
+                        return failed(None, "face-1:n no-match".into(), "Your face was not recognised. Try again, or sign in with your password.").await;
+                    }
+                }
             }
-        }
-    } else if username.is_some() {
-        // An unknown username is answered like a wrong face, after the same work.
-        let _ = face.identify(&state.store, probe).await;
-        fail(None, "no-match").await;
-        return Ok(refuse(
-            StatusCode::UNAUTHORIZED,
-            "That did not work. Try again, or use your password.",
-        ));
-    } else {
-        let signup_probe = match &probe {
-            Probe::Image(i) => Probe::Image(i.clone()),
-            Probe::Embedding(e) => Probe::Embedding(e.clone()),
-        };
-        match face.identify(&state.store, probe).await {
-            Ok((Some(best), threshold)) if best.score >= threshold => (
-                best.user_id,
-                vec!["face".into()],
-                score_band(best.score, threshold),
-            ),
-            Ok(_) if face.settings.signup => match signup(&state, face, signup_probe).await {
-                Ok(uid) => (uid, vec!["face".into()], "new-account"),
-                Err(e) => return Ok(face_error_response(&e)),
-            },
-            Ok(_) => {
-                fail(None, "no-match").await;
-                return Ok(refuse(
-                    StatusCode::UNAUTHORIZED,
-                    "Your face was not recognised. Try again, or sign in with your password.",
-                ));
-            }
-            Err(e) => return Ok(face_error_response(&e)),
         }
     };
-    for key in &keys {
-        state.login_throttle.succeed(key);
+    let method = Method::Face { mode, live };
+    let factor = Factor::new(method.clone(), now(), crate::server::login::device_of(&state, &headers));
+    if pending.txn.record(&user_id, factor).is_err() {
+        return refuse_audited(
+            "face: another account than the login's",
+            StatusCode::FORBIDDEN,
+            "This sign-in is for another account. Start again from the application.".into(),
+            Some(user_id.clone()),
+        )
+        .await;
     }
+    state.end_attempt(&keys, true);
     state
-        .store
-        .audit("face_login", Some(&user_id), Some(&ip), "ok", Some(band), now())
-        .await?;
-    tracing::info!(event = "login", method = "face", user = %user_id, "face login");
-    // A passed liveness check is a test of user presence (RFC 8176 "user") and a stronger acr.
-    let (amr, acr) = match live_confidence {
-        Some(_) => {
-            let mut amr = amr;
-            amr.push("user".into());
-            (amr, ACR_FACE_LIVE)
-        }
-        None => (amr, ACR_FACE),
-    };
-    let (next, cookie) = complete_login(&state, &user_id, amr, acr, req.zip(pending)).await?;
+        .audit("login", Some(&user_id), Some(&ip), "ok", Some(&format!("{} {band}", method.name())))
+        .await;
+    tracing::info!(event = "login", method = method.name(), user = %user_id, "face login");
+    let (next, cookie) = crate::server::login::advance(&state, &headers, &id, pending).await?;
     Ok(with_cookie(
         answer(
             StatusCode::OK,
             json!({"ok": true, "message": "Signed in.", "redirect": next}),
         ),
-        Some(cookie),
+        cookie,
     ))
 }
 
+fn too_many(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    let mut r = answer(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"ok": false, "error": format!("Too many attempts. Try again in {secs} seconds."), "retry_after": secs}),
+    );
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
 /// Face-only sign-up: a new account whose first template is this face.
-async fn signup(state: &AppState, face: &FaceService, probe: Probe) -> Result<String, FaceError> {
-    let (embedding, quality) = match probe {
-        Probe::Image(image) => face.signup_probe(image).await?,
-        Probe::Embedding(e) => (e, json!({"source": "liveness check"})),
-    };
+async fn signup(state: &AppState, face: &FaceService, embedding: Vec<f32>, live: bool) -> Result<String, FaceError> {
+    let quality = json!({"source": if live { "liveness check" } else { "photo" }});
     let id = random_token(16);
     let username = facegate_core::Username::parse(&format!(
         "face-{}",
@@ -450,10 +512,8 @@ async fn signup(state: &AppState, face: &FaceService, probe: Probe) -> Result<St
         .add_face(&t)
         .await
         .map_err(|e| FaceError::Unavailable(e.to_string()))?;
-    let _ = state
-        .store
-        .audit("signup", Some(&id), None, "ok", Some("face"), now())
-        .await;
+    state.audit("signup", Some(&id), None, "ok", Some("face")).await;
+    state.audit("face_added", Some(&id), None, "ok", Some("sign-up")).await;
     Ok(id)
 }
 
@@ -514,13 +574,15 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Resul
     let rows: String = faces
         .iter()
         .map(|f| {
+            let measured = match f.quality.get("eye_distance_px") {
+                Some(eyes) => format!("eyes {} px apart, sharpness {}", eyes, f.quality["sharpness"]),
+                None => html::escape(f.quality.get("source").and_then(|s| s.as_str()).unwrap_or("")),
+            };
             format!(
-                "<li>Added {} · pack {} · eyes {} px apart, sharpness {}<form method=\"post\" action=\"/account/faces/delete\" class=\"inline\">\
+                "<li>Added {} · pack {} · {measured}<form method=\"post\" action=\"/account/faces/delete\" class=\"inline\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"id\" value=\"{}\"><button class=\"secondary\" type=\"submit\">Delete</button></form></li>",
                 date(f.created_at),
                 html::escape(&f.pack),
-                f.quality["eye_distance_px"],
-                f.quality["sharpness"],
                 html::escape(&csrf),
                 html::escape(&f.id)
             )
@@ -546,7 +608,24 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Resul
             )
         })
         .collect();
+    let recent = crate::server::login::recently_strong(&state, &session, ENROL_REAUTH_SECS).await?;
     let capture = match &state.face {
+        Some(_) if !recent => "<h2>Add your face</h2><p>To change the faces that sign you in, confirm it is you first.</p>\
+             <p><a class=\"button\" href=\"/account/confirm\">Confirm it is you</a></p>".to_string(),
+        Some(f) if f.settings.liveness == Liveness::Required => format!(
+            "<h2>Add your face</h2><p>A short liveness check shows that you are really there; its frames become your face template. Only measurements of your face are kept, never the pictures.</p>{}",
+            html::CaptureForm {
+                endpoint: "/account/faces",
+                check: Some("/face/check"),
+                shots: 1,
+                auto: false,
+                hidden: &[("csrf", &csrf), ("purpose", "enrol")],
+                extra: "",
+                button: "Start the check and add my face",
+                liveness: Some("/login/face/liveness"),
+            }
+            .render()
+        ),
         Some(_) => format!(
             "<h2>Add your face</h2><p>Three pictures are taken a moment apart. Only measurements of your face are kept, never the pictures.</p>{}",
             html::CaptureForm {
@@ -592,13 +671,20 @@ fn date(epoch: i64) -> String {
     )
 }
 
+/// How recent the sign-in that changes a person's faces must be.
+pub const ENROL_REAUTH_SECS: i64 = 10 * 60;
+
+/// POST /account/faces: adds a face. Needs a sign-in with the account's strongest factor in the
+/// last ten minutes; with liveness required, a passed liveness check made for this enrolment (its
+/// frames are the template); and, when the account has faces already, a match with them.
 pub async fn enrol(
     State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, AppError> {
     let face = service(&state)?;
-    let Some((session, _)) = current_session(&state, &headers).await else {
+    let Some((session, session_hash)) = current_session(&state, &headers).await else {
         return Ok(refuse(
             StatusCode::UNAUTHORIZED,
             "Your session has ended. Sign in again.",
@@ -608,29 +694,102 @@ pub async fn enrol(
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
-    let Some(image) = capture.image.take() else {
-        return Ok(refuse(StatusCode::BAD_REQUEST, "No picture was sent."));
+    let ip = client_ip(&state, &headers, addr);
+    let user = session.user_id.clone();
+    let refused = |why: String, status: StatusCode, message: &str| {
+        let state = state.clone();
+        let ip = ip.clone();
+        let user = user.clone();
+        let message = message.to_string();
+        async move {
+            state.audit("face_added", Some(&user), Some(&ip), "refused", Some(&why)).await;
+            Ok::<_, AppError>(refuse(status, &message))
+        }
     };
-    let existing = state.store.faces_of(&session.user_id).await?.len();
-    if existing >= 20 {
-        return Ok(refuse(
-            StatusCode::CONFLICT,
-            "You have 20 faces enrolled already: delete some first.",
-        ));
+    if !crate::server::login::recently_strong(&state, &session, ENROL_REAUTH_SECS).await? {
+        let mut r = answer(
+            StatusCode::FORBIDDEN,
+            json!({"ok": false, "error": "To change your faces, confirm it is you first: sign in again from your account page (Confirm it is you).", "reauth": "/account/confirm"}),
+        );
+        r.headers_mut().insert("x-reauth", HeaderValue::from_static("/account/confirm"));
+        state.audit("face_added", Some(&user), Some(&ip), "refused", Some("no recent sign-in")).await;
+        return Ok(r);
     }
-    match face.enrol(&state.store, &session.user_id, image).await {
+    let existing = state.store.faces_of(&user).await?;
+    if existing.len() >= 20 {
+        return refused("20 templates".into(), StatusCode::CONFLICT, "You have 20 faces enrolled already: delete some first.").await;
+    }
+    let check_id = capture.fields.get("liveness").filter(|v| !v.is_empty()).cloned();
+    let (embedding, quality) = match (check_id, capture.image.take()) {
+        (Some(cid), _) => {
+            let owner = device_owner(&state, &headers).unwrap_or(Owner::Browser(String::new()));
+            match face.liveness.consume(&owner, &cid, &enrol_binding(&session_hash)) {
+                Ok((e, confidence)) => (e, json!({"source": "liveness check", "liveness_confidence": confidence})),
+                Err(e) => {
+                    return refused(format!("liveness: {e}"), StatusCode::FORBIDDEN, &format!("The liveness check cannot be used: {e}. Start it again.")).await;
+                }
+            }
+        }
+        (None, _) if face.settings.liveness == Liveness::Required => {
+            return refused(
+                "liveness required".into(),
+                StatusCode::FORBIDDEN,
+                "Adding a face needs the liveness check: start it with the button and follow the instructions.",
+            )
+            .await;
+        }
+        (None, Some(image)) => match face.enrol_probe(image).await {
+            Ok(p) => p,
+            Err(e) => return Ok(face_error_response(&e)),
+        },
+        (None, None) => return Ok(refuse(StatusCode::BAD_REQUEST, "No picture was sent.")),
+    };
+    // A new face must be the same person as the faces already enrolled.
+    if !existing.is_empty() {
+        match face.verify(&state.store, &user, Probe::Embedding(embedding.clone())).await {
+            Ok(_) => {}
+            Err(FaceError::NoMatch) => {
+                return refused(
+                    "does not match the enrolled faces".into(),
+                    StatusCode::FORBIDDEN,
+                    "This face does not match the faces already on your account, so it was not added.",
+                )
+                .await;
+            }
+            Err(e) => return Ok(face_error_response(&e)),
+        }
+    }
+    match face.enrol_embedding(&state.store, &user, embedding, quality).await {
         Ok(t) => {
-            state
-                .store
-                .audit("enrol", Some(&session.user_id), None, "ok", Some(&t.pack), now())
-                .await?;
+            state.audit("face_added", Some(&user), Some(&ip), "ok", Some(&t.pack)).await;
             Ok(answer(
                 StatusCode::CREATED,
-                json!({"ok": true, "message": format!("Saved. You have {} face picture(s) enrolled.", existing + 1), "redirect": "/account"}),
+                json!({"ok": true, "message": format!("Saved. You have {} face picture(s) enrolled.", existing.len() + 1), "redirect": "/account"}),
             ))
         }
         Err(e) => Ok(face_error_response(&e)),
     }
+}
+
+/// GET /account/confirm: sign in again with the account's strongest factor, then back to the
+/// account page (what changing faces needs).
+pub async fn confirm(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let Some((session, _)) = current_session(&state, &headers).await else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let mut p = crate::server::login::Pending::for_account("/account");
+    p.reauth = true;
+    p.txn
+        .bind_user(&session.user_id)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let id = crate::server::login::create(&state, &p).await?;
+    let has_face = !state.store.faces_of(&session.user_id).await?.is_empty() && state.face.is_some();
+    Ok(Redirect::to(&if has_face {
+        format!("/login/face?req={id}")
+    } else {
+        format!("/login?req={id}")
+    })
+    .into_response())
 }
 
 async fn form_action(
@@ -704,13 +863,19 @@ fn throttled(state: &AppState, keys: &[String], t: Instant) -> Option<Response> 
     Some(r)
 }
 
-/// Throttle keys of a face login attempt: the address and, when it has one, the browser.
+/// Throttle keys of a face attempt without an account yet: the address and, when it has one, the
+/// browser (the same keys a face login counts).
 fn throttle_keys(state: &AppState, headers: &HeaderMap, addr: SocketAddr) -> Vec<String> {
-    let mut keys = vec![format!("face-ip:{}", client_ip(state, headers, addr))];
-    if let Some(Owner::Browser(d)) = device_owner(state, headers) {
-        keys.push(format!("face-device:{d}"));
-    }
-    keys
+    let device = match device_owner(state, headers) {
+        Some(Owner::Browser(d)) => Some(d),
+        _ => None,
+    };
+    crate::server::login::throttle_keys("face", &client_ip(state, headers, addr), device.as_deref(), None)
+}
+
+/// What an enrolment's liveness check is bound to: the session doing it.
+fn enrol_binding(session_hash: &str) -> String {
+    format!("enrol:{session_hash}")
 }
 
 /// POST /login/face/liveness: starts a liveness check for this browser (the login page's form
@@ -722,10 +887,11 @@ pub async fn liveness_start(
     multipart: Multipart,
 ) -> Result<Response, AppError> {
     let face = service(&state)?;
-    // The form carries nothing the check needs; it is read for its CSRF token.
-    if let Err(r) = read_checked_capture(&state, &headers, multipart).await {
-        return Ok(r);
-    }
+    // The form's CSRF token, and what the check is for: the pending login (`req`) or an enrolment.
+    let capture = match read_checked_capture(&state, &headers, multipart).await {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
     let Some(owner) = device_owner(&state, &headers) else {
         return Ok(refuse(
             StatusCode::FORBIDDEN,
@@ -742,8 +908,27 @@ pub async fn liveness_start(
             json!({"ok": false, "error": "Slow down.", "retry_after": 1}),
         ));
     }
-    let started = match face.liveness.start(owner, None, false) {
+    let binding = if capture.fields.get("purpose").map(String::as_str) == Some("enrol") {
+        match current_session(&state, &headers).await {
+            Some((_, hash)) => enrol_binding(&hash),
+            None => return Ok(refuse(StatusCode::UNAUTHORIZED, "Your session has ended. Sign in again.")),
+        }
+    } else {
+        let device = match &owner {
+            Owner::Browser(d) => d.clone(),
+            Owner::Client(c) => c.clone(),
+        };
+        login_binding(capture.fields.get("req").map(String::as_str), &device)
+    };
+    let ip = client_ip(&state, &headers, addr);
+    let started = match face.liveness.start_bound(owner, None, false, Some(binding), Some(ip)) {
         Ok(s) => s,
+        Err(LivenessError::TooMany) => {
+            return Ok(answer(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"ok": false, "error": "Too many checks are running from your network. Finish or wait for them first.", "retry_after": 10}),
+            ));
+        }
         Err(e) => {
             tracing::warn!("liveness: {e}");
             return Ok(refuse(

@@ -5,36 +5,26 @@
 //! cookie, compared in constant time.
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use facegate_core::secret::{constant_time_eq, random_token, storage_hash};
-use facegate_oidc::authorize::{self, AuthRequest, AuthorizeError, Delivery};
+use facegate_oidc::authorize::{self, AuthorizeError, Delivery};
 use facegate_oidc::client::Client;
 use facegate_oidc::{ErrorCode, OAuthError};
-use facegate_store::StoredSession;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::page_form;
 use crate::server::error::AppError;
-use crate::server::provider::{self, Next, Session};
+pub(crate) use crate::server::login::Pending;
+use crate::server::login;
+use facegate_core::login::Decision;
+use crate::server::provider::{self, Session};
 use crate::server::state::AppState;
 use crate::server::{cookies, html, now};
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Pending {
-    pub(crate) req: AuthRequest,
-    pub(crate) created_at: i64,
-    /// Set when the person signed in for this request (what prompt=login and max_age ask for).
-    #[serde(default)]
-    pub(crate) logged_in: bool,
-    /// The account whose password was right, while its face (second factor) is still to be checked.
-    #[serde(default)]
-    pub(crate) pwd_user: Option<String>,
-}
+use facegate_core::login::{Method, Refusal, Step};
 
 pub(crate) fn deliver(d: Delivery) -> Response {
     match d {
@@ -99,46 +89,58 @@ async fn authorize(
             )));
         }
     };
-    let id = random_token(24);
-    let pending = Pending {
-        req,
-        created_at: now(),
-        logged_in: false,
-        pwd_user: None,
-    };
-    let json = serde_json::to_string(&pending).map_err(|e| AppError::Internal(e.to_string()))?;
-    state
-        .store
-        .put_auth_request(&id, &json, now() + state.settings.lifetimes.auth_request)
-        .await?;
+    let pending = Pending::for_request(req);
+    let id = login::create(&state, &pending).await?;
     proceed(&state, &headers, &id, pending, client).await
 }
 
-/// Login, consent, or the response — whichever the request and session call for.
+/// Login, step-up, consent, or the response — whichever the login policy, the request and the
+/// session call for.
 async fn proceed(
     state: &AppState,
     headers: &HeaderMap,
     id: &str,
-    pending: Pending,
+    mut pending: Pending,
     client: Client,
 ) -> Result<Response, AppError> {
+    let Some(req) = pending.req.clone() else {
+        return Err(AppError::Page(StatusCode::BAD_REQUEST, "This is not a sign-in request of an application.".into()));
+    };
     let session = current_session(state, headers).await.map(|(s, _)| s);
-    let fresh = pending.logged_in && session.is_some();
-    let req = &pending.req;
-    match provider::decide(state, req, &client, session, fresh).await? {
-        Next::Login => Ok(Redirect::to(&format!("/login?req={id}")).into_response()),
-        Next::Consent => Ok(Redirect::to(&format!("/consent?req={id}")).into_response()),
-        Next::Error(e) => {
-            state.store.delete_auth_request(id).await?;
-            Ok(deliver(authorize::deliver_error(
-                &req.target,
-                &state.settings.issuer,
-                &e,
-            )))
+    let target = req.target.clone();
+    let fail = |e: OAuthError| async move {
+        state.store.delete_auth_request(id).await?;
+        Ok::<_, AppError>(deliver(authorize::deliver_error(&target, &state.settings.issuer, &e)))
+    };
+    match login::evaluate(state, &pending, session.as_ref()).await? {
+        Decision::Owed(step) => {
+            // A signed-in person who owes more (step-up) continues as themselves.
+            if step != Step::FirstFactor
+                && pending.txn.user_id.is_none()
+                && let Some(s) = &session
+            {
+                pending.txn.bind_user(&s.user_id).map_err(|e| AppError::Internal(e.to_string()))?;
+                login::save(state, id, &pending).await?;
+            }
+            Ok(Redirect::to(&login::step_url(step, id)).into_response())
         }
-        Next::Issue(session) => {
+        Decision::Refused(Refusal::LoginRequired) => {
+            fail(OAuthError::new(ErrorCode::LoginRequired, "the person must sign in")).await
+        }
+        Decision::Refused(Refusal::Unmet(why)) => fail(OAuthError::new(ErrorCode::AccessDenied, why)).await,
+        Decision::Satisfied(outcome) => {
+            let Some(session) = session else {
+                return Ok(Redirect::to(&format!("/login?req={id}")).into_response());
+            };
+            if !provider::consented(state, &req, &client, &session.user_id).await? {
+                return if req.prompt_none {
+                    fail(OAuthError::new(ErrorCode::ConsentRequired, "consent is needed")).await
+                } else {
+                    Ok(Redirect::to(&format!("/consent?req={id}")).into_response())
+                };
+            }
             state.store.delete_auth_request(id).await?;
-            let params = match provider::issue_authorization(state, req, &client, &session).await {
+            let params = match provider::issue_authorization(state, &req, &client, &session, &outcome).await {
                 Ok(p) => p,
                 Err(e) => {
                     return Ok(deliver(authorize::deliver_error(
@@ -157,17 +159,15 @@ async fn proceed(
     }
 }
 
-pub(crate) async fn load_pending(state: &AppState, id: &str) -> Result<(Pending, Client), AppError> {
-    let expired = || {
-        AppError::Page(StatusCode::BAD_REQUEST, "This sign-in request has expired or was already used. Go back to the application and start again.".into())
+/// A pending login and, for an authorization request, its client.
+pub(crate) async fn load_pending(state: &AppState, id: &str) -> Result<(Pending, Option<Client>), AppError> {
+    let pending = login::load(state, id).await?;
+    let client = match &pending.req {
+        Some(r) => Some(state.store.client(&r.client_id).await?.ok_or_else(|| {
+            AppError::Page(StatusCode::BAD_REQUEST, "The application of this sign-in no longer exists.".into())
+        })?),
+        None => None,
     };
-    let json = state.store.auth_request(id, now()).await?.ok_or_else(expired)?;
-    let pending: Pending = serde_json::from_str(&json).map_err(|_| expired())?;
-    let client = state
-        .store
-        .client(&pending.req.client_id)
-        .await?
-        .ok_or_else(expired)?;
     Ok((pending, client))
 }
 
@@ -183,7 +183,10 @@ pub async fn resume(
 ) -> Result<Response, AppError> {
     let id = q.req.unwrap_or_default();
     let (pending, client) = load_pending(&state, &id).await?;
-    proceed(&state, &headers, &id, pending, client).await
+    match client {
+        Some(client) => proceed(&state, &headers, &id, pending, client).await,
+        None => Ok(Redirect::to(pending.return_to.as_deref().unwrap_or("/account")).into_response()),
+    }
 }
 
 /// A CSRF token: reuses the browser's cookie if it has one, else makes one and sets it.
@@ -289,6 +292,19 @@ pub(crate) fn page_csp_to(redirect_uri: Option<&str>) -> std::borrow::Cow<'stati
     }
 }
 
+/// Whether the password page offers face login as a first factor.
+fn face_first(state: &AppState) -> bool {
+    login::site_policy(state).face == facegate_core::login::FaceRole::Login
+}
+
+/// The username a pending login is about (a step-up or second factor), if it names one.
+async fn bound_username(state: &AppState, p: &Pending) -> Result<Option<String>, AppError> {
+    Ok(match &p.txn.user_id {
+        Some(u) => state.store.user(u).await?.map(|u| u.username.as_str().to_string()),
+        None => None,
+    })
+}
+
 pub async fn login_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -298,11 +314,11 @@ pub async fn login_page(
     let (client_name, hint, redirect_uri) = match &q.req {
         Some(id) => {
             let (p, c) = load_pending(&state, id).await?;
-            (
-                Some(c.name),
-                p.req.login_hint.unwrap_or_default(),
-                Some(p.req.target.redirect_uri),
-            )
+            let hint = match bound_username(&state, &p).await? {
+                Some(u) => u,
+                None => p.req.as_ref().and_then(|r| r.login_hint.clone()).unwrap_or_default(),
+            };
+            (c.map(|c| c.name), hint, p.redirect_uri().map(String::from))
         }
         None => (None, String::new(), None),
     };
@@ -314,7 +330,7 @@ pub async fn login_page(
             client_name.as_deref(),
             &hint,
             None,
-            state.face.is_some(),
+            face_first(&state),
         ),
         page_csp_to(redirect_uri.as_deref()),
         cookie,
@@ -322,6 +338,11 @@ pub async fn login_page(
 }
 
 pub(crate) fn client_ip(state: &AppState, headers: &HeaderMap, addr: SocketAddr) -> String {
+    client_ip_of(state, headers, &addr.ip().to_string())
+}
+
+/// The client address: the peer's, or behind a trusted proxy the last X-Forwarded-For entry.
+pub(crate) fn client_ip_of(state: &AppState, headers: &HeaderMap, peer: &str) -> String {
     if state.settings.trust_proxy
         && let Some(last) = headers
             .get("x-forwarded-for")
@@ -330,7 +351,7 @@ pub(crate) fn client_ip(state: &AppState, headers: &HeaderMap, addr: SocketAddr)
     {
         return last.trim().to_string();
     }
-    addr.ip().to_string()
+    peer.to_string()
 }
 
 pub async fn login_submit(
@@ -341,13 +362,19 @@ pub async fn login_submit(
 ) -> Result<Response, AppError> {
     let form = page_form(&pairs)?;
     check_csrf(&state, &headers, form.get("csrf"))?;
-    let req = form.get("req").filter(|r| !r.is_empty()).cloned();
-    let pending = match &req {
-        Some(id) => Some(load_pending(&state, id).await?),
-        None => None,
+    // Every password login belongs to a pending login: the request's, or a new one for the account
+    // pages. The policy, not this handler, decides whether a password is enough.
+    let (id, pending, client_name) = match form.get("req").filter(|r| !r.is_empty()) {
+        Some(id) => {
+            let (p, c) = load_pending(&state, id).await?;
+            (id.clone(), p, c.map(|c| c.name))
+        }
+        None => {
+            let p = Pending::for_account("/account");
+            (login::create(&state, &p).await?, p, None)
+        }
     };
-    let client_name = pending.as_ref().map(|(_, c)| c.name.clone());
-    let csp = page_csp_to(pending.as_ref().map(|(p, _)| p.req.target.redirect_uri.as_str()));
+    let csp = page_csp_to(pending.redirect_uri());
     let username = form
         .get("username")
         .map(|u| u.trim().to_lowercase())
@@ -358,114 +385,85 @@ pub async fn login_submit(
         secure_html(
             status,
             html::login(
-                req.as_deref(),
+                Some(&id),
                 &csrf,
                 client_name.as_deref(),
                 &username,
                 Some(msg),
-                state.face.is_some(),
+                face_first(&state),
             ),
             csp.clone(),
             None,
         )
     };
 
-    let ip_key = format!("ip:{}", client_ip(&state, &headers, addr));
-    let user_key = format!("user:{username}");
-    let t = Instant::now();
-    for key in [&ip_key, &user_key] {
-        if let Err(wait) = state.login_throttle.check(key, t) {
+    let ip = client_ip(&state, &headers, addr);
+    let keys = login::throttle_keys("pwd", &ip, None, Some(&username));
+    // The attempt is counted before the password is checked, so parallel guesses all count.
+    if let Err(wait) = state.begin_attempt(&keys) {
+        let secs = wait.as_secs().max(1);
+        let mut r = retry(
+            &format!("Too many attempts. Try again in {secs} seconds."),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(r);
+    }
+    let found = state.store.user_with_password(&username).await?;
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, None),
+    };
+    // Unknown accounts and accounts without a password cost the same Argon2 work as real ones.
+    let verified = match login::verify_password(&state, password, hash).await {
+        Ok(v) => v,
+        Err(retry_after) => {
+            state.end_attempt(&keys, false);
             let mut r = retry(
-                &format!(
-                    "Too many attempts. Try again in {} seconds.",
-                    wait.as_secs().max(1)
-                ),
-                StatusCode::TOO_MANY_REQUESTS,
+                "The server is busy. Try again in a moment.",
+                StatusCode::SERVICE_UNAVAILABLE,
             );
-            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
             return Ok(r);
         }
-    }
-    let found = state.store.user_with_password(&username).await?;
-    let user = match &found {
-        Some((user, Some(hash))) if facegate_core::password::verify(&password, hash) => Some(user.clone()),
-        Some(_) => None,
-        None => {
-            facegate_core::password::verify_dummy(&password);
-            None
-        }
     };
+    let known = user.as_ref().map(|u| u.id.clone());
+    let user = user.filter(|_| verified);
     let Some(user) = user else {
-        state.login_throttle.fail(&ip_key, t);
-        state.login_throttle.fail(&user_key, t);
+        state.end_attempt(&keys, false);
+        state.audit("login", known.as_deref(), Some(&ip), "failed", Some("pwd")).await;
         tracing::info!(event = "login_failed", method = "pwd", "failed password login");
         return Ok(retry(
             "The username or password is not right.",
             StatusCode::UNAUTHORIZED,
         ));
     };
-    state.login_throttle.succeed(&user_key);
-    tracing::info!(event = "login", method = "pwd", user = %user.id, "password login");
-
-    // Second factor: people with an enrolled face continue with a face check.
-    if let (Some(face), Some(id), Some((p, _))) = (&state.face, &req, &pending)
-        && face.settings.second_factor
-        && !state.store.faces_of(&user.id).await?.is_empty()
+    let mut pending = pending;
+    let device = login::device_of(&state, &headers);
+    if pending
+        .txn
+        .record(&user.id, facegate_core::login::Factor::new(Method::Password, now(), device))
+        .is_err()
     {
-        let mut p = p.clone();
-        p.pwd_user = Some(user.id.clone());
-        let json = serde_json::to_string(&p).map_err(|e| AppError::Internal(e.to_string()))?;
-        state.store.update_auth_request(id, &json).await?;
-        return Ok(Redirect::to(&format!("/login/face?req={id}")).into_response());
+        // The password of another account than the one this login is about.
+        state.end_attempt(&keys, false);
+        state
+            .audit("login", Some(&user.id), Some(&ip), "refused", Some("pwd: another account"))
+            .await;
+        return Ok(retry(
+            "This sign-in is for another account. Start again from the application.",
+            StatusCode::FORBIDDEN,
+        ));
     }
-    let pending = req.zip(pending.map(|(p, _)| p));
-    let (next, cookie) =
-        complete_login(&state, &user.id, vec!["pwd".into()], "urn:facegate:pwd", pending).await?;
-    Ok(with_cookie(Redirect::to(&next).into_response(), Some(cookie)))
-}
-
-/// Starts a login session for `user_id` and marks the pending request (if any) as logged in.
-/// Returns where the browser goes next and the session cookie.
-pub(crate) async fn complete_login(
-    state: &AppState,
-    user_id: &str,
-    amr: Vec<String>,
-    acr: &str,
-    pending: Option<(String, Pending)>,
-) -> Result<(String, String), AppError> {
-    let raw = random_token(32);
-    let auth_time = now();
-    state
-        .store
-        .create_session(&StoredSession {
-            id_hash: storage_hash(&raw),
-            user_id: user_id.to_string(),
-            auth_time,
-            amr,
-            acr: Some(acr.to_string()),
-            expires_at: auth_time + state.settings.lifetimes.session,
-        })
-        .await?;
-    let secure = state.settings.secure_cookies();
-    let cookie = cookies::set(
-        &cookies::name(cookies::SESSION, secure),
-        &raw,
-        None,
-        secure,
-        "Lax",
-    );
-    let next = match pending {
-        Some((id, mut p)) => {
-            p.logged_in = true;
-            let json = serde_json::to_string(&p).map_err(|e| AppError::Internal(e.to_string()))?;
-            state.store.update_auth_request(&id, &json).await?;
-            format!("/authorize/resume?req={id}")
-        }
-        None => "/account".to_string(),
-    };
-    Ok((next, cookie))
+    state.end_attempt(&keys, true);
+    state.audit("login", Some(&user.id), Some(&ip), "ok", Some("pwd")).await;
+    tracing::info!(event = "login", method = "pwd", user = %user.id, "password login");
+    let (next, cookie) = login::advance(&state, &headers, &id, pending).await?;
+    Ok(with_cookie(Redirect::to(&next).into_response(), cookie))
 }
 
 pub async fn consent_page(
@@ -475,15 +473,18 @@ pub async fn consent_page(
 ) -> Result<Response, AppError> {
     let id = q.req.unwrap_or_default();
     let (pending, client) = load_pending(&state, &id).await?;
+    let (Some(req), Some(client)) = (&pending.req, client) else {
+        return Err(AppError::Page(StatusCode::BAD_REQUEST, "Nothing to consent to.".into()));
+    };
     if current_session(&state, &headers).await.is_none() {
         return Ok(Redirect::to(&format!("/login?req={id}")).into_response());
     }
     let (csrf, cookie) = csrf_token(&state, &headers);
-    let scopes: Vec<&str> = pending.req.scope.iter().collect();
+    let scopes: Vec<&str> = req.scope.iter().collect();
     Ok(secure_html(
         StatusCode::OK,
         html::consent(&id, &csrf, &client.name, &scopes),
-        page_csp_to(Some(&pending.req.target.redirect_uri)),
+        page_csp_to(Some(&req.target.redirect_uri)),
         cookie,
     ))
 }
@@ -496,7 +497,10 @@ pub async fn consent_submit(
     let form = page_form(&pairs)?;
     check_csrf(&state, &headers, form.get("csrf"))?;
     let id = form.get("req").cloned().unwrap_or_default();
-    let (pending, client) = load_pending(&state, &id).await?;
+    let (mut pending, client) = load_pending(&state, &id).await?;
+    let (Some(req), Some(client)) = (pending.req.as_mut(), client) else {
+        return Err(AppError::Page(StatusCode::BAD_REQUEST, "Nothing to consent to.".into()));
+    };
     let Some((session, _)) = current_session(&state, &headers).await else {
         return Ok(Redirect::to(&format!("/login?req={id}")).into_response());
     };
@@ -504,15 +508,14 @@ pub async fn consent_submit(
         state.store.delete_auth_request(&id).await?;
         let e = OAuthError::new(ErrorCode::AccessDenied, "the person declined");
         return Ok(deliver(authorize::deliver_error(
-            &pending.req.target,
+            &req.target,
             &state.settings.issuer,
             &e,
         )));
     }
-    provider::record_consent(&state, &session.user_id, &client.client_id, &pending.req.scope).await?;
+    provider::record_consent(&state, &session.user_id, &client.client_id, &req.scope).await?;
     // Consent given now satisfies prompt=consent for this request.
-    let mut pending = pending;
-    pending.req.prompt_consent = false;
+    req.prompt_consent = false;
     proceed(&state, &headers, &id, pending, client).await
 }
 
