@@ -73,13 +73,13 @@ export async function facegate(extraEnv = {}) {
       await waitFor(`${issuer}/.well-known/openid-configuration`, 'facegate');
     },
     /// The notes app (examples/notes), registered as a confidential client.
-    async notes() {
+    async notes(extraNotesEnv = {}) {
       const nport = await freePort();
       const url = `http://localhost:${nport}`;
       const client = JSON.parse(cli(['client', 'add', '--name', 'Secret notes', '--redirect-uri', `${url}/callback`,
         '--post-logout-redirect-uri', `${url}/`, '--skip-consent', '--json']));
       const nenv = { ...process.env, NOTES_ISSUER: issuer, NOTES_CLIENT_ID: client.client_id, NOTES_CLIENT_SECRET: client.client_secret,
-        NOTES_LISTEN: `127.0.0.1:${nport}`, NOTES_PUBLIC_URL: url, NOTES_DATABASE: path.join(data, 'notes.db'), RUST_LOG: 'warn' };
+        NOTES_LISTEN: `127.0.0.1:${nport}`, NOTES_PUBLIC_URL: url, NOTES_DATABASE: path.join(data, `notes-${nport}.db`), RUST_LOG: 'warn', ...extraNotesEnv };
       children.push(spawn(notesBin, [], { env: nenv, stdio: ['ignore', 'inherit', 'inherit'] }));
       await waitFor(`${url}/`, 'the notes app');
       return { url, client };

@@ -48,6 +48,9 @@ pub struct Config {
     pub public_url: Url,
     /// The SQLite file holding notes and sessions (created if missing).
     pub database: PathBuf,
+    /// `acr_values` sent with every sign-in (e.g. `urn:facegate:face:live` for an app that wants a
+    /// face): facegate then asks a person signed in with less for the missing step.
+    pub acr_values: Vec<String>,
 }
 
 const SESSION_SECONDS: i64 = 8 * 3600;
@@ -77,6 +80,7 @@ struct Inner {
     /// The issuer identifier, compared with the `iss` of authorization responses (RFC 9207).
     issuer: String,
     secure: bool,
+    acr_values: Vec<String>,
 }
 
 impl std::fmt::Debug for App {
@@ -195,6 +199,7 @@ pub async fn app(config: Config, wait: Duration) -> anyhow::Result<Router> {
         issuer_origin,
         issuer: issuer.as_str().to_string(),
         secure,
+        acr_values: config.acr_values.clone(),
     }));
     Ok(Router::new()
         .route("/", get(home))
@@ -435,6 +440,9 @@ async fn login(State(app): State<App>, Query(q): Query<LoginQuery>) -> Response 
         .set_pkce_challenge(challenge);
     if q.prompt.as_deref() == Some("login") {
         req = req.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
+    }
+    for acr in &app.0.acr_values {
+        req = req.add_auth_context_value(openidconnect::AuthenticationContextClass::new(acr.clone()));
     }
     let (url, state, nonce) = req.url();
     let pending = db::PendingLogin {

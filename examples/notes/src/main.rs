@@ -32,6 +32,9 @@ struct Args {
     /// The app's SQLite file.
     #[arg(long, env = "NOTES_DATABASE", default_value = "notes.db")]
     database: PathBuf,
+    /// acr values to ask facegate for, space-separated (e.g. urn:facegate:face:live).
+    #[arg(long, env = "NOTES_ACR_VALUES", default_value = "")]
+    acr_values: String,
 }
 
 #[tokio::main]
@@ -67,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
         client_secret,
         public_url,
         database: args.database,
+        acr_values: args.acr_values.split_whitespace().map(String::from).collect(),
     };
     notes::run(config, args.listen).await
 }

@@ -50,6 +50,7 @@ async fn world() -> World {
         client_secret: secret,
         public_url: url::Url::parse(&notes).unwrap(),
         database: notes_dir.path().join("notes.db"),
+        acr_values: Vec::new(),
     };
     let router = notes::app(config, Duration::from_secs(5)).await.unwrap();
     tokio::spawn(notes::serve(router, notes_listener));

@@ -13,66 +13,7 @@ use facegate_oidc::scope::Scopes;
 use super::problem::Problem;
 use super::state::AppState;
 
-/// Limits of the `/v1` APIs (`FACEGATE_API_*`).
-#[derive(Debug, Clone)]
-pub struct ApiSettings {
-    /// Sustained requests per second per client (`FACEGATE_API_RATE`, default 10).
-    pub rate_per_sec: f64,
-    /// Requests a client may make at once above the rate (`FACEGATE_API_BURST`, default 20).
-    pub burst: u32,
-    /// Requests per client per calendar month (UTC); 0 means no quota (`FACEGATE_API_MONTHLY_QUOTA`,
-    /// default 100000).
-    pub monthly_quota: i64,
-    /// Largest request body in bytes (`FACEGATE_API_MAX_BODY`, default 16 MiB: a 12 MB image in base64).
-    pub max_body: usize,
-    /// Largest encoded image in bytes (`FACEGATE_API_MAX_IMAGE`, default 12 MiB).
-    pub max_image: usize,
-    /// Collections up to this many faces are searched exactly; larger ones by IVF
-    /// (`FACEGATE_INDEX_EXACT_MAX`, default 20000).
-    pub index_exact_max: usize,
-    /// IVF lists probed per search, 0 for automatic (`FACEGATE_INDEX_NPROBE`).
-    pub index_nprobe: usize,
-}
-
-impl Default for ApiSettings {
-    fn default() -> Self {
-        Self {
-            rate_per_sec: 10.0,
-            burst: 20,
-            monthly_quota: 100_000,
-            max_body: 16 * 1024 * 1024,
-            max_image: 12 * 1024 * 1024,
-            index_exact_max: 20_000,
-            index_nprobe: 0,
-        }
-    }
-}
-
-impl ApiSettings {
-    pub fn from_env() -> ApiSettings {
-        fn var<T: std::str::FromStr>(k: &str) -> Option<T> {
-            std::env::var(k).ok().and_then(|v| v.trim().parse().ok())
-        }
-        let d = ApiSettings::default();
-        ApiSettings {
-            rate_per_sec: var("FACEGATE_API_RATE")
-                .filter(|r: &f64| *r > 0.0)
-                .unwrap_or(d.rate_per_sec),
-            burst: var("FACEGATE_API_BURST").filter(|b| *b > 0).unwrap_or(d.burst),
-            monthly_quota: var("FACEGATE_API_MONTHLY_QUOTA")
-                .filter(|q: &i64| *q >= 0)
-                .unwrap_or(d.monthly_quota),
-            max_body: var("FACEGATE_API_MAX_BODY")
-                .filter(|b| *b > 0)
-                .unwrap_or(d.max_body),
-            max_image: var("FACEGATE_API_MAX_IMAGE")
-                .filter(|b| *b > 0)
-                .unwrap_or(d.max_image),
-            index_exact_max: var("FACEGATE_INDEX_EXACT_MAX").unwrap_or(d.index_exact_max),
-            index_nprobe: var("FACEGATE_INDEX_NPROBE").unwrap_or(d.index_nprobe),
-        }
-    }
-}
+pub use super::settings::ApiSettings;
 
 /// One client's overrides of the default limits (`facegate faces limits CLIENT ...`), kept in the
 /// store's settings under `api_limits:<client_id>`.

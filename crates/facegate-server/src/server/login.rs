@@ -236,10 +236,21 @@ pub(crate) async fn advance(
             let _ = &mut pending;
             Ok((step_url(step, id), None))
         }
-        // The authorization endpoint tells the client (or the person) why.
+        // The authorization endpoint tells the client why. The person is still signed in to
+        // facegate if the site's own policy is met: only this request cannot be served.
         Decision::Refused(_) => {
             save(state, id, &pending).await?;
-            Ok((resume, None))
+            let site_only = Pending::for_account("/account");
+            let mut cookie = None;
+            if let (Some(user), Decision::Satisfied(outcome)) =
+                (&user, decide_for(state, &site_only, user.as_deref(), &factors).await?)
+            {
+                if let Some((_, old)) = &session {
+                    state.store.delete_session(old).await?;
+                }
+                cookie = Some(create_session(state, user, factors, &outcome).await?);
+            }
+            Ok((resume, cookie))
         }
     }
 }
@@ -292,7 +303,9 @@ pub(crate) async fn load(state: &AppState, id: &str) -> Result<Pending, AppError
 }
 
 /// Has this session signed in recently enough, with the account's strongest factor, to change
-/// what signs it in (enrolment)? `window` in seconds.
+/// what signs it in (enrolment)? `window` in seconds. The strongest factor is judged by the faces the
+/// account had when the session signed in: the faces a person adds right after signing in (three
+/// shots in a row) do not make them sign in again, while a session older than the faces must.
 pub(crate) async fn recently_strong(
     state: &AppState,
     session: &Session,
@@ -302,10 +315,24 @@ pub(crate) async fn recently_strong(
     let Some(account) = account(state, &session.user_id).await? else {
         return Ok(false);
     };
-    let need = strongest(&site, account);
     let t = now();
     let fresh: Vec<&Factor> = session.factors.iter().filter(|f| t - f.at <= window).collect();
-    Ok(need.satisfied_by(&fresh))
+    let Some(signed_in) = fresh.iter().map(|f| f.at).max() else {
+        return Ok(false);
+    };
+    let pack = &state.settings.face.pack;
+    let faces_then = state
+        .store
+        .faces_of(&session.user_id)
+        .await?
+        .iter()
+        .filter(|f| &f.pack == pack && f.created_at < signed_in)
+        .count();
+    let then = Account {
+        has_face: account.has_face && faces_then > 0,
+        ..account
+    };
+    Ok(strongest(&site, then).satisfied_by(&fresh))
 }
 
 /// The throttle keys of a login attempt of `kind` ("pwd", "face"): the address, the device, the

@@ -42,7 +42,7 @@ pub struct Settings {
     pub lifetimes: Lifetimes,
     pub face: super::face::FaceSettings,
     /// Limits of the /v1 APIs and the search index (`FACEGATE_API_*`, `FACEGATE_INDEX_*`).
-    pub api: super::api_auth::ApiSettings,
+    pub api: ApiSettings,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +131,7 @@ impl Settings {
         };
         let registration_token = token("FACEGATE_REGISTRATION_TOKEN")?;
         let admin_token = token("FACEGATE_ADMIN_TOKEN")?;
+        let api = ApiSettings::from_vars(&var)?;
         Settings::new(listen, issuer, data_dir, var("FACEGATE_DATABASE_URL")).map(|s| Settings {
             registration_token,
             admin_token,
@@ -152,7 +153,7 @@ impl Settings {
                 checks,
                 ..Default::default()
             },
-            api: super::api_auth::ApiSettings::from_env(),
+            api,
             ..s
         })
     }
@@ -185,7 +186,7 @@ impl Settings {
             trust_proxy: false,
             lifetimes: Lifetimes::default(),
             face: super::face::FaceSettings::default(),
-            api: super::api_auth::ApiSettings::default(),
+            api: ApiSettings::default(),
         })
     }
 
@@ -251,4 +252,72 @@ pub fn token_bits(t: &str) -> f64 {
         95.0
     };
     t.chars().count() as f64 * alphabet.log2()
+}
+
+/// Limits of the `/v1` APIs (`FACEGATE_API_*`).
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Sustained requests per second per client (`FACEGATE_API_RATE`, default 10).
+    pub rate_per_sec: f64,
+    /// Requests a client may make at once above the rate (`FACEGATE_API_BURST`, default 20).
+    pub burst: u32,
+    /// Requests per client per calendar month (UTC); 0 means no quota (`FACEGATE_API_MONTHLY_QUOTA`,
+    /// default 100000).
+    pub monthly_quota: i64,
+    /// Largest request body in bytes (`FACEGATE_API_MAX_BODY`, default 16 MiB: a 12 MB image in base64).
+    pub max_body: usize,
+    /// Largest encoded image in bytes (`FACEGATE_API_MAX_IMAGE`, default 12 MiB).
+    pub max_image: usize,
+    /// Collections up to this many faces are searched exactly; larger ones by IVF
+    /// (`FACEGATE_INDEX_EXACT_MAX`, default 20000).
+    pub index_exact_max: usize,
+    /// IVF lists probed per search, 0 for automatic (`FACEGATE_INDEX_NPROBE`).
+    pub index_nprobe: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            rate_per_sec: 10.0,
+            burst: 20,
+            monthly_quota: 100_000,
+            max_body: 16 * 1024 * 1024,
+            max_image: 12 * 1024 * 1024,
+            index_exact_max: 20_000,
+            index_nprobe: 0,
+        }
+    }
+}
+
+impl ApiSettings {
+    /// `FACEGATE_API_*` and `FACEGATE_INDEX_*` over the defaults; a value that does not parse (or is
+    /// out of range) is an error naming it, not a silent default.
+    pub fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<ApiSettings> {
+        fn get<T: std::str::FromStr>(
+            var: &dyn Fn(&str) -> Option<String>,
+            k: &str,
+            ok: impl Fn(&T) -> bool,
+            default: T,
+        ) -> anyhow::Result<T> {
+            match var(k) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse::<T>()
+                    .ok()
+                    .filter(|x| ok(x))
+                    .with_context(|| format!("{k}: {v:?} is not a valid value")),
+            }
+        }
+        let d = ApiSettings::default();
+        Ok(ApiSettings {
+            rate_per_sec: get(var, "FACEGATE_API_RATE", |r: &f64| *r > 0.0, d.rate_per_sec)?,
+            burst: get(var, "FACEGATE_API_BURST", |b: &u32| *b > 0, d.burst)?,
+            monthly_quota: get(var, "FACEGATE_API_MONTHLY_QUOTA", |q: &i64| *q >= 0, d.monthly_quota)?,
+            max_body: get(var, "FACEGATE_API_MAX_BODY", |b: &usize| *b > 0, d.max_body)?,
+            max_image: get(var, "FACEGATE_API_MAX_IMAGE", |b: &usize| *b > 0, d.max_image)?,
+            index_exact_max: get(var, "FACEGATE_INDEX_EXACT_MAX", |_: &usize| true, d.index_exact_max)?,
+            index_nprobe: get(var, "FACEGATE_INDEX_NPROBE", |_: &usize| true, d.index_nprobe)?,
+        })
+    }
 }

@@ -286,10 +286,8 @@ pub async fn login_submit(
     // Every face login belongs to a pending login: the request's, or a new one for the account pages.
     let (id, mut pending) = match &req {
         Some(id) => (id.clone(), load_pending(&state, id).await?.0),
-        None => {
-            let p = crate::server::login::Pending::for_account("/account");
-            (crate::server::login::create(&state, &p).await?, p)
-        }
+        // Stored only once a factor succeeds: failed attempts leave nothing behind.
+        None => (String::new(), crate::server::login::Pending::for_account("/account")),
     };
     let username = capture
         .fields
@@ -455,6 +453,11 @@ pub async fn login_submit(
         .audit("login", Some(&user_id), Some(&ip), "ok", Some(&format!("{} {band}", method.name())))
         .await;
     tracing::info!(event = "login", method = method.name(), user = %user_id, "face login");
+    let id = if id.is_empty() {
+        crate::server::login::create(&state, &pending).await?
+    } else {
+        id
+    };
     let (next, cookie) = crate::server::login::advance(&state, &headers, &id, pending).await?;
     Ok(with_cookie(
         answer(

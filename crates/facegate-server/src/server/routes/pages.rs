@@ -311,7 +311,8 @@ pub async fn login_page(
     Query(q): Query<ReqQuery>,
 ) -> Result<Response, AppError> {
     let (csrf, cookie) = csrf_token(&state, &headers);
-    let (client_name, hint, redirect_uri) = match &q.req {
+    let req = q.req.filter(|r| !r.is_empty());
+    let (client_name, hint, redirect_uri) = match &req {
         Some(id) => {
             let (p, c) = load_pending(&state, id).await?;
             let hint = match bound_username(&state, &p).await? {
@@ -325,7 +326,7 @@ pub async fn login_page(
     Ok(secure_html(
         StatusCode::OK,
         html::login(
-            q.req.as_deref(),
+            req.as_deref(),
             &csrf,
             client_name.as_deref(),
             &hint,
@@ -369,10 +370,8 @@ pub async fn login_submit(
             let (p, c) = load_pending(&state, id).await?;
             (id.clone(), p, c.map(|c| c.name))
         }
-        None => {
-            let p = Pending::for_account("/account");
-            (login::create(&state, &p).await?, p, None)
-        }
+        // Stored only once the password is right: failed attempts leave nothing behind.
+        None => (String::new(), Pending::for_account("/account"), None),
     };
     let csp = page_csp_to(pending.redirect_uri());
     let username = form
@@ -385,7 +384,7 @@ pub async fn login_submit(
         secure_html(
             status,
             html::login(
-                Some(&id),
+                Some(&id).filter(|i| !i.is_empty()).map(String::as_str),
                 &csrf,
                 client_name.as_deref(),
                 &username,
@@ -462,6 +461,11 @@ pub async fn login_submit(
     state.end_attempt(&keys, true);
     state.audit("login", Some(&user.id), Some(&ip), "ok", Some("pwd")).await;
     tracing::info!(event = "login", method = "pwd", user = %user.id, "password login");
+    let id = if id.is_empty() {
+        login::create(&state, &pending).await?
+    } else {
+        id
+    };
     let (next, cookie) = login::advance(&state, &headers, &id, pending).await?;
     Ok(with_cookie(Redirect::to(&next).into_response(), cookie))
 }
