@@ -155,6 +155,19 @@ impl AppState {
         }
     }
 
+    /// Gives back what `begin_attempt` counted, without clearing anything (an attempt refused for a
+    /// reason already counted elsewhere, such as a failed liveness check).
+    pub fn refund_attempt(&self, keys: &[String]) {
+        let now = std::time::Instant::now();
+        for k in keys {
+            if k.starts_with("acct:") {
+                self.account_throttle.refund(k, now);
+            } else {
+                self.login_throttle.refund(k, now);
+            }
+        }
+    }
+
     /// Records an audit event; a failure to record is logged, not fatal to the request.
     pub async fn audit(&self, kind: &str, user: Option<&str>, ip: Option<&str>, result: &str, detail: Option<&str>) {
         if let Err(e) = self.store.audit(kind, user, ip, result, detail, super::now()).await {

@@ -321,7 +321,12 @@ pub async fn login_submit(
         let ip = ip.clone();
         let keys = keys.clone();
         async move {
-            state.end_attempt(&keys, false);
+            // A check that failed was counted when it failed; one not passed yet is no guess.
+            if why.starts_with("face: liveness") {
+                state.refund_attempt(&keys);
+            } else {
+                state.end_attempt(&keys, false);
+            }
             state.audit("login", user.as_deref(), Some(&ip), "refused", Some(why)).await;
             Ok::<_, AppError>(refuse(status, &message))
         }
