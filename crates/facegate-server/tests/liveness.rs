@@ -280,7 +280,11 @@ async fn a_passed_check_serves_only_the_sign_in_it_was_made_for() {
     let Some(app) = live_app(HEAD_TURNS_RIGHT_LEFT, |_| {}).await else {
         return;
     };
-    let full = frames(&["-i", &liveness_file("live_head_turn/real.webm")], "select=eq(n\\,3)", 1);
+    let full = frames(
+        &["-i", &liveness_file("live_head_turn/real.webm")],
+        "select=eq(n\\,3)",
+        1,
+    );
     app.add_user("alice").await;
     enrol_images(&app, "alice", vec![full[0].clone()]).await;
     let (client_id, _) = app.confidential_client(REDIRECT).await;
@@ -302,7 +306,10 @@ async fn a_passed_check_serves_only_the_sign_in_it_was_made_for() {
     let second = common::location(&r).split("req=").nth(1).unwrap().to_string();
     let (status, body) = login_with_check(&b, &app, &csrf, &second, "alice", &id).await;
     assert_eq!(status, 403, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("another sign-in"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("another sign-in"),
+        "{body}"
+    );
     // The refusal spent nothing: the check still serves the sign-in it was made for, once.
     let (status, body) = login_with_check(&b, &app, &csrf, &first, "alice", &id).await;
     assert_eq!(status, 200, "{body}");

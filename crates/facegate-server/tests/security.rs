@@ -36,7 +36,11 @@ async fn client(app: &TestApp) -> (String, String) {
 async fn follow(b: &reqwest::Client, app: &TestApp, url: &str) -> String {
     let mut next = url.to_string();
     for _ in 0..6 {
-        let full = if next.starts_with('/') { app.url(&next) } else { next.clone() };
+        let full = if next.starts_with('/') {
+            app.url(&next)
+        } else {
+            next.clone()
+        };
         if !full.starts_with(&app.issuer) {
             return full;
         }
@@ -49,7 +53,13 @@ async fn follow(b: &reqwest::Client, app: &TestApp, url: &str) -> String {
     next
 }
 
-async fn post_password(b: &reqwest::Client, app: &TestApp, req: &str, username: &str, password: &str) -> reqwest::Response {
+async fn post_password(
+    b: &reqwest::Client,
+    app: &TestApp,
+    req: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
     let page = get_text(b, &app.url(&format!("/login?req={req}"))).await;
     b.post(app.url("/login"))
         .form(&[
@@ -74,13 +84,27 @@ async fn a_password_without_a_request_does_not_skip_the_second_factor() {
     let (cid, _) = client(&app).await;
     // Alice's face is enrolled (by the operator: her password alone no longer gives a session).
     let face = app.state.face.clone().unwrap();
-    let uid = app.state.store.user_with_password("alice").await.unwrap().unwrap().0.id;
-    face.enrol(&app.state.store, &uid, photo(PHOTOS[0])).await.unwrap();
+    let uid = app
+        .state
+        .store
+        .user_with_password("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .0
+        .id;
+    face.enrol(&app.state.store, &uid, photo(PHOTOS[0]))
+        .await
+        .unwrap();
 
     // The attack: POST /login with her password and no `req`, then any client's /authorize.
     let b = browser();
     let r = post_password(&b, &app, "", "alice", common::PASSWORD).await;
-    assert!(location(&r).starts_with("/login/face?req="), "the face is owed: {}", location(&r));
+    assert!(
+        location(&r).starts_with("/login/face?req="),
+        "the face is owed: {}",
+        location(&r)
+    );
     let end = follow(&b, &app, &authorize_url(&app, &cid, "")).await;
     assert!(!end.contains("code="), "a code without the second factor: {end}");
     assert!(end.starts_with("/login"), "{end}");
@@ -95,13 +119,31 @@ async fn a_face_alone_does_not_skip_the_password_when_both_are_required() {
         return;
     };
     app.add_user("alice").await;
-    let uid = app.state.store.user_with_password("alice").await.unwrap().unwrap().0.id;
-    app.state.face.clone().unwrap().enrol(&app.state.store, &uid, photo(PHOTOS[0])).await.unwrap();
+    let uid = app
+        .state
+        .store
+        .user_with_password("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .0
+        .id;
+    app.state
+        .face
+        .clone()
+        .unwrap()
+        .enrol(&app.state.store, &uid, photo(PHOTOS[0]))
+        .await
+        .unwrap();
     let (cid, secret) = client(&app).await;
     let (b, req) = start_authorization(&app, &cid).await;
     let (status, v) = face_login(&b, &app, &req, Some("alice"), photo(PHOTOS[1])).await;
     assert_eq!(status, 200, "{v}");
-    assert_eq!(v["redirect"], format!("/login?req={req}"), "the password is owed: {v}");
+    assert_eq!(
+        v["redirect"],
+        format!("/login?req={req}"),
+        "the password is owed: {v}"
+    );
     let end = follow(&b, &app, &format!("/authorize/resume?req={req}")).await;
     assert!(!end.contains("code="), "{end}");
     // With the password too, the code comes, with both factors in amr and their own acr.
@@ -129,7 +171,14 @@ async fn the_face_only_as_a_second_factor_mode_refuses_a_face_first() {
     assert_eq!(r.status(), 403);
     let page = get_text(&b, &app.url("/login")).await;
     assert!(!page.contains("with your face instead"), "{page}");
-    let (status, _) = post_photo(&b, &app, "/login/face", &[("csrf", &field(&page, "csrf")), ("username", "alice")], photo(PHOTOS[1])).await;
+    let (status, _) = post_photo(
+        &b,
+        &app,
+        "/login/face",
+        &[("csrf", &field(&page, "csrf")), ("username", "alice")],
+        photo(PHOTOS[1]),
+    )
+    .await;
     assert_eq!(status, 403);
 }
 
@@ -167,17 +216,36 @@ async fn start_up_fails_closed() {
 
     // A fixed liveness seed, weak admin or registration tokens, a bad rate: refused at start.
     let vars = |pairs: &[(&str, &str)]| {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_vars(move |k| m.get(k).cloned())
     };
     let e = vars(&[("FACEGATE_LIVENESS_SEED", "6")]).unwrap_err().to_string();
     assert!(e.contains("FACEGATE_INSECURE_TESTING"), "{e}");
-    assert!(vars(&[("FACEGATE_LIVENESS_SEED", "6"), ("FACEGATE_INSECURE_TESTING", "1")]).is_ok());
-    let e = vars(&[("FACEGATE_ADMIN_TOKEN", "admin-token")]).unwrap_err().to_string();
+    assert!(
+        vars(&[
+            ("FACEGATE_LIVENESS_SEED", "6"),
+            ("FACEGATE_INSECURE_TESTING", "1")
+        ])
+        .is_ok()
+    );
+    let e = vars(&[("FACEGATE_ADMIN_TOKEN", "admin-token")])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("too weak"), "{e}");
-    let e = vars(&[("FACEGATE_REGISTRATION_TOKEN", "0123456789abcdef0123")]).unwrap_err().to_string();
+    let e = vars(&[("FACEGATE_REGISTRATION_TOKEN", "0123456789abcdef0123")])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("too weak"), "{e}");
-    assert!(vars(&[("FACEGATE_ADMIN_TOKEN", "Jx3v9Qm2LpT8wZ4rYb7nKd1sHf6gVc0eUa5tRy2oXi")]).is_ok());
+    assert!(
+        vars(&[(
+            "FACEGATE_ADMIN_TOKEN",
+            "Jx3v9Qm2LpT8wZ4rYb7nKd1sHf6gVc0eUa5tRy2oXi"
+        )])
+        .is_ok()
+    );
     assert!(vars(&[("FACEGATE_FACE_FMR", "often")]).is_err());
     assert!(vars(&[("FACEGATE_FACE_2FA", "yes please")]).is_err());
     assert!(vars(&[("FACEGATE_FACE_MODE", "sometimes")]).is_err());
@@ -200,7 +268,12 @@ async fn acr_values_for_a_face_make_a_password_session_step_up() {
     let end = follow(&b, &app, &authorize_url(&app, &cid, "")).await;
     assert!(end.starts_with("/consent") || end.contains("code="), "{end}");
     // Asking for a face sends her to the face step, as herself.
-    let end = follow(&b, &app, &authorize_url(&app, &cid, "&acr_values=urn:facegate:face")).await;
+    let end = follow(
+        &b,
+        &app,
+        &authorize_url(&app, &cid, "&acr_values=urn:facegate:face"),
+    )
+    .await;
     assert!(end.starts_with("/login/face?req="), "{end}");
     let req = end.split("req=").nth(1).unwrap().to_string();
     let page = get_text(&b, &app.url(&end)).await;
@@ -211,7 +284,9 @@ async fn acr_values_for_a_face_make_a_password_session_step_up() {
     let (status, v) = face_login(&b, &app, &req, None, photo(PHOTOS[2])).await;
     assert_eq!(status, 200, "{v}");
     let back = common::sign_in(&b, &app, v["redirect"].as_str().unwrap(), "alice").await;
-    let code = params(&back, false).remove("code").unwrap_or_else(|| panic!("{back}"));
+    let code = params(&back, false)
+        .remove("code")
+        .unwrap_or_else(|| panic!("{back}"));
     let t = common::exchange_code(&app, &cid, Some(&secret), &code, REDIRECT).await;
     let claims = decode(t["id_token"].as_str().unwrap());
     assert_eq!(claims["acr"], "urn:facegate:face");
@@ -227,7 +302,10 @@ async fn an_essential_acr_that_cannot_be_met_is_an_error_not_a_weaker_login() {
     let url = authorize_url(
         &app,
         &cid,
-        &format!("&claims={}", url::form_urlencoded::byte_serialize(claims.as_bytes()).collect::<String>()),
+        &format!(
+            "&claims={}",
+            url::form_urlencoded::byte_serialize(claims.as_bytes()).collect::<String>()
+        ),
     );
     let b = browser();
     let end = common::sign_in(&b, &app, &url, "alice").await;
@@ -237,7 +315,13 @@ async fn an_essential_acr_that_cannot_be_met_is_an_error_not_a_weaker_login() {
     // A malformed claims parameter is refused outright.
     let url = authorize_url(&app, &cid, "&claims=%7Bnot-json");
     let r = b.get(&url).send().await.unwrap();
-    assert!(params(&location(&r), false).get("error").is_some_and(|e| e == "invalid_request"), "{}", location(&r));
+    assert!(
+        params(&location(&r), false)
+            .get("error")
+            .is_some_and(|e| e == "invalid_request"),
+        "{}",
+        location(&r)
+    );
 }
 
 #[tokio::test]
@@ -248,7 +332,11 @@ async fn a_client_that_requires_a_face_gets_no_code_for_a_password() {
     app.add_user("alice").await;
     enrol_from_account_page_fresh(&app, "alice", &PHOTOS[..1]).await;
     let (cid, _) = client(&app).await;
-    app.state.store.set_client_acr(&cid, Some("urn:facegate:mfa:face")).await.unwrap();
+    app.state
+        .store
+        .set_client_acr(&cid, Some("urn:facegate:mfa:face"))
+        .await
+        .unwrap();
     let b = browser();
     let r = b.get(authorize_url(&app, &cid, "")).send().await.unwrap();
     let req = location(&r).split("req=").nth(1).unwrap().to_string();
@@ -257,9 +345,27 @@ async fn a_client_that_requires_a_face_gets_no_code_for_a_password() {
     let end = follow(&b, &app, &format!("/authorize/resume?req={req}")).await;
     assert!(!end.contains("code="), "{end}");
     // Discovery lists every class the login core can issue.
-    let d: serde_json::Value = reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
-    for acr in ["urn:facegate:pwd", "urn:facegate:face", "urn:facegate:face:live", "urn:facegate:mfa:face", "urn:facegate:mfa:face:live"] {
-        assert!(d["acr_values_supported"].as_array().unwrap().iter().any(|v| v == acr), "{acr}");
+    let d: serde_json::Value = reqwest::get(app.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for acr in [
+        "urn:facegate:pwd",
+        "urn:facegate:face",
+        "urn:facegate:face:live",
+        "urn:facegate:mfa:face",
+        "urn:facegate:mfa:face:live",
+    ] {
+        assert!(
+            d["acr_values_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v == acr),
+            "{acr}"
+        );
     }
 }
 
@@ -307,7 +413,15 @@ async fn session_cookie(app: &TestApp, user_id: &str, factor_age: i64) -> String
 
 async fn enrol_with_cookie(app: &TestApp, cookie: &str, image: Vec<u8>) -> (u16, serde_json::Value) {
     let b = browser();
-    let page = b.get(app.url("/account")).header("cookie", cookie).send().await.unwrap().text().await.unwrap();
+    let page = b
+        .get(app.url("/account"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let csrf = page
         .split("name=\"csrf\" value=\"")
         .nth(1)
@@ -315,7 +429,10 @@ async fn enrol_with_cookie(app: &TestApp, cookie: &str, image: Vec<u8>) -> (u16,
         .unwrap_or_default();
     let form = reqwest::multipart::Form::new().text("csrf", csrf.clone()).part(
         "image",
-        reqwest::multipart::Part::bytes(image).file_name("c.jpg").mime_str("image/jpeg").unwrap(),
+        reqwest::multipart::Part::bytes(image)
+            .file_name("c.jpg")
+            .mime_str("image/jpeg")
+            .unwrap(),
     );
     let r = b
         .post(app.url("/account/faces"))
@@ -351,7 +468,10 @@ async fn enrolment_needs_a_recent_sign_in_and_the_same_face() {
     let r = post_password(&b, &app, "", "alice", common::PASSWORD).await;
     assert_eq!(location(&r), "/account");
     let page = get_text(&b, &app.url("/account")).await;
-    assert!(page.contains("/account/confirm"), "the account page offers to confirm it is her");
+    assert!(
+        page.contains("/account/confirm"),
+        "the account page offers to confirm it is her"
+    );
     let r = b.get(app.url("/account/confirm")).send().await.unwrap();
     let step = location(&r);
     assert!(step.starts_with("/login/face?req="), "{step}");
@@ -397,25 +517,56 @@ async fn one_to_n_counts_templates_and_refuses_beyond_the_calibration() {
         return;
     };
     assert_eq!(app.state.face.as_ref().unwrap().largest_gallery(), 10);
-    for (i, person) in ["person_img1", "person_img3", "person_img8", "person_img13"].iter().enumerate() {
+    for (i, person) in ["person_img1", "person_img3", "person_img8", "person_img13"]
+        .iter()
+        .enumerate()
+    {
         let name = format!("person{i}");
         let uid = app.add_user(&name).await;
         for n in 0..3 {
-            let files: Vec<_> = std::fs::read_dir(testdata().join("faces/deepface").join(person)).unwrap().map(|e| e.unwrap().path()).collect();
+            let files: Vec<_> = std::fs::read_dir(testdata().join("faces/deepface").join(person))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
             let img = std::fs::read(&files[n % files.len()]).unwrap();
-            let _ = app.state.face.clone().unwrap().enrol(&app.state.store, &uid, img).await;
+            let _ = app
+                .state
+                .face
+                .clone()
+                .unwrap()
+                .enrol(&app.state.store, &uid, img)
+                .await;
         }
     }
-    let templates = app.state.store.face_count_by_pack(&app.state.settings.face.pack).await.unwrap();
+    let templates = app
+        .state
+        .store
+        .face_count_by_pack(&app.state.settings.face.pack)
+        .await
+        .unwrap();
     assert!(templates > 10, "{templates} templates");
     // Four people, but more than ten templates: each is a comparison, so 1:N is refused...
     let b = browser();
     let page = get_text(&b, &app.url("/login/face")).await;
-    let (status, v) = post_photo(&b, &app, "/login/face", &[("csrf", &field(&page, "csrf"))], photo(PHOTOS[2])).await;
+    let (status, v) = post_photo(
+        &b,
+        &app,
+        "/login/face",
+        &[("csrf", &field(&page, "csrf"))],
+        photo(PHOTOS[2]),
+    )
+    .await;
     assert_eq!(status, 422, "{v}");
     assert!(v["error"].as_str().unwrap().contains("username"), "{v}");
     // ...while 1:1 with a username still works.
-    let (status, v) = post_photo(&b, &app, "/login/face", &[("csrf", &field(&page, "csrf")), ("username", "person0")], photo(PHOTOS[2])).await;
+    let (status, v) = post_photo(
+        &b,
+        &app,
+        "/login/face",
+        &[("csrf", &field(&page, "csrf")), ("username", "person0")],
+        photo(PHOTOS[2]),
+    )
+    .await;
     assert_eq!(status, 200, "{v}");
 }
 
@@ -428,13 +579,27 @@ async fn a_face_enrolled_on_two_accounts_is_not_given_to_either_by_1_to_n() {
     let alice = app.add_user("alice").await;
     let mallory = app.add_user("mallory").await;
     let face = app.state.face.clone().unwrap();
-    face.enrol(&app.state.store, &alice, photo(PHOTOS[0])).await.unwrap();
-    face.enrol(&app.state.store, &mallory, photo(PHOTOS[0])).await.unwrap();
+    face.enrol(&app.state.store, &alice, photo(PHOTOS[0]))
+        .await
+        .unwrap();
+    face.enrol(&app.state.store, &mallory, photo(PHOTOS[0]))
+        .await
+        .unwrap();
     let b = browser();
     let page = get_text(&b, &app.url("/login/face")).await;
-    let (status, v) = post_photo(&b, &app, "/login/face", &[("csrf", &field(&page, "csrf"))], photo(PHOTOS[2])).await;
+    let (status, v) = post_photo(
+        &b,
+        &app,
+        "/login/face",
+        &[("csrf", &field(&page, "csrf"))],
+        photo(PHOTOS[2]),
+    )
+    .await;
     assert_eq!(status, 401, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("more than one account"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("more than one account"),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -448,7 +613,13 @@ async fn face_sign_up_is_explicit_refuses_known_faces_and_is_rate_limited() {
         return;
     };
     let alice = app.add_user("alice").await;
-    app.state.face.clone().unwrap().enrol(&app.state.store, &alice, photo(PHOTOS[0])).await.unwrap();
+    app.state
+        .face
+        .clone()
+        .unwrap()
+        .enrol(&app.state.store, &alice, photo(PHOTOS[0]))
+        .await
+        .unwrap();
     // Every face account has its template: the number of templates counts the accounts made.
     let users = |app: &TestApp| {
         let store = app.state.store.clone();
@@ -458,7 +629,10 @@ async fn face_sign_up_is_explicit_refuses_known_faces_and_is_rate_limited() {
     let before = users(&app).await;
     let b = browser();
     let page = get_text(&b, &app.url("/login/face")).await;
-    assert!(page.contains("name=\"signup\""), "the page offers sign-up as a choice");
+    assert!(
+        page.contains("name=\"signup\""),
+        "the page offers sign-up as a choice"
+    );
     let csrf = field(&page, "csrf");
     // An unknown face without the choice: not recognised, no account made.
     let (status, _) = post_photo(&b, &app, "/login/face", &[("csrf", &csrf)], photo(OTHER[0])).await;
@@ -466,19 +640,40 @@ async fn face_sign_up_is_explicit_refuses_known_faces_and_is_rate_limited() {
     assert_eq!(users(&app).await, before);
     // A face that may be an existing account's (another photo of Alice, with a changed look) is
     // not given a second account.
-    let (status, v) = post_photo(&b, &app, "/login/face", &[("csrf", &csrf), ("signup", "1")], photo(PHOTOS[1])).await;
+    let (status, v) = post_photo(
+        &b,
+        &app,
+        "/login/face",
+        &[("csrf", &csrf), ("signup", "1")],
+        photo(PHOTOS[1]),
+    )
+    .await;
     assert!(status == 200 || status == 409, "{status} {v}");
     if status == 200 {
         // It matched Alice outright: a login, not a new account.
         assert_eq!(users(&app).await, before);
     }
     // A new face, chosen explicitly: one account; the next sign-up this hour waits.
-    let (status, v) = post_photo(&b, &app, "/login/face", &[("csrf", &csrf), ("signup", "1")], photo(OTHER[0])).await;
+    let (status, v) = post_photo(
+        &b,
+        &app,
+        "/login/face",
+        &[("csrf", &csrf), ("signup", "1")],
+        photo(OTHER[0]),
+    )
+    .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(users(&app).await, before + 1);
     let b2 = browser();
     let page = get_text(&b2, &app.url("/login/face")).await;
-    let (status, v) = post_photo(&b2, &app, "/login/face", &[("csrf", &field(&page, "csrf")), ("signup", "1")], photo("deepface/person_img13/img13.jpg")).await;
+    let (status, v) = post_photo(
+        &b2,
+        &app,
+        "/login/face",
+        &[("csrf", &field(&page, "csrf")), ("signup", "1")],
+        photo("deepface/person_img13/img13.jpg"),
+    )
+    .await;
     assert_eq!(status, 429, "{v}");
 }
 
@@ -497,7 +692,12 @@ async fn parallel_guesses_all_count() {
         let csrf = csrf.clone();
         async move {
             b.post(url)
-                .form(&[("csrf", csrf), ("req", String::new()), ("username", "alice".into()), ("password", format!("guess {i}"))])
+                .form(&[
+                    ("csrf", csrf),
+                    ("req", String::new()),
+                    ("username", "alice".into()),
+                    ("password", format!("guess {i}")),
+                ])
                 .send()
                 .await
                 .unwrap()
@@ -507,11 +707,16 @@ async fn parallel_guesses_all_count() {
     });
     let statuses = futures_join_all(tries).await;
     let heard = statuses.iter().filter(|s| **s == 401).count();
-    assert!(heard <= 4, "{heard} of 12 parallel guesses were checked: {statuses:?}");
+    assert!(
+        heard <= 4,
+        "{heard} of 12 parallel guesses were checked: {statuses:?}"
+    );
     assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
 }
 
-async fn futures_join_all<F: std::future::Future<Output = u16> + Send + 'static>(fs: impl Iterator<Item = F>) -> Vec<u16> {
+async fn futures_join_all<F: std::future::Future<Output = u16> + Send + 'static>(
+    fs: impl Iterator<Item = F>,
+) -> Vec<u16> {
     let handles: Vec<_> = fs.map(tokio::spawn).collect();
     let mut out = Vec::new();
     for h in handles {
@@ -534,7 +739,12 @@ async fn a_stranger_cannot_lock_the_owner_out() {
         async move {
             b.post(url)
                 .header("x-forwarded-for", ip)
-                .form(&[("csrf", csrf.as_str()), ("req", ""), ("username", "alice"), ("password", password)])
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("req", ""),
+                    ("username", "alice"),
+                    ("password", password),
+                ])
                 .send()
                 .await
                 .unwrap()
@@ -566,7 +776,10 @@ async fn guessing_the_admin_token_is_throttled() {
         statuses.push(r.status().as_u16());
     }
     assert!(statuses.contains(&429), "{statuses:?}");
-    assert!(statuses.iter().filter(|s| **s == 401).count() <= 4, "{statuses:?}");
+    assert!(
+        statuses.iter().filter(|s| **s == 401).count() <= 4,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
@@ -587,17 +800,35 @@ async fn every_login_attempt_is_audited_and_accounts_without_a_password_cost_the
     let before = app.state.password_pool.verifications();
     let r = post_password(&b, &app, "", "carol", "anything").await;
     assert_eq!(r.status(), 401);
-    assert_eq!(app.state.password_pool.verifications(), before + 1, "an Argon2 run for an account without a password");
+    assert_eq!(
+        app.state.password_pool.verifications(),
+        before + 1,
+        "an Argon2 run for an account without a password"
+    );
     let r = post_password(&b, &app, "", "nobody", "anything").await;
     assert_eq!(r.status(), 401);
-    assert_eq!(app.state.password_pool.verifications(), before + 2, "and for no account at all");
+    assert_eq!(
+        app.state.password_pool.verifications(),
+        before + 2,
+        "and for no account at all"
+    );
     let r = post_password(&b, &app, "", "alice", "wrong").await;
     assert_eq!(r.status(), 401);
     let r = post_password(&b, &app, "", "alice", common::PASSWORD).await;
     assert!(r.status().is_redirection());
     let events = app.state.store.audit_of(&alice, 10).await.unwrap();
-    assert!(events.iter().any(|e| e.1 == "login" && e.2 == "ok" && e.3.as_deref() == Some("pwd")), "{events:?}");
-    assert!(events.iter().any(|e| e.1 == "login" && e.2 == "failed" && e.3.as_deref() == Some("pwd")), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.1 == "login" && e.2 == "ok" && e.3.as_deref() == Some("pwd")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.1 == "login" && e.2 == "failed" && e.3.as_deref() == Some("pwd")),
+        "{events:?}"
+    );
 }
 
 fn decode(token: &str) -> serde_json::Value {

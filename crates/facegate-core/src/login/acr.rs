@@ -19,13 +19,7 @@ pub enum Acr {
 
 impl Acr {
     /// Strongest first: what a login is given when nothing in particular was asked.
-    pub const ALL: [Acr; 5] = [
-        Acr::MfaFaceLive,
-        Acr::MfaFace,
-        Acr::FaceLive,
-        Acr::Face,
-        Acr::Pwd,
-    ];
+    pub const ALL: [Acr; 5] = [Acr::MfaFaceLive, Acr::MfaFace, Acr::FaceLive, Acr::Face, Acr::Pwd];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -63,8 +57,6 @@ impl Acr {
         let pwd = factors.iter().any(|f| f.method == Method::Password);
         let face = factors.iter().any(|f| f.method.is_face());
         let live = factors.iter().any(|f| f.method.is_live_face());
-        (!self.needs_password() || pwd)
-            && (!self.needs_face() || face)
-            && (!self.needs_liveness() || live)
+        (!self.needs_password() || pwd) && (!self.needs_face() || face) && (!self.needs_liveness() || live)
     }
 }

@@ -20,7 +20,10 @@ pub enum FaceMode {
 pub enum Method {
     Password,
     /// A face match; `live` when a liveness check passed for it.
-    Face { mode: FaceMode, live: bool },
+    Face {
+        mode: FaceMode,
+        live: bool,
+    },
 }
 
 /// RFC 8176's classes: something you know, are, have. Two different classes make `mfa`.

@@ -10,5 +10,7 @@ pub mod transaction;
 
 pub use acr::Acr;
 pub use factor::{FaceMode, Factor, Method};
-pub use policy::{Account, Context, Decision, FaceRole, Outcome, Refusal, Requested, SitePolicy, Step, decide};
+pub use policy::{
+    Account, Context, Decision, FaceRole, Outcome, Refusal, Requested, SitePolicy, Step, decide,
+};
 pub use transaction::{LoginTransaction, TransactionError};

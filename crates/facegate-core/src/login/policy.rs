@@ -65,7 +65,9 @@ pub enum Step {
     FirstFactor,
     Password,
     /// A face match of the same account, with a liveness check when `live`.
-    Face { live: bool },
+    Face {
+        live: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,8 +104,9 @@ pub struct Context<'a> {
     pub account: Option<Account>,
     /// Factors of that account: the session's and this login's.
     pub factors: &'a [Factor],
-    /// When this login (the authorization request) began: factors since then are fresh for it.
-    pub started_at: i64,
+    /// The factors done for this very login (the transaction's): fresh for it whatever `max_age`
+    /// says, and the only ones `prompt=login` accepts.
+    pub this_login: &'a [Factor],
     pub now: i64,
 }
 
@@ -145,7 +148,7 @@ impl SitePolicy {
 pub fn decide(cx: &Context<'_>) -> Decision {
     let r = cx.requested;
     let fresh = |f: &&Factor| {
-        let for_this = f.at >= cx.started_at;
+        let for_this = cx.this_login.contains(f);
         if r.prompt_login {
             return for_this;
         }
@@ -337,7 +340,7 @@ mod tests {
                 requested: &requested,
                 account,
                 factors: &factors,
-                started_at: START,
+                this_login: &[],
                 now: NOW,
             });
             assert_eq!(got, want, "{name}");
@@ -348,14 +351,15 @@ mod tests {
     fn freshness_follows_max_age_and_prompt() {
         let site = site(FaceRole::Login, false, true);
         let old = vec![pwd(NOW - 5000)];
-        let run = |r: Requested, f: &[Factor]| {
+        // `f` are the factors; the last `this` of them were done for this login.
+        let run = |r: Requested, f: &[Factor], this: usize| {
             decide(&Context {
                 site: &site,
                 client_acr: None,
                 requested: &r,
                 account: Some(BOTH),
                 factors: f,
-                started_at: START,
+                this_login: &f[f.len() - this..],
                 now: NOW,
             })
         };
@@ -363,24 +367,34 @@ mod tests {
             max_age: Some(60),
             ..Default::default()
         };
-        assert_eq!(run(max_age.clone(), &old), Decision::Owed(Step::FirstFactor));
+        assert_eq!(run(max_age.clone(), &old, 0), Decision::Owed(Step::FirstFactor));
         // A login made for this request satisfies max_age however long consent then took.
-        assert!(matches!(run(max_age, &[pwd(START + 1)]), Decision::Satisfied(_)));
+        assert!(matches!(
+            run(max_age, &[pwd(START - 500)], 1),
+            Decision::Satisfied(_)
+        ));
         let login = Requested {
             prompt_login: true,
             ..Default::default()
         };
-        assert_eq!(run(login.clone(), &[pwd(NOW - 1 - (NOW - START))]), Decision::Owed(Step::FirstFactor));
-        assert!(matches!(run(login, &[pwd(START)]), Decision::Satisfied(_)));
+        // prompt=login: a session's factor of the very same second is still not this login's.
+        assert_eq!(
+            run(login.clone(), &[pwd(NOW)], 0),
+            Decision::Owed(Step::FirstFactor)
+        );
+        assert!(matches!(run(login, &[pwd(START)], 1), Decision::Satisfied(_)));
         let none = Requested {
             prompt_none: true,
             acr_values: vec!["urn:facegate:face:live".into()],
             ..Default::default()
         };
-        assert_eq!(run(none.clone(), &[]), Decision::Refused(Refusal::LoginRequired));
-        assert_eq!(run(none, &old), Decision::Refused(Refusal::LoginRequired));
+        assert_eq!(
+            run(none.clone(), &[], 0),
+            Decision::Refused(Refusal::LoginRequired)
+        );
+        assert_eq!(run(none, &old, 0), Decision::Refused(Refusal::LoginRequired));
         // auth_time is the latest factor's.
-        match run(Requested::default(), &[pwd(NOW - 300), face(NOW - 20, true)]) {
+        match run(Requested::default(), &[pwd(NOW - 300), face(NOW - 20, true)], 0) {
             Decision::Satisfied(o) => assert_eq!(o.auth_time, NOW - 20),
             d => panic!("{d:?}"),
         }

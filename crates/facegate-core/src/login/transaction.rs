@@ -70,7 +70,8 @@ mod tests {
     #[test]
     fn factors_of_another_account_are_refused() {
         let mut t = LoginTransaction::new(100);
-        t.record("alice", Factor::new(Method::Password, 101, None)).unwrap();
+        t.record("alice", Factor::new(Method::Password, 101, None))
+            .unwrap();
         let face = Factor::new(
             Method::Face {
                 mode: FaceMode::Identify,
@@ -79,12 +80,16 @@ mod tests {
             102,
             None,
         );
-        assert_eq!(t.record("mallory", face.clone()), Err(TransactionError::IdentityMismatch));
+        assert_eq!(
+            t.record("mallory", face.clone()),
+            Err(TransactionError::IdentityMismatch)
+        );
         assert_eq!(t.factors.len(), 1);
         t.record("alice", face).unwrap();
         assert_eq!(t.bind_user("bob"), Err(TransactionError::IdentityMismatch));
         for i in 0..6 {
-            t.record("alice", Factor::new(Method::Password, 103 + i, None)).unwrap();
+            t.record("alice", Factor::new(Method::Password, 103 + i, None))
+                .unwrap();
         }
         assert_eq!(
             t.record("alice", Factor::new(Method::Password, 200, None)),

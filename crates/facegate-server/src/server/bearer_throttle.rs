@@ -21,7 +21,11 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let keys = vec![format!("bearer-ip:{ip}")];
     if let Err(wait) = state.begin_attempt(&keys) {
         let secs = wait.as_secs().max(1);
-        let mut r = (StatusCode::TOO_MANY_REQUESTS, format!("Too many failed attempts. Try again in {secs} seconds.\n")).into_response();
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many failed attempts. Try again in {secs} seconds.\n"),
+        )
+            .into_response();
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }

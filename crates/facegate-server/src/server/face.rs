@@ -122,20 +122,22 @@ impl FaceService {
             )));
         }
         let pipeline = Arc::new(pipeline);
-        let antispoof =
-            match facegate_vision::antispoof::AntiSpoof::load(&settings.models_dir, &Default::default()) {
-                Ok(a) => Some(a),
-                // Liveness without its passive cue is weaker than what the operator configured.
-                Err(e) if settings.liveness == Liveness::Required => {
-                    return Err(VisionError::Pack(format!(
-                        "liveness is required but its passive anti-spoof model cannot be loaded ({e}); run `facegate models fetch`"
-                    )));
-                }
-                Err(e) => {
-                    tracing::warn!("liveness checks (API only) run without the passive anti-spoof model: {e}");
-                    None
-                }
-            };
+        let antispoof = match facegate_vision::antispoof::AntiSpoof::load(
+            &settings.models_dir,
+            &Default::default(),
+        ) {
+            Ok(a) => Some(a),
+            // Liveness without its passive cue is weaker than what the operator configured.
+            Err(e) if settings.liveness == Liveness::Required => {
+                return Err(VisionError::Pack(format!(
+                    "liveness is required but its passive anti-spoof model cannot be loaded ({e}); run `facegate models fetch`"
+                )));
+            }
+            Err(e) => {
+                tracing::warn!("liveness checks (API only) run without the passive anti-spoof model: {e}");
+                None
+            }
+        };
         // Two frames of one check must be one person: the pack's lenient 1e-2 operating point.
         let continuity = pipeline.manifest().threshold_for(1e-2).unwrap_or(0.2);
         let liveness = super::liveness::LivenessService::new(
@@ -179,7 +181,9 @@ impl FaceService {
 
     /// The largest gallery (templates) a 1:N search serves at the configured 1:N target.
     pub fn largest_gallery(&self) -> usize {
-        (self.settings.target_fmr_1n / self.vouched_fmr()).floor().max(0.0) as usize
+        (self.settings.target_fmr_1n / self.vouched_fmr())
+            .floor()
+            .max(0.0) as usize
     }
 
     /// The threshold of a 1:N search over `templates` comparisons, or `GalleryTooLarge`.

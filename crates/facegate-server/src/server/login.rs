@@ -72,7 +72,11 @@ impl Pending {
 pub(crate) fn site_policy(state: &AppState) -> SitePolicy {
     let f = &state.settings.face;
     SitePolicy {
-        face: if state.face.is_none() { FaceRole::Off } else { f.role },
+        face: if state.face.is_none() {
+            FaceRole::Off
+        } else {
+            f.role
+        },
         face_second_factor: f.second_factor,
         liveness_required: f.liveness == Liveness::Required,
     }
@@ -95,7 +99,10 @@ pub(crate) async fn create(state: &AppState, p: &Pending) -> Result<String, AppE
 }
 
 async fn account(state: &AppState, user_id: &str) -> Result<Option<Account>, AppError> {
-    let facts = state.store.account_facts(user_id, &state.settings.face.pack).await?;
+    let facts = state
+        .store
+        .account_facts(user_id, &state.settings.face.pack)
+        .await?;
     Ok(facts.map(|(has_password, faces)| Account {
         has_password,
         has_face: faces > 0 && state.face.is_some(),
@@ -169,7 +176,7 @@ pub(crate) async fn decide_for(
         requested: &requested,
         account,
         factors,
-        started_at: pending.created_at,
+        this_login: &pending.txn.factors,
         now: now(),
     }))
 }
@@ -219,7 +226,8 @@ pub(crate) async fn advance(
     };
     match decision {
         Decision::Satisfied(outcome) => {
-            let user = user.ok_or_else(|| AppError::Internal("a satisfied login without an account".into()))?;
+            let user =
+                user.ok_or_else(|| AppError::Internal("a satisfied login without an account".into()))?;
             if let Some((_, old)) = &session {
                 state.store.delete_session(old).await?;
             }
@@ -242,9 +250,10 @@ pub(crate) async fn advance(
             save(state, id, &pending).await?;
             let site_only = Pending::for_account("/account");
             let mut cookie = None;
-            if let (Some(user), Decision::Satisfied(outcome)) =
-                (&user, decide_for(state, &site_only, user.as_deref(), &factors).await?)
-            {
+            if let (Some(user), Decision::Satisfied(outcome)) = (
+                &user,
+                decide_for(state, &site_only, user.as_deref(), &factors).await?,
+            ) {
                 if let Some((_, old)) = &session {
                     state.store.delete_session(old).await?;
                 }
@@ -338,7 +347,12 @@ pub(crate) async fn recently_strong(
 /// The throttle keys of a login attempt of `kind` ("pwd", "face"): the address, the device, the
 /// account *at* that address or device (what locks: a stranger elsewhere cannot lock the owner
 /// out), and the account as a whole (`acct:`, slowed down across every address, never locked).
-pub(crate) fn throttle_keys(kind: &str, ip: &str, device: Option<&str>, account: Option<&str>) -> Vec<String> {
+pub(crate) fn throttle_keys(
+    kind: &str,
+    ip: &str,
+    device: Option<&str>,
+    account: Option<&str>,
+) -> Vec<String> {
     let mut keys = vec![format!("{kind}-ip:{ip}")];
     if let Some(d) = device {
         keys.push(format!("{kind}-dev:{d}"));

@@ -103,7 +103,9 @@ impl Settings {
                 .parse::<f32>()
                 .ok()
                 .filter(|m| (0.0..1.0).contains(m))
-                .with_context(|| format!("FACEGATE_FACE_MARGIN must be a cosine margin in [0, 1) (got {v:?})"))?,
+                .with_context(|| {
+                    format!("FACEGATE_FACE_MARGIN must be a cosine margin in [0, 1) (got {v:?})")
+                })?,
         };
         let role = match var("FACEGATE_FACE_MODE").as_deref() {
             None | Some("login") => facegate_core::login::FaceRole::Login,
@@ -117,7 +119,8 @@ impl Settings {
                 Some(other) => bail!("{k} must be 1 or 0 (got {other:?})"),
             }
         };
-        let second_factor = flag("FACEGATE_FACE_2FA")? || role == facegate_core::login::FaceRole::SecondFactorOnly;
+        let second_factor =
+            flag("FACEGATE_FACE_2FA")? || role == facegate_core::login::FaceRole::SecondFactorOnly;
         let signup = flag("FACEGATE_FACE_SIGNUP")?;
         let token = |k: &str| -> anyhow::Result<Option<Secret>> {
             match var(k) {
@@ -244,9 +247,15 @@ pub fn token_bits(t: &str) -> f64 {
         10.0
     } else if t.chars().all(|c| c.is_ascii_hexdigit()) {
         16.0
-    } else if t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+    } else if t
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
         37.0
-    } else if t.chars().all(|c| c.is_ascii_alphanumeric() || "+/=_-".contains(c)) {
+    } else if t
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "+/=_-".contains(c))
+    {
         64.0
     } else {
         95.0
@@ -313,10 +322,20 @@ impl ApiSettings {
         Ok(ApiSettings {
             rate_per_sec: get(var, "FACEGATE_API_RATE", |r: &f64| *r > 0.0, d.rate_per_sec)?,
             burst: get(var, "FACEGATE_API_BURST", |b: &u32| *b > 0, d.burst)?,
-            monthly_quota: get(var, "FACEGATE_API_MONTHLY_QUOTA", |q: &i64| *q >= 0, d.monthly_quota)?,
+            monthly_quota: get(
+                var,
+                "FACEGATE_API_MONTHLY_QUOTA",
+                |q: &i64| *q >= 0,
+                d.monthly_quota,
+            )?,
             max_body: get(var, "FACEGATE_API_MAX_BODY", |b: &usize| *b > 0, d.max_body)?,
             max_image: get(var, "FACEGATE_API_MAX_IMAGE", |b: &usize| *b > 0, d.max_image)?,
-            index_exact_max: get(var, "FACEGATE_INDEX_EXACT_MAX", |_: &usize| true, d.index_exact_max)?,
+            index_exact_max: get(
+                var,
+                "FACEGATE_INDEX_EXACT_MAX",
+                |_: &usize| true,
+                d.index_exact_max,
+            )?,
             index_nprobe: get(var, "FACEGATE_INDEX_NPROBE", |_: &usize| true, d.index_nprobe)?,
         })
     }

@@ -169,8 +169,19 @@ impl AppState {
     }
 
     /// Records an audit event; a failure to record is logged, not fatal to the request.
-    pub async fn audit(&self, kind: &str, user: Option<&str>, ip: Option<&str>, result: &str, detail: Option<&str>) {
-        if let Err(e) = self.store.audit(kind, user, ip, result, detail, super::now()).await {
+    pub async fn audit(
+        &self,
+        kind: &str,
+        user: Option<&str>,
+        ip: Option<&str>,
+        result: &str,
+        detail: Option<&str>,
+    ) {
+        if let Err(e) = self
+            .store
+            .audit(kind, user, ip, result, detail, super::now())
+            .await
+        {
             tracing::error!("audit event {kind} not recorded: {e}");
         }
     }

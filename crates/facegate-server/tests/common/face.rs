@@ -97,7 +97,15 @@ pub async fn enrol_from_account_page(app: &TestApp, username: &str, photos: &[&s
 /// enrolment enrol as the operator does (`facegate user enroll`).
 pub async fn enrol_images(app: &TestApp, username: &str, images: Vec<Vec<u8>>) {
     if app.state.settings.face.liveness == Liveness::Required {
-        let uid = app.state.store.user_with_password(username).await.unwrap().unwrap().0.id;
+        let uid = app
+            .state
+            .store
+            .user_with_password(username)
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .id;
         let face = app.state.face.clone().unwrap();
         for image in images {
             face.enrol(&app.state.store, &uid, image).await.unwrap();

@@ -19,9 +19,7 @@ use serde_json::json;
 
 use super::page_form;
 use super::pages::{ReqQuery, secure_html};
-use super::pages::{
-    check_csrf, client_ip, csrf_token, current_session, load_pending, with_cookie,
-};
+use super::pages::{check_csrf, client_ip, csrf_token, current_session, load_pending, with_cookie};
 use crate::server::error::AppError;
 use crate::server::face::{FaceError, FaceService, Liveness, Probe};
 use crate::server::liveness::{LivenessError, Owner};
@@ -117,7 +115,9 @@ pub async fn login_page(
     // A login that already names its account (after a password, or a signed-in person stepping
     // up) compares the face with that account only.
     let second_factor = pending.as_ref().is_some_and(|p| p.txn.user_id.is_some());
-    if !second_factor && crate::server::login::site_policy(&state).face != facegate_core::login::FaceRole::Login {
+    if !second_factor
+        && crate::server::login::site_policy(&state).face != facegate_core::login::FaceRole::Login
+    {
         return Err(AppError::Page(
             StatusCode::FORBIDDEN,
             "On this site a face only confirms a sign-in: sign in with your password first.".into(),
@@ -154,7 +154,9 @@ pub async fn login_page(
             } else {
                 "Look at the camera. If you enter your username the picture is compared with your face only."
             },
-            format!("<label for=\"username\">Username (optional)</label><input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\">{signup_box}"),
+            format!(
+                "<label for=\"username\">Username (optional)</label><input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\">{signup_box}"
+            ),
         )
     };
     let body = format!(
@@ -287,7 +289,10 @@ pub async fn login_submit(
     let (id, mut pending) = match &req {
         Some(id) => (id.clone(), load_pending(&state, id).await?.0),
         // Stored only once a factor succeeds: failed attempts leave nothing behind.
-        None => (String::new(), crate::server::login::Pending::for_account("/account")),
+        None => (
+            String::new(),
+            crate::server::login::Pending::for_account("/account"),
+        ),
     };
     let username = capture
         .fields
@@ -327,21 +332,38 @@ pub async fn login_submit(
             } else {
                 state.end_attempt(&keys, false);
             }
-            state.audit("login", user.as_deref(), Some(&ip), "refused", Some(why)).await;
+            state
+                .audit("login", user.as_deref(), Some(&ip), "refused", Some(why))
+                .await;
             Ok::<_, AppError>(refuse(status, &message))
         }
     };
     let (probe, live) = match (&check_id, capture.image.take()) {
-        (Some(cid), _) => match face.liveness.consume(&Owner::Browser(device.clone()), cid, &binding) {
+        (Some(cid), _) => match face
+            .liveness
+            .consume(&Owner::Browser(device.clone()), cid, &binding)
+        {
             Ok((embedding, _confidence)) => (Probe::Embedding(embedding), true),
             Err(e) => {
                 let message = format!("The liveness check cannot be used: {e}. Start it again.");
-                return refuse_audited("face: liveness not usable", StatusCode::FORBIDDEN, message, bound_user).await;
+                return refuse_audited(
+                    "face: liveness not usable",
+                    StatusCode::FORBIDDEN,
+                    message,
+                    bound_user,
+                )
+                .await;
             }
         },
         (None, _) if face.settings.liveness == Liveness::Required => {
             let message = "Face sign-in needs the liveness check: start it with the button and follow the instructions.";
-            return refuse_audited("face: liveness required", StatusCode::FORBIDDEN, message.into(), bound_user).await;
+            return refuse_audited(
+                "face: liveness required",
+                StatusCode::FORBIDDEN,
+                message.into(),
+                bound_user,
+            )
+            .await;
         }
         (None, Some(image)) => (Probe::Image(image), false),
         (None, None) => {
@@ -356,7 +378,9 @@ pub async fn login_submit(
         let ip = ip.clone();
         async move {
             state.end_attempt(&keys, false);
-            state.audit("login", user.as_deref(), Some(&ip), "failed", Some(&detail)).await;
+            state
+                .audit("login", user.as_deref(), Some(&ip), "failed", Some(&detail))
+                .await;
             Ok::<_, AppError>(refuse(StatusCode::UNAUTHORIZED, message))
         }
     };
@@ -371,7 +395,9 @@ pub async fn login_submit(
     let (user_id, mode, band) = match target {
         Some(uid) => {
             // An unknown username costs the same work as a known one and is answered alike.
-            let result = face.verify(&state.store, uid.as_deref().unwrap_or(""), probe).await;
+            let result = face
+                .verify(&state.store, uid.as_deref().unwrap_or(""), probe)
+                .await;
             match (uid, result) {
                 (Some(uid), Ok(m)) => (uid, FaceMode::Verify, score_band(m.score, m.threshold)),
                 (uid, Err(FaceError::NoMatch | FaceError::NotEnrolled)) | (uid @ None, Ok(_)) => {
@@ -393,11 +419,15 @@ pub async fn login_submit(
             };
             if wants_signup && face.settings.signup {
                 // A new account only for a face that is not possibly an existing account's.
-                if best.as_ref().is_some_and(|b| b.score >= face.possible_match_threshold()) {
+                if best
+                    .as_ref()
+                    .is_some_and(|b| b.score >= face.possible_match_threshold())
+                {
                     return refuse_audited(
                         "face-signup: possible match of an account",
                         StatusCode::CONFLICT,
-                        "This face may already have an account here. Sign in instead, or ask the operator.".into(),
+                        "This face may already have an account here. Sign in instead, or ask the operator."
+                            .into(),
                         None,
                     )
                     .await;
@@ -421,29 +451,60 @@ pub async fn login_submit(
                     Ok(t) => t,
                     Err(e) => {
                         state.end_attempt(&keys, true);
-                        state.audit("login", None, Some(&ip), "refused", Some("face-1:n gallery too large")).await;
+                        state
+                            .audit(
+                                "login",
+                                None,
+                                Some(&ip),
+                                "refused",
+                                Some("face-1:n gallery too large"),
+                            )
+                            .await;
                         return Ok(face_error_response(&e));
                     }
                 };
                 match best {
                     Some(b) => match face.accept_identification(&b, threshold) {
-                        Ok(()) => (b.user_id.clone(), FaceMode::Identify, score_band(b.score, threshold)),
+                        Ok(()) => (
+                            b.user_id.clone(),
+                            FaceMode::Identify,
+                            score_band(b.score, threshold),
+                        ),
                         Err(FaceError::Ambiguous) => {
-                            return failed(None, "face-1:n ambiguous".into(), "Your face matches more than one account closely: enter your username.").await;
+                            return failed(
+                                None,
+                                "face-1:n ambiguous".into(),
+                                "Your face matches more than one account closely: enter your username.",
+                            )
+                            .await;
                         }
                         Err(_) => {
-                            return failed(None, format!("face-1:n {}", score_band(b.score, threshold)), "Your face was not recognised. Try again, or sign in with your password.").await;
+                            return failed(
+                                None,
+                                format!("face-1:n {}", score_band(b.score, threshold)),
+                                "Your face was not recognised. Try again, or sign in with your password.",
+                            )
+                            .await;
                         }
                     },
                     None => {
-                        return failed(None, "face-1:n no-match".into(), "Your face was not recognised. Try again, or sign in with your password.").await;
+                        return failed(
+                            None,
+                            "face-1:n no-match".into(),
+                            "Your face was not recognised. Try again, or sign in with your password.",
+                        )
+                        .await;
                     }
                 }
             }
         }
     };
     let method = Method::Face { mode, live };
-    let factor = Factor::new(method.clone(), now(), crate::server::login::device_of(&state, &headers));
+    let factor = Factor::new(
+        method.clone(),
+        now(),
+        crate::server::login::device_of(&state, &headers),
+    );
     if pending.txn.record(&user_id, factor).is_err() {
         return refuse_audited(
             "face: another account than the login's",
@@ -455,7 +516,13 @@ pub async fn login_submit(
     }
     state.end_attempt(&keys, true);
     state
-        .audit("login", Some(&user_id), Some(&ip), "ok", Some(&format!("{} {band}", method.name())))
+        .audit(
+            "login",
+            Some(&user_id),
+            Some(&ip),
+            "ok",
+            Some(&format!("{} {band}", method.name())),
+        )
         .await;
     tracing::info!(event = "login", method = method.name(), user = %user_id, "face login");
     let id = if id.is_empty() {
@@ -486,7 +553,12 @@ fn too_many(wait: std::time::Duration) -> Response {
 }
 
 /// Face-only sign-up: a new account whose first template is this face.
-async fn signup(state: &AppState, face: &FaceService, embedding: Vec<f32>, live: bool) -> Result<String, FaceError> {
+async fn signup(
+    state: &AppState,
+    face: &FaceService,
+    embedding: Vec<f32>,
+    live: bool,
+) -> Result<String, FaceError> {
     let quality = json!({"source": if live { "liveness check" } else { "photo" }});
     let id = random_token(16);
     let username = facegate_core::Username::parse(&format!(
@@ -521,7 +593,9 @@ async fn signup(state: &AppState, face: &FaceService, embedding: Vec<f32>, live:
         .await
         .map_err(|e| FaceError::Unavailable(e.to_string()))?;
     state.audit("signup", Some(&id), None, "ok", Some("face")).await;
-    state.audit("face_added", Some(&id), None, "ok", Some("sign-up")).await;
+    state
+        .audit("face_added", Some(&id), None, "ok", Some("sign-up"))
+        .await;
     Ok(id)
 }
 
@@ -618,8 +692,11 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Resul
         .collect();
     let recent = crate::server::login::recently_strong(&state, &session, ENROL_REAUTH_SECS).await?;
     let capture = match &state.face {
-        Some(_) if !recent => "<h2>Add your face</h2><p>To change the faces that sign you in, confirm it is you first.</p>\
-             <p><a class=\"button\" href=\"/account/confirm\">Confirm it is you</a></p>".to_string(),
+        Some(_) if !recent => {
+            "<h2>Add your face</h2><p>To change the faces that sign you in, confirm it is you first.</p>\
+             <p><a class=\"button\" href=\"/account/confirm\">Confirm it is you</a></p>"
+                .to_string()
+        }
         Some(f) if f.settings.liveness == Liveness::Required => format!(
             "<h2>Add your face</h2><p>A short liveness check shows that you are really there; its frames become your face template. Only measurements of your face are kept, never the pictures.</p>{}",
             html::CaptureForm {
@@ -710,7 +787,9 @@ pub async fn enrol(
         let user = user.clone();
         let message = message.to_string();
         async move {
-            state.audit("face_added", Some(&user), Some(&ip), "refused", Some(&why)).await;
+            state
+                .audit("face_added", Some(&user), Some(&ip), "refused", Some(&why))
+                .await;
             Ok::<_, AppError>(refuse(status, &message))
         }
     };
@@ -719,22 +798,44 @@ pub async fn enrol(
             StatusCode::FORBIDDEN,
             json!({"ok": false, "error": "To change your faces, confirm it is you first: sign in again from your account page (Confirm it is you).", "reauth": "/account/confirm"}),
         );
-        r.headers_mut().insert("x-reauth", HeaderValue::from_static("/account/confirm"));
-        state.audit("face_added", Some(&user), Some(&ip), "refused", Some("no recent sign-in")).await;
+        r.headers_mut()
+            .insert("x-reauth", HeaderValue::from_static("/account/confirm"));
+        state
+            .audit(
+                "face_added",
+                Some(&user),
+                Some(&ip),
+                "refused",
+                Some("no recent sign-in"),
+            )
+            .await;
         return Ok(r);
     }
     let existing = state.store.faces_of(&user).await?;
     if existing.len() >= 20 {
-        return refused("20 templates".into(), StatusCode::CONFLICT, "You have 20 faces enrolled already: delete some first.").await;
+        return refused(
+            "20 templates".into(),
+            StatusCode::CONFLICT,
+            "You have 20 faces enrolled already: delete some first.",
+        )
+        .await;
     }
     let check_id = capture.fields.get("liveness").filter(|v| !v.is_empty()).cloned();
     let (embedding, quality) = match (check_id, capture.image.take()) {
         (Some(cid), _) => {
             let owner = device_owner(&state, &headers).unwrap_or(Owner::Browser(String::new()));
             match face.liveness.consume(&owner, &cid, &enrol_binding(&session_hash)) {
-                Ok((e, confidence)) => (e, json!({"source": "liveness check", "liveness_confidence": confidence})),
+                Ok((e, confidence)) => (
+                    e,
+                    json!({"source": "liveness check", "liveness_confidence": confidence}),
+                ),
                 Err(e) => {
-                    return refused(format!("liveness: {e}"), StatusCode::FORBIDDEN, &format!("The liveness check cannot be used: {e}. Start it again.")).await;
+                    return refused(
+                        format!("liveness: {e}"),
+                        StatusCode::FORBIDDEN,
+                        &format!("The liveness check cannot be used: {e}. Start it again."),
+                    )
+                    .await;
                 }
             }
         }
@@ -754,7 +855,10 @@ pub async fn enrol(
     };
     // A new face must be the same person as the faces already enrolled.
     if !existing.is_empty() {
-        match face.verify(&state.store, &user, Probe::Embedding(embedding.clone())).await {
+        match face
+            .verify(&state.store, &user, Probe::Embedding(embedding.clone()))
+            .await
+        {
             Ok(_) => {}
             Err(FaceError::NoMatch) => {
                 return refused(
@@ -767,9 +871,14 @@ pub async fn enrol(
             Err(e) => return Ok(face_error_response(&e)),
         }
     }
-    match face.enrol_embedding(&state.store, &user, embedding, quality).await {
+    match face
+        .enrol_embedding(&state.store, &user, embedding, quality)
+        .await
+    {
         Ok(t) => {
-            state.audit("face_added", Some(&user), Some(&ip), "ok", Some(&t.pack)).await;
+            state
+                .audit("face_added", Some(&user), Some(&ip), "ok", Some(&t.pack))
+                .await;
             Ok(answer(
                 StatusCode::CREATED,
                 json!({"ok": true, "message": format!("Saved. You have {} face picture(s) enrolled.", existing.len() + 1), "redirect": "/account"}),
@@ -919,7 +1028,12 @@ pub async fn liveness_start(
     let binding = if capture.fields.get("purpose").map(String::as_str) == Some("enrol") {
         match current_session(&state, &headers).await {
             Some((_, hash)) => enrol_binding(&hash),
-            None => return Ok(refuse(StatusCode::UNAUTHORIZED, "Your session has ended. Sign in again.")),
+            None => {
+                return Ok(refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "Your session has ended. Sign in again.",
+                ));
+            }
         }
     } else {
         let device = match &owner {
@@ -929,7 +1043,10 @@ pub async fn liveness_start(
         login_binding(capture.fields.get("req").map(String::as_str), &device)
     };
     let ip = client_ip(&state, &headers, addr);
-    let started = match face.liveness.start_bound(owner, None, false, Some(binding), Some(ip)) {
+    let started = match face
+        .liveness
+        .start_bound(owner, None, false, Some(binding), Some(ip))
+    {
         Ok(s) => s,
         Err(LivenessError::TooMany) => {
             return Ok(answer(

@@ -18,12 +18,12 @@ use serde::Deserialize;
 
 use super::page_form;
 use crate::server::error::AppError;
-pub(crate) use crate::server::login::Pending;
 use crate::server::login;
-use facegate_core::login::Decision;
+pub(crate) use crate::server::login::Pending;
 use crate::server::provider::{self, Session};
 use crate::server::state::AppState;
 use crate::server::{cookies, html, now};
+use facegate_core::login::Decision;
 use facegate_core::login::{Method, Refusal, Step};
 
 pub(crate) fn deliver(d: Delivery) -> Response {
@@ -104,13 +104,20 @@ async fn proceed(
     client: Client,
 ) -> Result<Response, AppError> {
     let Some(req) = pending.req.clone() else {
-        return Err(AppError::Page(StatusCode::BAD_REQUEST, "This is not a sign-in request of an application.".into()));
+        return Err(AppError::Page(
+            StatusCode::BAD_REQUEST,
+            "This is not a sign-in request of an application.".into(),
+        ));
     };
     let session = current_session(state, headers).await.map(|(s, _)| s);
     let target = req.target.clone();
     let fail = |e: OAuthError| async move {
         state.store.delete_auth_request(id).await?;
-        Ok::<_, AppError>(deliver(authorize::deliver_error(&target, &state.settings.issuer, &e)))
+        Ok::<_, AppError>(deliver(authorize::deliver_error(
+            &target,
+            &state.settings.issuer,
+            &e,
+        )))
     };
     match login::evaluate(state, &pending, session.as_ref()).await? {
         Decision::Owed(step) => {
@@ -119,13 +126,20 @@ async fn proceed(
                 && pending.txn.user_id.is_none()
                 && let Some(s) = &session
             {
-                pending.txn.bind_user(&s.user_id).map_err(|e| AppError::Internal(e.to_string()))?;
+                pending
+                    .txn
+                    .bind_user(&s.user_id)
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
                 login::save(state, id, &pending).await?;
             }
             Ok(Redirect::to(&login::step_url(step, id)).into_response())
         }
         Decision::Refused(Refusal::LoginRequired) => {
-            fail(OAuthError::new(ErrorCode::LoginRequired, "the person must sign in")).await
+            fail(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the person must sign in",
+            ))
+            .await
         }
         Decision::Refused(Refusal::Unmet(why)) => fail(OAuthError::new(ErrorCode::AccessDenied, why)).await,
         Decision::Satisfied(outcome) => {
@@ -164,7 +178,10 @@ pub(crate) async fn load_pending(state: &AppState, id: &str) -> Result<(Pending,
     let pending = login::load(state, id).await?;
     let client = match &pending.req {
         Some(r) => Some(state.store.client(&r.client_id).await?.ok_or_else(|| {
-            AppError::Page(StatusCode::BAD_REQUEST, "The application of this sign-in no longer exists.".into())
+            AppError::Page(
+                StatusCode::BAD_REQUEST,
+                "The application of this sign-in no longer exists.".into(),
+            )
         })?),
         None => None,
     };
@@ -300,7 +317,11 @@ fn face_first(state: &AppState) -> bool {
 /// The username a pending login is about (a step-up or second factor), if it names one.
 async fn bound_username(state: &AppState, p: &Pending) -> Result<Option<String>, AppError> {
     Ok(match &p.txn.user_id {
-        Some(u) => state.store.user(u).await?.map(|u| u.username.as_str().to_string()),
+        Some(u) => state
+            .store
+            .user(u)
+            .await?
+            .map(|u| u.username.as_str().to_string()),
         None => None,
     })
 }
@@ -317,7 +338,11 @@ pub async fn login_page(
             let (p, c) = load_pending(&state, id).await?;
             let hint = match bound_username(&state, &p).await? {
                 Some(u) => u,
-                None => p.req.as_ref().and_then(|r| r.login_hint.clone()).unwrap_or_default(),
+                None => p
+                    .req
+                    .as_ref()
+                    .and_then(|r| r.login_hint.clone())
+                    .unwrap_or_default(),
             };
             (c.map(|c| c.name), hint, p.redirect_uri().map(String::from))
         }
@@ -434,7 +459,9 @@ pub async fn login_submit(
     let user = user.filter(|_| verified);
     let Some(user) = user else {
         state.end_attempt(&keys, false);
-        state.audit("login", known.as_deref(), Some(&ip), "failed", Some("pwd")).await;
+        state
+            .audit("login", known.as_deref(), Some(&ip), "failed", Some("pwd"))
+            .await;
         tracing::info!(event = "login_failed", method = "pwd", "failed password login");
         return Ok(retry(
             "The username or password is not right.",
@@ -445,13 +472,22 @@ pub async fn login_submit(
     let device = login::device_of(&state, &headers);
     if pending
         .txn
-        .record(&user.id, facegate_core::login::Factor::new(Method::Password, now(), device))
+        .record(
+            &user.id,
+            facegate_core::login::Factor::new(Method::Password, now(), device),
+        )
         .is_err()
     {
         // The password of another account than the one this login is about.
         state.end_attempt(&keys, false);
         state
-            .audit("login", Some(&user.id), Some(&ip), "refused", Some("pwd: another account"))
+            .audit(
+                "login",
+                Some(&user.id),
+                Some(&ip),
+                "refused",
+                Some("pwd: another account"),
+            )
             .await;
         return Ok(retry(
             "This sign-in is for another account. Start again from the application.",
@@ -459,7 +495,9 @@ pub async fn login_submit(
         ));
     }
     state.end_attempt(&keys, true);
-    state.audit("login", Some(&user.id), Some(&ip), "ok", Some("pwd")).await;
+    state
+        .audit("login", Some(&user.id), Some(&ip), "ok", Some("pwd"))
+        .await;
     tracing::info!(event = "login", method = "pwd", user = %user.id, "password login");
     let id = if id.is_empty() {
         login::create(&state, &pending).await?
@@ -478,7 +516,10 @@ pub async fn consent_page(
     let id = q.req.unwrap_or_default();
     let (pending, client) = load_pending(&state, &id).await?;
     let (Some(req), Some(client)) = (&pending.req, client) else {
-        return Err(AppError::Page(StatusCode::BAD_REQUEST, "Nothing to consent to.".into()));
+        return Err(AppError::Page(
+            StatusCode::BAD_REQUEST,
+            "Nothing to consent to.".into(),
+        ));
     };
     if current_session(&state, &headers).await.is_none() {
         return Ok(Redirect::to(&format!("/login?req={id}")).into_response());
@@ -503,7 +544,10 @@ pub async fn consent_submit(
     let id = form.get("req").cloned().unwrap_or_default();
     let (mut pending, client) = load_pending(&state, &id).await?;
     let (Some(req), Some(client)) = (pending.req.as_mut(), client) else {
-        return Err(AppError::Page(StatusCode::BAD_REQUEST, "Nothing to consent to.".into()));
+        return Err(AppError::Page(
+            StatusCode::BAD_REQUEST,
+            "Nothing to consent to.".into(),
+        ));
     };
     let Some((session, _)) = current_session(&state, &headers).await else {
         return Ok(Redirect::to(&format!("/login?req={id}")).into_response());
