@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use facegate_core::face::{FaceTemplate, Identification, identify, per_comparison_fmr};
+use facegate_core::face::{FaceTemplate, Identification, per_comparison_fmr};
+use facegate_core::face_fusion::{DEFAULT_FUSION, identify_fused};
 use facegate_core::secret::random_token;
 use facegate_store::Store;
 use facegate_vision::quality::QualityBar;
@@ -141,10 +142,12 @@ impl FaceService {
     }
 
     /// Decodes and analyses an uploaded image off the async runtime; exactly one face, held to `bar`.
+    /// `flip`: a flip-averaged embedding (enrolment: better templates for a second embedding's cost).
     async fn probe(
         &self,
         bytes: Vec<u8>,
         bar: QualityBar,
+        flip: bool,
     ) -> Result<(Vec<f32>, serde_json::Value), FaceError> {
         let pipeline = self.pipeline.clone();
         let result = tokio::task::spawn_blocking(move || {
@@ -153,13 +156,18 @@ impl FaceService {
                 ..DecodeLimits::default()
             };
             let img = facegate_vision::decode(&bytes, &limits)?;
-            pipeline.analyze(
+            let levers = facegate_vision::Levers {
+                flip,
+                ..pipeline.levers()
+            };
+            pipeline.analyze_with(
                 &img,
                 &AnalyzeOptions {
                     embed: true,
                     landmarks: pipeline.has_landmarks(),
                     max_faces: None,
                 },
+                &levers,
             )
         })
         .await
@@ -207,7 +215,7 @@ impl FaceService {
 
     async fn probe_embedding(&self, probe: Probe) -> Result<Vec<f32>, FaceError> {
         match probe {
-            Probe::Image(image) => Ok(self.probe(image, QualityBar::LOGIN).await?.0),
+            Probe::Image(image) => Ok(self.probe(image, QualityBar::LOGIN, false).await?.0),
             Probe::Embedding(e) => Ok(e),
         }
     }
@@ -219,7 +227,7 @@ impl FaceService {
         user_id: &str,
         image: Vec<u8>,
     ) -> Result<FaceTemplate, FaceError> {
-        let (embedding, quality) = self.probe(image, QualityBar::ENROL).await?;
+        let (embedding, quality) = self.probe(image, QualityBar::ENROL, true).await?;
         let t = FaceTemplate {
             id: random_token(12),
             user_id: user_id.to_string(),
@@ -249,7 +257,7 @@ impl FaceService {
         }
         let probe = self.probe_embedding(probe).await?;
         let threshold = self.threshold(1);
-        let best = identify(&probe, &templates).ok_or(FaceError::NotEnrolled)?;
+        let best = identify_fused(&probe, &templates, DEFAULT_FUSION).ok_or(FaceError::NotEnrolled)?;
         if best.score >= threshold {
             Ok(Match {
                 user_id: best.user_id,
@@ -279,7 +287,7 @@ impl FaceService {
             .collect::<std::collections::HashSet<_>>()
             .len();
         let threshold = self.threshold(people);
-        Ok((identify(&probe, &gallery), threshold))
+        Ok((identify_fused(&probe, &gallery, DEFAULT_FUSION), threshold))
     }
 
     /// Live guidance for a preview frame: detection and quality only, no embedding, nothing kept.
@@ -340,6 +348,6 @@ impl FaceService {
 
     /// The embedding of a photo for a new face-only account (enrolment quality).
     pub async fn signup_probe(&self, image: Vec<u8>) -> Result<(Vec<f32>, serde_json::Value), FaceError> {
-        self.probe(image, QualityBar::ENROL).await
+        self.probe(image, QualityBar::ENROL, true).await
     }
 }
