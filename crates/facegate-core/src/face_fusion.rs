@@ -178,8 +178,42 @@ pub fn redundant_with(new: &Template<'_>, existing: &[Template<'_>]) -> Option<u
         .map(|(i, _)| i)
 }
 
-/// The fusion rule facegate matches with (chosen by `facegate eval --templates`, docs/accuracy.md).
-pub const DEFAULT_FUSION: Fusion = Fusion::QualityMean;
+/// The fusion rule facegate matches with (chosen by `facegate eval --templates`, docs/accuracy.md):
+/// the cosine with the quality-weighted mean template accepts as many genuine probes at the
+/// calibrated threshold as the best single template does, with about half its false accepts.
+pub const DEFAULT_FUSION: Fusion = Fusion::QualityTemplate;
+
+/// From this many enrolled templates on, a new one that repeats one of them is refused (the first
+/// ones are always kept: the account page takes three pictures in one go).
+pub const DIVERSE_AFTER: usize = 3;
+
+/// What a person is told when a picture repeats one already enrolled.
+pub const REPEAT_ADVICE: &str = "This picture is almost the same as one you enrolled already: \
+     turn your head a little or change the light, then take another.";
+
+/// Whether a new template (embedding and its quality JSON) would only repeat one of the person's
+/// `existing` templates (of the same pack) once they have [`DIVERSE_AFTER`] or more.
+pub fn repeats_enrolled(
+    embedding: &[f32],
+    quality: &serde_json::Value,
+    existing: &[crate::face::FaceTemplate],
+) -> bool {
+    if existing.len() < DIVERSE_AFTER {
+        return false;
+    }
+    let new = Template {
+        embedding,
+        quality: TemplateQuality::from_json(quality),
+    };
+    let old: Vec<Template<'_>> = existing
+        .iter()
+        .map(|t| Template {
+            embedding: &t.embedding,
+            quality: TemplateQuality::from_json(&t.quality),
+        })
+        .collect();
+    redundant_with(&new, &old).is_some()
+}
 
 /// [`crate::face::identify`] with fusion: each person's templates give one score by `rule`
 /// (qualities read from the templates' stored JSON), then the best person, with the runner-up's
@@ -386,5 +420,28 @@ mod tests {
         assert!(select_diverse(&[], 3).is_empty());
         assert_eq!(redundant_with(&cands[1], &cands[..1]), Some(0));
         assert_eq!(redundant_with(&cands[3], &cands[..3]), None);
+    }
+
+    #[test]
+    fn enrolment_refuses_repeats_only_after_the_first_three() {
+        let q = serde_json::json!({"eye_distance_px": 80, "sharpness": 200, "brightness": 120, "yaw": 0, "pitch": 0});
+        let turned = serde_json::json!({"eye_distance_px": 80, "sharpness": 200, "brightness": 120, "yaw": 22, "pitch": 0});
+        let t = |v: &[f32], q: &serde_json::Value| crate::face::FaceTemplate {
+            id: "t".into(),
+            user_id: "alice".into(),
+            pack: "p".into(),
+            embedding: unit(v),
+            quality: q.clone(),
+            created_at: 0,
+        };
+        let same = unit(&[1.0, 0.0, 0.0]);
+        let three = [t(&[1.0, 0.0, 0.0], &q), t(&[1.0, 0.0, 0.0], &q), t(&[1.0, 0.01, 0.0], &q)];
+        assert!(!repeats_enrolled(&same, &q, &three[..2]), "the first three are always kept");
+        assert!(repeats_enrolled(&same, &q, &three), "a fourth copy of the same picture is refused");
+        assert!(
+            !repeats_enrolled(&unit(&[0.9, 0.3, 0.0]), &turned, &three),
+            "a turned head adds something"
+        );
+        assert!(!REPEAT_ADVICE.is_empty());
     }
 }

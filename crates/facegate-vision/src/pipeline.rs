@@ -42,14 +42,19 @@ pub struct Levers {
     pub flip: bool,
     /// Move the five alignment points this share (0..1) of the way to the points read off the 106
     /// landmarks ([`crate::landmarks::alignment_points`]); 0 = the detector's points. Needs a landmark
-    /// model (ignored without one) and costs a landmark run per embedded face unless landmarks are
-    /// asked for anyway.
+    /// model (ignored without one), applies to faces with eyes at least [`LANDMARK_ALIGN_MIN_EYE_PX`]
+    /// apart, and costs a landmark run per embedded face unless landmarks are asked for anyway.
     pub landmark_alignment: f32,
     /// When the largest face is small in the detector's input, fills it, or is found with a low
     /// score, detect again on a crop around it (the face then takes 40% of the detector's input) and
     /// take the keypoints found there.
     pub second_scale: bool,
 }
+
+/// Landmark-refined alignment applies only to faces whose eyes are at least this far apart in the
+/// source (the enrolment bar's minimum): on smaller faces the landmark model's 192-pixel crop is an
+/// upsampling and its points are less exact than the detector's (docs/accuracy.md).
+pub const LANDMARK_ALIGN_MIN_EYE_PX: f32 = 40.0;
 
 /// Below this side (in the detector's input pixels) a face counts as small for `second_scale`.
 pub const SECOND_SCALE_MIN_SIDE: f32 = 96.0;
@@ -281,8 +286,9 @@ impl FacePipeline {
         }
         let mut aligned = Vec::with_capacity(dets.len());
         for (d, lm) in dets.iter().zip(&landmarks) {
+            let resolved = d.keypoints[0].distance(d.keypoints[1]) >= LANDMARK_ALIGN_MIN_EYE_PX;
             let points = match lm.as_deref().and_then(crate::landmarks::alignment_points) {
-                Some(five) if refine => {
+                Some(five) if refine && resolved => {
                     crate::landmarks::refine_keypoints(&d.keypoints, &five, levers.landmark_alignment)
                 }
                 _ => d.keypoints,

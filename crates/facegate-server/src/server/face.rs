@@ -228,6 +228,16 @@ impl FaceService {
         image: Vec<u8>,
     ) -> Result<FaceTemplate, FaceError> {
         let (embedding, quality) = self.probe(image, QualityBar::ENROL, true).await?;
+        let existing: Vec<FaceTemplate> = store
+            .faces_of(user_id)
+            .await
+            .map_err(|e| FaceError::Unavailable(e.to_string()))?
+            .into_iter()
+            .filter(|t| t.pack == self.settings.pack)
+            .collect();
+        if facegate_core::face_fusion::repeats_enrolled(&embedding, &quality, &existing) {
+            return Err(FaceError::Quality(vec![facegate_core::face_fusion::REPEAT_ADVICE]));
+        }
         let t = FaceTemplate {
             id: random_token(12),
             user_id: user_id.to_string(),
