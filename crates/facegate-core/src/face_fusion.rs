@@ -36,7 +36,8 @@ impl TemplateQuality {
         let ramp = |v: f32, lo: f32, hi: f32| ((v - lo) / (hi - lo)).clamp(0.0, 1.0);
         let size = 0.5 + 0.5 * ramp(self.eye_distance_px, 20.0, 60.0);
         let sharp = 0.5 + 0.5 * ramp(self.sharpness, 10.0, 100.0);
-        let light = 1.0 - 0.5 * (ramp(70.0 - self.brightness, 0.0, 50.0) + ramp(self.brightness - 190.0, 0.0, 50.0));
+        let light =
+            1.0 - 0.5 * (ramp(70.0 - self.brightness, 0.0, 50.0) + ramp(self.brightness - 190.0, 0.0, 50.0));
         let pose = 1.0 - 0.5 * ramp(self.yaw.abs().max(self.pitch.abs()), 15.0, 45.0);
         let w = if self.eye_distance_px == 0.0 && self.sharpness == 0.0 {
             0.75 * 0.75
@@ -223,7 +224,8 @@ pub fn identify_fused<'a>(
     templates: impl IntoIterator<Item = &'a crate::face::FaceTemplate>,
     rule: Fusion,
 ) -> Option<crate::face::Identification> {
-    let mut by_person: std::collections::BTreeMap<&str, Vec<Template<'a>>> = std::collections::BTreeMap::new();
+    let mut by_person: std::collections::BTreeMap<&str, Vec<Template<'a>>> =
+        std::collections::BTreeMap::new();
     for t in templates {
         by_person.entry(t.user_id.as_str()).or_default().push(Template {
             embedding: &t.embedding,
@@ -279,7 +281,11 @@ mod tests {
         };
         let turned = TemplateQuality { yaw: 45.0, ..good() };
         for q in [small, blurred, dark, turned] {
-            assert!(q.weight() <= 0.5 + 1e-6 && q.weight() >= 0.2, "{q:?} {}", q.weight());
+            assert!(
+                q.weight() <= 0.5 + 1e-6 && q.weight() >= 0.2,
+                "{q:?} {}",
+                q.weight()
+            );
         }
         let awful = TemplateQuality {
             eye_distance_px: 10.0,
@@ -338,7 +344,10 @@ mod tests {
             assert!((s - 0.8).abs() < 1e-5, "{rule:?} {s}");
         }
         assert!(fused_score(&probe, &[], Fusion::Max).is_none());
-        assert!(fused_score(&[1.0, 0.0], &ts, Fusion::Max).is_none(), "dimension mismatch");
+        assert!(
+            fused_score(&[1.0, 0.0], &ts, Fusion::Max).is_none(),
+            "dimension mismatch"
+        );
     }
 
     #[test]
@@ -415,7 +424,11 @@ mod tests {
         assert_eq!(chosen[0], 0, "best quality first (ties keep the first)");
         let mut rest = chosen[1..].to_vec();
         rest.sort();
-        assert_eq!(rest, vec![3, 4], "the turned and the dim picture, not two more frontal ones");
+        assert_eq!(
+            rest,
+            vec![3, 4],
+            "the turned and the dim picture, not two more frontal ones"
+        );
         assert_eq!(select_diverse(&cands, 9).len(), 5);
         assert!(select_diverse(&[], 3).is_empty());
         assert_eq!(redundant_with(&cands[1], &cands[..1]), Some(0));
@@ -435,9 +448,19 @@ mod tests {
             created_at: 0,
         };
         let same = unit(&[1.0, 0.0, 0.0]);
-        let three = [t(&[1.0, 0.0, 0.0], &q), t(&[1.0, 0.0, 0.0], &q), t(&[1.0, 0.01, 0.0], &q)];
-        assert!(!repeats_enrolled(&same, &q, &three[..2]), "the first three are always kept");
-        assert!(repeats_enrolled(&same, &q, &three), "a fourth copy of the same picture is refused");
+        let three = [
+            t(&[1.0, 0.0, 0.0], &q),
+            t(&[1.0, 0.0, 0.0], &q),
+            t(&[1.0, 0.01, 0.0], &q),
+        ];
+        assert!(
+            !repeats_enrolled(&same, &q, &three[..2]),
+            "the first three are always kept"
+        );
+        assert!(
+            repeats_enrolled(&same, &q, &three),
+            "a fourth copy of the same picture is refused"
+        );
         assert!(
             !repeats_enrolled(&unit(&[0.9, 0.3, 0.0]), &turned, &three),
             "a turned head adds something"

@@ -143,7 +143,9 @@ impl Embedder {
         plain
             .iter()
             .zip(flipped)
-            .map(|(p, m)| flip_average(p, m).ok_or_else(|| self.model.bad_output("flip embeddings cancel out")))
+            .map(|(p, m)| {
+                flip_average(p, m).ok_or_else(|| self.model.bad_output("flip embeddings cancel out"))
+            })
             .collect()
     }
 

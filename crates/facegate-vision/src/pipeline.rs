@@ -219,7 +219,10 @@ impl FacePipeline {
             .detect(&crop)?
             .into_iter()
             .map(|d| {
-                let (a, b) = (back(Point::new(d.bbox.x1, d.bbox.y1)), back(Point::new(d.bbox.x2, d.bbox.y2)));
+                let (a, b) = (
+                    back(Point::new(d.bbox.x1, d.bbox.y1)),
+                    back(Point::new(d.bbox.x2, d.bbox.y2)),
+                );
                 Detection {
                     bbox: crate::geometry::BBox {
                         x1: a.x,

@@ -7,9 +7,10 @@
 //!   (99.0%): the closest score sits 0.05 from the threshold, so only a real regression (a
 //!   preprocessing or model change) crosses it, while a different CPU's float rounding (cosine moves
 //!   < 0.005, see golden.rs) cannot.
-//! - insightface-s, flip-averaged: 200 of 200 (0.378 / 0.204); same allowance.
-//! - open: 195 of 200 (0.307 / 0.567; 0.4854): its errors are ORL and faceapi_bbt pairs
-//!   (docs/open-pack.md). The test allows 2 errors more than measured.
+//! - insightface-s, flip-averaged: 200 of 200 (0.378 / 0.211); same allowance, and the gap between
+//!   the closest genuine and impostor scores (0.167, 0.155 without flipping) must stay >= 0.15.
+//! - open: 198 of 200 (0.307 / 0.349; 0.4854): its two errors are faceapi_bbt genuine pairs
+//!   (penny4, docs/open-pack.md). The test allows 2 errors more than measured.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly by design
 
 mod common;
@@ -31,7 +32,11 @@ fn embed(pipeline: &FacePipeline, rel: &str, levers: &Levers) -> Embedding {
         max_faces: Some(1),
         ..Default::default()
     };
-    let face = pipeline.analyze_with(&img, &opts, levers).unwrap().into_iter().next();
+    let face = pipeline
+        .analyze_with(&img, &opts, levers)
+        .unwrap()
+        .into_iter()
+        .next();
     face.unwrap_or_else(|| panic!("no face in {rel}"))
         .embedding
         .unwrap()
@@ -113,9 +118,9 @@ fn flip_averaged_embeddings_keep_every_pair_on_the_right_side() {
         o.right
     );
     // Flip-averaging must not shrink the gap between the closest genuine and impostor pairs
-    // (measured 0.362 / 0.207 without, 0.378 / 0.204 with).
+    // (measured 0.362 / 0.207 without, 0.378 / 0.211 with).
     assert!(
-        o.genuine_min - o.impostor_max >= 0.14,
+        o.genuine_min - o.impostor_max >= 0.15,
         "gap {} - {}",
         o.genuine_min,
         o.impostor_max
@@ -129,8 +134,8 @@ fn open_pack_on_pairs_small() {
     };
     let o = score_pairs_small(&pipeline, Levers::default());
     assert!(
-        o.right >= 193,
-        "{}/200 pairs on the right side (measured 195/200)",
+        o.right >= 196,
+        "{}/200 pairs on the right side (measured 198/200)",
         o.right
     );
 }

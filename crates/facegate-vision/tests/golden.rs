@@ -343,7 +343,10 @@ fn levers_match_python_reference() {
             pipeline.embed(&[&aligned]).unwrap().remove(0).as_slice().to_vec()
         };
         let c = cos(via.embedding.as_ref().unwrap(), &expected);
-        assert!(c > 0.9999, "{path}: analyze_with refinement {c} (eyes {eyes} px apart)");
+        assert!(
+            c > 0.9999,
+            "{path}: analyze_with refinement {c} (eyes {eyes} px apart)"
+        );
 
         if let Some(ss) = im.get("second_scale") {
             let found = pipeline.detect_around(&img, &det).unwrap();
@@ -351,7 +354,10 @@ fn levers_match_python_reference() {
                 (Value::Null, None) => {}
                 (w, Some(d)) if !w.is_null() => {
                     for (k, wk) in d.keypoints.iter().zip(points(&w["kps"])) {
-                        assert!(k.distance(wk) <= tol, "{path}: second-scale keypoint {k:?} vs {wk:?}");
+                        assert!(
+                            k.distance(wk) <= tol,
+                            "{path}: second-scale keypoint {k:?} vs {wk:?}"
+                        );
                     }
                     second_scale_checked += 1;
                 }

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use facegate_core::face_fusion::{Fusion, Template, TemplateQuality, fused_score, select_diverse};
 use facegate_vision::metrics::{Eer, OperatingPoint, ScoreSet};
 use facegate_vision::{AnalyzeOptions, DecodeLimits, Embedding, FacePipeline};
-use facegate_core::face_fusion::{Fusion, Template, TemplateQuality, fused_score, select_diverse};
 use serde::Serialize;
 
 #[derive(Debug, Args)]
@@ -249,7 +249,9 @@ fn galleries(
                 "random" => {
                     let mut idx: Vec<usize> = (0..imgs.len()).collect();
                     for i in (1..idx.len()).rev() {
-                        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                        seed = seed
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1_442_695_040_888_963_407);
                         idx.swap(i, (seed >> 33) as usize % (i + 1));
                     }
                     idx.truncate(k);
@@ -268,7 +270,10 @@ fn galleries(
                     select_diverse(&cands, k)
                 }
             };
-            let gallery = chosen.iter().map(|&c| (enrolled(imgs[c].1), imgs[c].1.quality)).collect();
+            let gallery = chosen
+                .iter()
+                .map(|&c| (enrolled(imgs[c].1), imgs[c].1.quality))
+                .collect();
             let probes = (0..imgs.len())
                 .filter(|i| !chosen.contains(i))
                 .map(|i| (imgs[i].0, probe_of(imgs[i].1)))
@@ -688,7 +693,9 @@ fn print_report(r: &Report) {
                         "{} {} / {}",
                         s.source,
                         s.at_far_1e3.map(|p| format!("{:.4}", p.tar)).unwrap_or_default(),
-                        s.eer.map(|e| format!("{:.2}%", e.rate * 100.0)).unwrap_or_default()
+                        s.eer
+                            .map(|e| format!("{:.2}%", e.rate * 100.0))
+                            .unwrap_or_default()
                     )
                 })
                 .collect();
@@ -696,11 +703,17 @@ fn print_report(r: &Report) {
                 "  {:<8} {:<16} {:>7} {:>7} {:>7} {:>8} {:>8}  {}",
                 x.selection,
                 format!("{:?}", x.fusion),
-                x.eer.map(|e| format!("{:.3}%", e.rate * 100.0)).unwrap_or_default(),
+                x.eer
+                    .map(|e| format!("{:.3}%", e.rate * 100.0))
+                    .unwrap_or_default(),
                 x.at_far_1e3.map(|p| format!("{:.4}", p.tar)).unwrap_or_default(),
                 x.at_far_1e4.map(|p| format!("{:.4}", p.tar)).unwrap_or_default(),
-                x.far_at_pack_threshold.map(|f| format!("{f:.5}")).unwrap_or_default(),
-                x.tar_at_pack_threshold.map(|f| format!("{f:.4}")).unwrap_or_default(),
+                x.far_at_pack_threshold
+                    .map(|f| format!("{f:.5}"))
+                    .unwrap_or_default(),
+                x.tar_at_pack_threshold
+                    .map(|f| format!("{f:.4}"))
+                    .unwrap_or_default(),
                 per.join(", ")
             );
         }

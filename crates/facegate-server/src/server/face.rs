@@ -236,7 +236,9 @@ impl FaceService {
             .filter(|t| t.pack == self.settings.pack)
             .collect();
         if facegate_core::face_fusion::repeats_enrolled(&embedding, &quality, &existing) {
-            return Err(FaceError::Quality(vec![facegate_core::face_fusion::REPEAT_ADVICE]));
+            return Err(FaceError::Quality(vec![
+                facegate_core::face_fusion::REPEAT_ADVICE,
+            ]));
         }
         let t = FaceTemplate {
             id: random_token(12),
