@@ -106,11 +106,11 @@ mod tests {
     #[test]
     fn alignment_points_take_eye_centres_nose_and_mouth_corners() {
         let mut pts = vec![Point::new(0.0, 0.0); 106];
-        for i in 33..=42 {
-            pts[i] = Point::new(10.0 + (i % 2) as f32 * 2.0, 20.0);
+        for (i, p) in pts.iter_mut().enumerate().take(43).skip(33) {
+            *p = Point::new(10.0 + (i % 2) as f32 * 2.0, 20.0);
         }
-        for i in 87..=96 {
-            pts[i] = Point::new(40.0, 20.0 + (i % 2) as f32 * 4.0);
+        for (i, p) in pts.iter_mut().enumerate().take(97).skip(87) {
+            *p = Point::new(40.0, 20.0 + (i % 2) as f32 * 4.0);
         }
         pts[86] = Point::new(25.0, 35.0);
         pts[52] = Point::new(15.0, 50.0);

@@ -200,6 +200,10 @@ struct GalleryResult {
     per_source: Vec<SourceStats>,
 }
 
+/// One identity in a gallery run: its id, its enrolled templates (embedding, quality), its probes
+/// (path, embedding).
+type Split<'a> = (&'a str, Vec<(Vec<f32>, TemplateQuality)>, Vec<(&'a str, Vec<f32>)>);
+
 const FUSIONS: [Fusion; 5] = [
     Fusion::Max,
     Fusion::Mean,
@@ -241,7 +245,7 @@ fn galleries(
     let mut probes_counted = 0;
     for selection in ["first", "random", "diverse"] {
         // (identity, gallery embeddings + qualities, probes)
-        let mut split: Vec<(&str, Vec<(Vec<f32>, TemplateQuality)>, Vec<(&str, Vec<f32>)>)> = Vec::new();
+        let mut split: Vec<Split<'_>> = Vec::new();
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         for (id, imgs) in &by_id {
             let chosen: Vec<usize> = match selection {
