@@ -202,7 +202,11 @@ struct GalleryResult {
 
 /// One identity in a gallery run: its id, its enrolled templates (embedding, quality), its probes
 /// (path, embedding).
-type Split<'a> = (&'a str, Vec<(Vec<f32>, TemplateQuality)>, Vec<(&'a str, Vec<f32>)>);
+type Split<'a> = (
+    &'a str,
+    Vec<(Vec<f32>, TemplateQuality)>,
+    Vec<(&'a str, Vec<f32>)>,
+);
 
 const FUSIONS: [Fusion; 5] = [
     Fusion::Max,
