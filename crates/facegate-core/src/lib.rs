@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod face;
+pub mod face_fusion;
 pub mod liveness;
 pub mod login;
 pub mod password;

@@ -86,8 +86,34 @@ pub fn alignment_transform(det: &Detection) -> Option<Affine> {
 
 /// The 112x112 aligned face crop; `None` when the keypoints are degenerate.
 pub fn align(img: &RgbImage, det: &Detection) -> Option<RgbImage> {
-    let inverse = alignment_transform(det)?.invert()?;
+    align_points(img, &det.keypoints)
+}
+
+/// The 112x112 crop aligning five points (ArcFace order) to the template; `None` when degenerate.
+pub fn align_points(img: &RgbImage, points: &[Point; 5]) -> Option<RgbImage> {
+    let inverse = similarity_transform(points, &ARCFACE_TEMPLATE)?.invert()?;
     Some(warp_affine(img, &inverse, ALIGNED_SIZE, ALIGNED_SIZE))
+}
+
+/// The aligned crop mirrored left to right (column `x` becomes `111 - x`): the input of the second
+/// half of a flip-averaged embedding.
+pub fn mirror(aligned: &RgbImage) -> RgbImage {
+    image::imageops::flip_horizontal(aligned)
+}
+
+/// Sums an embedding of a crop and one of its mirror image and normalises: the flip-averaged
+/// embedding (`None` if the two cancel out).
+pub fn flip_average(plain: &Embedding, mirrored: &Embedding) -> Option<Embedding> {
+    if plain.dim() != mirrored.dim() {
+        return None;
+    }
+    let sum: Vec<f32> = plain
+        .as_slice()
+        .iter()
+        .zip(mirrored.as_slice())
+        .map(|(a, b)| a + b)
+        .collect();
+    Embedding::normalized(&sum)
 }
 
 #[derive(Debug)]
@@ -104,6 +130,23 @@ impl Embedder {
 
     pub fn spec(&self) -> &EmbedderSpec {
         &self.spec
+    }
+
+    /// Flip-averaged embeddings of aligned crops: each crop and its mirror image in one batch of
+    /// twice the size, each pair summed and normalised.
+    pub fn embed_flipped(&self, aligned: &[&RgbImage]) -> Result<Vec<Embedding>> {
+        let mirrored: Vec<RgbImage> = aligned.iter().map(|a| mirror(a)).collect();
+        let mut batch: Vec<&RgbImage> = aligned.to_vec();
+        batch.extend(mirrored.iter());
+        let all = self.embed(&batch)?;
+        let (plain, flipped) = all.split_at(aligned.len());
+        plain
+            .iter()
+            .zip(flipped)
+            .map(|(p, m)| {
+                flip_average(p, m).ok_or_else(|| self.model.bad_output("flip embeddings cancel out"))
+            })
+            .collect()
     }
 
     /// Embeds aligned 112x112 crops in one batch.

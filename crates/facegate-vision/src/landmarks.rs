@@ -70,3 +70,67 @@ impl Landmarker {
             .collect())
     }
 }
+
+/// The five alignment points (ArcFace order: eye on the image's left, eye on the image's right, nose
+/// tip, mouth corner left, mouth corner right) read off the 106 landmarks: each eye's centre is the
+/// mean of its ten contour points (33-42, 87-96), the nose tip is 86, the mouth corners 52 and 61.
+/// `None` unless there are exactly 106 finite points.
+pub fn alignment_points(points: &[Point]) -> Option<[Point; 5]> {
+    if points.len() != 106 || points.iter().any(|p| !p.x.is_finite() || !p.y.is_finite()) {
+        return None;
+    }
+    let mean = |r: std::ops::RangeInclusive<usize>| {
+        let n = r.clone().count() as f32;
+        let (sx, sy) = r.fold((0.0, 0.0), |(sx, sy), i| (sx + points[i].x, sy + points[i].y));
+        Point::new(sx / n, sy / n)
+    };
+    Some([mean(33..=42), mean(87..=96), points[86], points[52], points[61]])
+}
+
+/// Alignment keypoints refined with the landmarks: `(1 - weight) * detector + weight * landmarks`,
+/// point by point (`weight` clamped to 0..1; 0 gives the detector's points unchanged).
+pub fn refine_keypoints(detector: &[Point; 5], landmarks: &[Point; 5], weight: f32) -> [Point; 5] {
+    let w = weight.clamp(0.0, 1.0);
+    std::array::from_fn(|i| {
+        Point::new(
+            detector[i].x + w * (landmarks[i].x - detector[i].x),
+            detector[i].y + w * (landmarks[i].y - detector[i].y),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alignment_points_take_eye_centres_nose_and_mouth_corners() {
+        let mut pts = vec![Point::new(0.0, 0.0); 106];
+        for (i, p) in pts.iter_mut().enumerate().take(43).skip(33) {
+            *p = Point::new(10.0 + (i % 2) as f32 * 2.0, 20.0);
+        }
+        for (i, p) in pts.iter_mut().enumerate().take(97).skip(87) {
+            *p = Point::new(40.0, 20.0 + (i % 2) as f32 * 4.0);
+        }
+        pts[86] = Point::new(25.0, 35.0);
+        pts[52] = Point::new(15.0, 50.0);
+        pts[61] = Point::new(35.0, 50.0);
+        let five = alignment_points(&pts).unwrap();
+        assert_eq!(five[0], Point::new(11.0, 20.0));
+        assert_eq!(five[1], Point::new(40.0, 22.0));
+        assert_eq!(&five[2..], &[pts[86], pts[52], pts[61]]);
+        assert!(alignment_points(&pts[..105]).is_none());
+        pts[3].x = f32::NAN;
+        assert!(alignment_points(&pts).is_none());
+    }
+
+    #[test]
+    fn refinement_blends_point_by_point() {
+        let a = [Point::new(0.0, 0.0); 5];
+        let b = [Point::new(10.0, -4.0); 5];
+        assert_eq!(refine_keypoints(&a, &b, 0.0), a);
+        assert_eq!(refine_keypoints(&a, &b, 1.0), b);
+        assert_eq!(refine_keypoints(&a, &b, 0.5)[3], Point::new(5.0, -2.0));
+        assert_eq!(refine_keypoints(&a, &b, 7.0), b);
+    }
+}

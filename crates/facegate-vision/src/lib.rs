@@ -25,5 +25,5 @@ pub use detect::Detection;
 pub use embed::Embedding;
 pub use error::{ErrorKind, Result, VisionError};
 pub use pack::{DEFAULT_PACK, PackManifest, default_models_dir};
-pub use pipeline::{AnalyzeOptions, Face, FacePipeline};
+pub use pipeline::{AnalyzeOptions, Face, FacePipeline, Levers};
 pub use runtime::RuntimeOptions;

@@ -267,3 +267,103 @@ fn pair_scores_match_python_reference() {
     }
     assert_eq!(n, 49);
 }
+
+fn points(v: &Value) -> Vec<Point> {
+    let flat: Vec<f32> = v.as_array().unwrap().iter().map(|x| f(x) as f32).collect();
+    flat.chunks_exact(2).map(|c| Point::new(c[0], c[1])).collect()
+}
+
+fn vector(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| f(x) as f32).collect()
+}
+
+fn cos(a: &facegate_vision::Embedding, b: &[f32]) -> f32 {
+    a.as_slice().iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The issue-18 levers against tools/reference/gen_golden_levers.py: the mirrored crop's embedding
+/// and the flip-averaged one, the five points read off the 106 landmarks and the crop aligned with
+/// the refined points, and the second-scale detection on a crop around the face. Tolerances as for
+/// the pipeline (embeddings: cosine >= 0.995; a mirrored crop's embedding is only 0.96-0.98 from the
+/// plain one, so a missing or wrong flip fails).
+#[test]
+fn levers_match_python_reference() {
+    let Some(pipeline) = common::pipeline("insightface-s") else {
+        return;
+    };
+    let g = golden("levers.json");
+    let weight = f(&g["landmark_weight"]) as f32;
+    let images = g["images"].as_array().unwrap();
+    assert_eq!(images.len(), 8);
+    let mut second_scale_checked = 0;
+    for im in images {
+        let path = im["path"].as_str().unwrap();
+        let img = decode(&common::read(path), &DecodeLimits::default()).unwrap();
+        let det = pipeline.detect(&img).unwrap().remove(0);
+        let face = det.bbox.width().max(det.bbox.height());
+        let tol = (0.01 * face).max(1.0);
+        for (k, w) in det.keypoints.iter().zip(points(&im["keypoints"])) {
+            assert!(k.distance(w) <= tol, "{path}: keypoint {k:?} vs {w:?}");
+        }
+        let aligned = pipeline.align(&img, &det).unwrap();
+        let mirrored = facegate_vision::embed::mirror(&aligned);
+        assert_eq!(mirrored.get_pixel(0, 40), aligned.get_pixel(111, 40));
+        let mirror_e = pipeline.embed(&[&mirrored]).unwrap().remove(0);
+        let c = cos(&mirror_e, &vector(&im["mirror_embedding"]));
+        assert!(c >= 0.995, "{path}: mirrored-crop embedding cosine {c}");
+        let flip_e = pipeline.embed_flipped(&[&aligned]).unwrap().remove(0);
+        let c = cos(&flip_e, &vector(&im["flip_embedding"]));
+        assert!(c >= 0.995, "{path}: flip-averaged embedding cosine {c}");
+
+        let lm = pipeline.landmarks(&img, &det).unwrap().unwrap();
+        let five = facegate_vision::landmarks::alignment_points(&lm).unwrap();
+        for (p, w) in five.iter().zip(points(&im["landmark_points"])) {
+            assert!(p.distance(w) <= tol, "{path}: landmark point {p:?} vs {w:?}");
+        }
+        let refined = facegate_vision::landmarks::refine_keypoints(&det.keypoints, &five, weight);
+        let crop = facegate_vision::embed::align_points(&img, &refined).unwrap();
+        let refined_e = pipeline.embed(&[&crop]).unwrap().remove(0);
+        let c = cos(&refined_e, &vector(&im["refined_embedding"]));
+        assert!(c >= 0.995, "{path}: refined-alignment embedding cosine {c}");
+        let levers = facegate_vision::Levers {
+            landmark_alignment: weight,
+            ..Default::default()
+        };
+        let opts = AnalyzeOptions {
+            max_faces: Some(1),
+            ..Default::default()
+        };
+        // Through analyze_with, the same refinement gives the same embedding (faces with eyes
+        // closer than LANDMARK_ALIGN_MIN_EYE_PX keep the detector's points).
+        let via = pipeline.analyze_with(&img, &opts, &levers).unwrap().remove(0);
+        let eyes = det.keypoints[0].distance(det.keypoints[1]);
+        let expected = if eyes >= facegate_vision::pipeline::LANDMARK_ALIGN_MIN_EYE_PX {
+            refined_e.as_slice().to_vec()
+        } else {
+            pipeline.embed(&[&aligned]).unwrap().remove(0).as_slice().to_vec()
+        };
+        let c = cos(via.embedding.as_ref().unwrap(), &expected);
+        assert!(
+            c > 0.9999,
+            "{path}: analyze_with refinement {c} (eyes {eyes} px apart)"
+        );
+
+        if let Some(ss) = im.get("second_scale") {
+            let found = pipeline.detect_around(&img, &det).unwrap();
+            match (&ss["found"], found) {
+                (Value::Null, None) => {}
+                (w, Some(d)) if !w.is_null() => {
+                    for (k, wk) in d.keypoints.iter().zip(points(&w["kps"])) {
+                        assert!(
+                            k.distance(wk) <= tol,
+                            "{path}: second-scale keypoint {k:?} vs {wk:?}"
+                        );
+                    }
+                    second_scale_checked += 1;
+                }
+                (w, d) => panic!("{path}: second scale found {d:?}, reference {w}"),
+            }
+        }
+    }
+    assert_eq!(second_scale_checked, 5, "five untrimmed photos are re-detected");
+}

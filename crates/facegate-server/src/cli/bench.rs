@@ -75,13 +75,16 @@ pub fn run(args: BenchArgs, models_dir: &Path) -> anyhow::Result<()> {
         .map(|d| d.input_size)
         .unwrap_or(0);
 
-    let mut stages: [(&'static str, Vec<f64>); 6] = [
+    let mut stages: [(&'static str, Vec<f64>); 9] = [
         ("decode", vec![]),
         ("detect", vec![]),
         ("align", vec![]),
         ("embed", vec![]),
         ("landmarks", vec![]),
         ("detect+align+embed", vec![]),
+        ("embed flip-averaged", vec![]),
+        ("login probe (analyze, landmarks)", vec![]),
+        ("enrol probe (analyze, landmarks, flip)", vec![]),
     ];
     let mut decoded = Vec::new();
     for path in &files {
@@ -109,7 +112,26 @@ pub fn run(args: BenchArgs, models_dir: &Path) -> anyhow::Result<()> {
             let t3 = Instant::now();
             pipeline.landmarks(&img, det)?;
             let t4 = Instant::now();
+            pipeline.embed_flipped(&[&aligned])?;
+            let t5 = Instant::now();
+            // Face login's and enrolment's probes: everything the face service asks of the pipeline.
+            let opts = AnalyzeOptions {
+                embed: true,
+                landmarks: pipeline.has_landmarks(),
+                max_faces: None,
+            };
+            pipeline.analyze_with(&img, &opts, &pipeline.levers())?;
+            let t6 = Instant::now();
+            let flip = facegate_vision::Levers {
+                flip: true,
+                ..pipeline.levers()
+            };
+            pipeline.analyze_with(&img, &opts, &flip)?;
+            let t7 = Instant::now();
             if rep > 0 {
+                stages[6].1.push(ms(t5 - t4));
+                stages[7].1.push(ms(t6 - t5));
+                stages[8].1.push(ms(t7 - t6));
                 stages[1].1.push(ms(t1 - t0));
                 stages[2].1.push(ms(t2 - t1));
                 stages[3].1.push(ms(t3 - t2));

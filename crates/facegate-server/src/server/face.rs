@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use facegate_core::face::{FaceTemplate, Identification, identify, per_comparison_fmr};
+use facegate_core::face::{FaceTemplate, Identification, per_comparison_fmr};
+use facegate_core::face_fusion::{DEFAULT_FUSION, identify_fused};
 use facegate_core::secret::random_token;
 use facegate_store::Store;
 use facegate_vision::quality::QualityBar;
@@ -206,10 +207,12 @@ impl FaceService {
     }
 
     /// Decodes and analyses an uploaded image off the async runtime; exactly one face, held to `bar`.
+    /// `flip`: a flip-averaged embedding (enrolment: better templates for a second embedding's cost).
     async fn probe(
         &self,
         bytes: Vec<u8>,
         bar: QualityBar,
+        flip: bool,
     ) -> Result<(Vec<f32>, serde_json::Value), FaceError> {
         let pipeline = self.pipeline.clone();
         let result = tokio::task::spawn_blocking(move || {
@@ -218,13 +221,18 @@ impl FaceService {
                 ..DecodeLimits::default()
             };
             let img = facegate_vision::decode(&bytes, &limits)?;
-            pipeline.analyze(
+            let levers = facegate_vision::Levers {
+                flip,
+                ..pipeline.levers()
+            };
+            pipeline.analyze_with(
                 &img,
                 &AnalyzeOptions {
                     embed: true,
                     landmarks: pipeline.has_landmarks(),
                     max_faces: None,
                 },
+                &levers,
             )
         })
         .await
@@ -272,7 +280,7 @@ impl FaceService {
 
     async fn probe_embedding(&self, probe: Probe) -> Result<Vec<f32>, FaceError> {
         match probe {
-            Probe::Image(image) => Ok(self.probe(image, QualityBar::LOGIN).await?.0),
+            Probe::Image(image) => Ok(self.probe(image, QualityBar::LOGIN, false).await?.0),
             Probe::Embedding(e) => Ok(e),
         }
     }
@@ -285,16 +293,16 @@ impl FaceService {
         user_id: &str,
         image: Vec<u8>,
     ) -> Result<FaceTemplate, FaceError> {
-        let (embedding, quality) = self.probe(image, QualityBar::ENROL).await?;
+        let (embedding, quality) = self.probe(image, QualityBar::ENROL, true).await?;
         self.enrol_embedding(store, user_id, embedding, quality).await
     }
 
-    /// The embedding and quality of a photo, held to the enrolment bar.
+    /// The (flip-averaged) embedding and quality of a photo, held to the enrolment bar.
     pub async fn enrol_probe(&self, image: Vec<u8>) -> Result<(Vec<f32>, serde_json::Value), FaceError> {
-        self.probe(image, QualityBar::ENROL).await
+        self.probe(image, QualityBar::ENROL, true).await
     }
 
-    /// Stores a template.
+    /// Stores a template, unless it only repeats the account's templates (same pose and light).
     pub async fn enrol_embedding(
         &self,
         store: &Store,
@@ -302,6 +310,18 @@ impl FaceService {
         embedding: Vec<f32>,
         quality: serde_json::Value,
     ) -> Result<FaceTemplate, FaceError> {
+        let existing: Vec<FaceTemplate> = store
+            .faces_of(user_id)
+            .await
+            .map_err(|e| FaceError::Unavailable(e.to_string()))?
+            .into_iter()
+            .filter(|t| t.pack == self.settings.pack)
+            .collect();
+        if facegate_core::face_fusion::repeats_enrolled(&embedding, &quality, &existing) {
+            return Err(FaceError::Quality(vec![
+                facegate_core::face_fusion::REPEAT_ADVICE,
+            ]));
+        }
         let t = FaceTemplate {
             id: random_token(12),
             user_id: user_id.to_string(),
@@ -330,11 +350,11 @@ impl FaceService {
         // with, so an account without a face takes as long as one with.
         let probe = self.probe_embedding(probe).await?;
         if templates.is_empty() {
-            let _ = identify(&probe, &[]);
+            let _ = identify_fused(&probe, &[], DEFAULT_FUSION);
             return Err(FaceError::NotEnrolled);
         }
         let threshold = self.threshold(1);
-        let best = identify(&probe, &templates).ok_or(FaceError::NotEnrolled)?;
+        let best = identify_fused(&probe, &templates, DEFAULT_FUSION).ok_or(FaceError::NotEnrolled)?;
         if best.score >= threshold {
             Ok(Match {
                 user_id: best.user_id,
@@ -361,7 +381,7 @@ impl FaceService {
             .await
             .map_err(|e| FaceError::Unavailable(e.to_string()))?;
         let threshold = self.identify_threshold(gallery.len().max(1));
-        Ok((identify(&probe, &gallery), threshold, probe))
+        Ok((identify_fused(&probe, &gallery, DEFAULT_FUSION), threshold, probe))
     }
 
     /// Is `id` a match distinct enough to sign in: above the threshold and clear of every other
@@ -437,6 +457,6 @@ impl FaceService {
 
     /// The embedding of a photo for a new face-only account (enrolment quality).
     pub async fn signup_probe(&self, image: Vec<u8>) -> Result<(Vec<f32>, serde_json::Value), FaceError> {
-        self.probe(image, QualityBar::ENROL).await
+        self.probe(image, QualityBar::ENROL, true).await
     }
 }
