@@ -13,7 +13,7 @@ use facegate_index::{Hit, Index, IndexConfig};
 /// Settings from the environment: BENCH_SIZES (comma-separated, default 10000,100000,1000000),
 /// BENCH_DIM (512), BENCH_QUERIES (200), BENCH_K (10), BENCH_MATCH_COSINE (0.3526: insightface-s at
 /// FMR 1e-5, similarity 80), BENCH_NPROBE (0: automatic), BENCH_JSON (1 for JSON), BENCH_KINDS
-/// (exact,ivf,hnsw), BENCH_EF (HNSW ef_search, 96), BENCH_M (16), BENCH_EFC (128), BENCH_HNSW_DIR.
+/// (exact,ivf,hnsw), BENCH_EF (HNSW ef_search values, one build: 96), BENCH_M (16), BENCH_EFC (128), BENCH_HNSW_DIR.
 #[derive(Debug)]
 struct BenchIndexArgs {
     sizes: Vec<usize>,
@@ -24,7 +24,7 @@ struct BenchIndexArgs {
     nprobe: usize,
     json: bool,
     kinds: Vec<String>,
-    ef: usize,
+    efs: Vec<usize>,
     m: usize,
     efc: usize,
     hnsw_dir: Option<std::path::PathBuf>,
@@ -52,7 +52,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .split(',')
             .map(|s| s.trim().to_string())
             .collect(),
-        ef: env("BENCH_EF", 96),
+        efs: std::env::var("BENCH_EF")
+            .unwrap_or_else(|_| "96".into())
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect(),
         m: env("BENCH_M", 16),
         efc: env("BENCH_EFC", 128),
         hnsw_dir: std::env::var_os("BENCH_HNSW_DIR").map(Into::into),
@@ -194,7 +198,7 @@ fn run(args: BenchIndexArgs) -> Result<(), Box<dyn std::error::Error>> {
             let config = HnswConfig {
                 m: args.m,
                 ef_construction: args.efc,
-                ef_search: args.ef,
+                ef_search: args.efs.first().copied().unwrap_or(96),
                 exact_dir: args.hnsw_dir.clone(),
                 ..HnswConfig::default()
             };
@@ -203,27 +207,29 @@ fn run(args: BenchIndexArgs) -> Result<(), Box<dyn std::error::Error>> {
             let index = Hnsw::build(args.dim, config, data.iter().cloned())?;
             let build_s = t.elapsed().as_secs_f64();
             let (rss_after, peak) = rss_mib();
-            let (p50, p99, answers) = time_queries(&queries, |q| index.search(q, args.k, f32::MIN));
-            let row = Row {
-                n,
-                kind: format!(
-                    "HNSW int8 M {} efC {} ef {}, f32 re-rank {}",
-                    args.m,
-                    args.efc,
-                    args.ef,
-                    if on_disk { "from file" } else { "in memory" }
-                ),
-                build_s,
-                mem_mib: index.memory_bytes() as f64 / (1024.0 * 1024.0),
-                rss_growth: rss_after - rss_before,
-                peak,
-                p50,
-                p99,
-                matches: Some(recall_of(&exact_answers, &answers, args.k, args.match_cosine)),
-                top1: Some(recall_of(&exact_answers, &answers, 1, f32::MIN)),
-            };
-            print_row(&row, args.json);
-            rows.push(row);
+            for &ef in &args.efs {
+                let (p50, p99, answers) =
+                    time_queries(&queries, |q| index.search_ef(q, args.k, f32::MIN, ef));
+                let row = Row {
+                    n,
+                    kind: format!(
+                        "HNSW int8 M {} efC {} ef {ef}, f32 re-rank {}",
+                        args.m,
+                        args.efc,
+                        if on_disk { "from file" } else { "in memory" }
+                    ),
+                    build_s,
+                    mem_mib: index.memory_bytes() as f64 / (1024.0 * 1024.0),
+                    rss_growth: rss_after - rss_before,
+                    peak,
+                    p50,
+                    p99,
+                    matches: Some(recall_of(&exact_answers, &answers, args.k, args.match_cosine)),
+                    top1: Some(recall_of(&exact_answers, &answers, 1, f32::MIN)),
+                };
+                print_row(&row, args.json);
+                rows.push(row);
+            }
         }
     }
     if args.json {

@@ -222,12 +222,14 @@ struct Queued<W> {
 struct Queues<W> {
     continuing: VecDeque<Queued<W>>,
     new: VecDeque<Queued<W>>,
+    /// Places held by [`Permit`]s not yet used.
+    reserved: usize,
     closed: bool,
 }
 
 impl<W> Queues<W> {
     fn len(&self) -> usize {
-        self.continuing.len() + self.new.len()
+        self.continuing.len() + self.new.len() + self.reserved
     }
 }
 
@@ -287,6 +289,7 @@ impl<W: Send + 'static> Engine<W> {
             queues: Mutex::new(Queues {
                 continuing: VecDeque::new(),
                 new: VecDeque::new(),
+                reserved: 0,
                 closed: false,
             }),
             ready: Condvar::new(),
@@ -336,8 +339,76 @@ impl<W: Send + 'static> Engine<W> {
         }
     }
 
+    /// Holds a place in the queue (or answers `Busy` at once), for a caller that must know there is
+    /// room before it commits to the job (a liveness frame consumes its token when accepted). A
+    /// continuing job's place may be taken from the newest waiting new job, which is told `Busy`.
+    pub fn reserve(&self, priority: Priority) -> Result<Permit<W>, EngineError> {
+        let shared = &self.shared;
+        let displaced = {
+            let mut q = shared.queues.lock().unwrap_or_else(PoisonError::into_inner);
+            if q.closed {
+                return Err(EngineError::Lost);
+            }
+            let full = q.len() >= shared.config.queue;
+            let displaced = match (full, priority) {
+                (false, _) => None,
+                (true, Priority::Continuing) if !q.new.is_empty() => q.new.pop_back(),
+                (true, _) => {
+                    let retry_after = shared.retry_after(q.len());
+                    drop(q);
+                    shared.shed.fetch_add(1, Ordering::Relaxed);
+                    return Err(EngineError::Busy { retry_after });
+                }
+            };
+            q.reserved += 1;
+            displaced.map(|d| (d, shared.retry_after(q.len())))
+        };
+        if let Some((d, retry_after)) = displaced {
+            shared.shed.fetch_add(1, Ordering::Relaxed);
+            d.task.refuse(EngineError::Busy { retry_after });
+        }
+        Ok(Permit {
+            shared: self.shared.clone(),
+            priority,
+            used: false,
+        })
+    }
+
     /// Queues `f` to run on a worker, or answers `Busy` at once when the queue is full.
     pub fn submit<T, F>(&self, priority: Priority, f: F) -> Result<Pending<T>, EngineError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&W) -> T + Send + 'static,
+    {
+        Ok(self.reserve(priority)?.submit(f))
+    }
+
+    /// `submit` and await the result in one step.
+    pub async fn run<T, F>(&self, priority: Priority, f: F) -> Result<T, EngineError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&W) -> T + Send + 'static,
+    {
+        self.submit(priority, f)?.await
+    }
+}
+
+/// A place held in the queue by [`Engine::reserve`]; dropping it unused gives the place back.
+pub struct Permit<W: Send + 'static> {
+    shared: Arc<Shared<W>>,
+    priority: Priority,
+    used: bool,
+}
+
+impl<W: Send + 'static> std::fmt::Debug for Permit<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Permit").field("priority", &self.priority).finish()
+    }
+}
+
+impl<W: Send + 'static> Permit<W> {
+    /// Queues `f` in the held place (never refused for room).
+    pub fn submit<T, F>(mut self, f: F) -> Pending<T>
     where
         T: Send + 'static,
         F: FnOnce(&W) -> T + Send + 'static,
@@ -356,55 +427,31 @@ impl<W: Send + 'static> Engine<W> {
             }) as Box<dyn Task<W>>,
             at: Instant::now(),
         };
-        let shared = &self.shared;
-        let mut displaced = None;
+        self.used = true;
         {
-            let mut q = shared.queues.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut q = self.shared.queues.lock().unwrap_or_else(PoisonError::into_inner);
+            q.reserved = q.reserved.saturating_sub(1);
             if q.closed {
-                return Err(EngineError::Lost);
+                drop(q);
+                drop(job); // the caller gets `Lost`
+                return Pending { slot };
             }
-            let full = q.len() >= shared.config.queue;
-            match priority {
-                Priority::New if full => {
-                    let retry_after = shared.retry_after(q.len());
-                    drop(q);
-                    shared.shed.fetch_add(1, Ordering::Relaxed);
-                    // The job was never queued: its reply says Busy, and so do we.
-                    job.task.refuse(EngineError::Busy { retry_after });
-                    return Err(EngineError::Busy { retry_after });
-                }
-                Priority::Continuing if full => match q.new.pop_back() {
-                    Some(d) => {
-                        displaced = Some((d, shared.retry_after(q.len())));
-                        q.continuing.push_back(job);
-                    }
-                    None => {
-                        let retry_after = shared.retry_after(q.len());
-                        drop(q);
-                        shared.shed.fetch_add(1, Ordering::Relaxed);
-                        job.task.refuse(EngineError::Busy { retry_after });
-                        return Err(EngineError::Busy { retry_after });
-                    }
-                },
+            match self.priority {
                 Priority::Continuing => q.continuing.push_back(job),
                 Priority::New => q.new.push_back(job),
             }
         }
-        shared.ready.notify_one();
-        if let Some((d, retry_after)) = displaced {
-            shared.shed.fetch_add(1, Ordering::Relaxed);
-            d.task.refuse(EngineError::Busy { retry_after });
-        }
-        Ok(Pending { slot })
+        self.shared.ready.notify_one();
+        Pending { slot }
     }
+}
 
-    /// `submit` and await the result in one step.
-    pub async fn run<T, F>(&self, priority: Priority, f: F) -> Result<T, EngineError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&W) -> T + Send + 'static,
-    {
-        self.submit(priority, f)?.await
+impl<W: Send + 'static> Drop for Permit<W> {
+    fn drop(&mut self) {
+        if !self.used {
+            let mut q = self.shared.queues.lock().unwrap_or_else(PoisonError::into_inner);
+            q.reserved = q.reserved.saturating_sub(1);
+        }
     }
 }
 
@@ -621,6 +668,22 @@ mod tests {
         let late = stale_engine.submit(Priority::New, |_: &()| 1u8).unwrap();
         slow.wait().unwrap();
         assert!(matches!(late.wait(), Err(EngineError::Busy { .. })));
+    }
+
+    #[test]
+    fn a_permit_holds_a_place_and_gives_it_back_unused() {
+        let (e, go) = engine(1, 1);
+        let hold = e.submit(Priority::New, gated(0)).unwrap();
+        settle(&e, 1, 0);
+        let permit = e.reserve(Priority::New).unwrap();
+        assert!(matches!(e.reserve(Priority::New), Err(EngineError::Busy { .. })));
+        drop(permit);
+        let permit = e.reserve(Priority::New).unwrap();
+        let p = permit.submit(|_: &Gate| 9u32);
+        go[0].send(()).unwrap();
+        assert_eq!(hold.wait(), Ok(0));
+        assert_eq!(p.wait(), Ok(9));
+        assert_eq!(e.stats().queued, 0);
     }
 
     #[test]

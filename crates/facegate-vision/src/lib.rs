@@ -24,7 +24,7 @@ pub mod runtime;
 pub use decode::{DecodeLimits, decode};
 pub use detect::Detection;
 pub use embed::Embedding;
-pub use engine::{Engine, EngineConfig, EngineError, FaceEngine, FaceWorker, Priority};
+pub use engine::{Engine, EngineConfig, EngineError, FaceEngine, FaceWorker, Permit, Priority};
 pub use error::{ErrorKind, Result, VisionError};
 pub use pack::{DEFAULT_PACK, PackManifest, default_models_dir};
 pub use pipeline::{AnalyzeOptions, Face, FacePipeline};
