@@ -79,6 +79,19 @@ impl Settings {
         let data_dir = PathBuf::from(var("FACEGATE_DATA").unwrap_or_else(|| "./facegate-data".into()));
         let issuer = var("FACEGATE_ISSUER").unwrap_or_else(|| format!("http://localhost:{}", listen.port()));
         let checks = liveness_settings(&var)?;
+        // Face workers (0 or unset: one per core) and the queue bound (0 or unset: 8 per worker).
+        let count = |name: &str| -> anyhow::Result<usize> {
+            var(name).map_or(Ok(0), |v| {
+                v.trim()
+                    .parse::<usize>()
+                    .map_err(|_| anyhow::anyhow!("{name} must be a whole number, not {v:?}"))
+            })
+        };
+        let engine = facegate_vision::EngineConfig {
+            workers: count("FACEGATE_FACE_WORKERS")?,
+            queue: count("FACEGATE_FACE_QUEUE")?,
+            ..Default::default()
+        };
         Settings::new(listen, issuer, data_dir, var("FACEGATE_DATABASE_URL")).map(|s| Settings {
             registration_token: var("FACEGATE_REGISTRATION_TOKEN").map(Secret::new),
             admin_token: var("FACEGATE_ADMIN_TOKEN").map(Secret::new),
@@ -98,6 +111,7 @@ impl Settings {
                 signup: var("FACEGATE_FACE_SIGNUP").is_some_and(|v| v == "1" || v == "true"),
                 second_factor: var("FACEGATE_FACE_2FA").is_some_and(|v| v == "1" || v == "true"),
                 checks,
+                engine,
                 ..Default::default()
             },
             api: super::api_auth::ApiSettings::from_env(),

@@ -81,8 +81,8 @@ fn ok(v: Value) -> ApiResult {
     Ok((StatusCode::OK, axum::Json(v)).into_response())
 }
 
-fn service(state: &AppState) -> Result<std::sync::Arc<facegate_vision::FacePipeline>, Problem> {
-    state.face.as_ref().map(|f| f.pipeline()).ok_or_else(|| {
+fn service(state: &AppState) -> Result<std::sync::Arc<facegate_vision::FaceEngine>, Problem> {
+    state.face.as_ref().map(|f| f.engine()).ok_or_else(|| {
         Problem::unavailable("the face pipeline is off on this server (models missing or FACEGATE_FACE=off)")
             .with_retry_after(60)
     })
