@@ -106,10 +106,14 @@ async fn a_full_face_queue_sheds_with_503_and_retry_after_and_recovers() {
         let (http, base, token, body) = (http.clone(), app.issuer.clone(), token.clone(), body.clone());
         tokio::spawn(async move { compare(&http, &base, &token, &body).await })
     });
+    // Spawned all at once (the iterator is lazy), awaited after.
+    let calls: Vec<_> = calls.collect();
     let mut answers = Vec::new();
     for c in calls {
         answers.push(c.await.unwrap());
     }
+    eprintln!("{:?}", answers.iter().map(|a| (a.status, a.took.as_millis())).collect::<Vec<_>>());
+    eprintln!("{:?}", app.state.face.as_ref().unwrap().engine().stats());
     let served: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
     let shed: Vec<&Answer> = answers.iter().filter(|a| a.status == 503).collect();
     assert_eq!(
