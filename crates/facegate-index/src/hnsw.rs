@@ -125,14 +125,12 @@ impl Exact {
         match self {
             Self::Memory(v) => v.extend_from_slice(data),
             Self::Disk { file, rows, .. } => {
-                let dim_bytes = 4;
                 let mut w = std::io::BufWriter::with_capacity(1 << 20, &*file);
                 for x in data {
                     w.write_all(&x.to_le_bytes())?;
                 }
                 w.flush()?;
                 *rows += data.len();
-                let _ = dim_bytes;
             }
         }
         Ok(())
@@ -565,11 +563,8 @@ impl<K: Clone + Eq + Hash + Send + Sync> Hnsw<K> {
     /// tombstones route the walk but are not returned.
     fn search_level(
         &self,
-        q: &[i8],
-        qs: f32,
-        start: Near,
-        ef: usize,
-        level: usize,
+        (q, qs): (&[i8], f32),
+        (start, ef, level): (Near, usize, usize),
         live_only: bool,
         scratch: &mut Scratch,
         visited: &mut Visited,
@@ -683,11 +678,8 @@ impl<K: Clone + Eq + Hash + Send + Sync> Hnsw<K> {
         let mut chosen = Vec::with_capacity(level.min(top) + 1);
         for l in (0..=level.min(top)).rev() {
             let found = self.search_level(
-                &q,
-                qs,
-                cur,
-                self.config.ef_construction,
-                l,
+                (&q, qs),
+                (cur, self.config.ef_construction, l),
                 false,
                 scratch,
                 &mut visited,
@@ -776,16 +768,7 @@ impl<K: Clone + Eq + Hash + Send + Sync> Hnsw<K> {
             cur = self.greedy(&q, qs, cur, l, &mut scratch);
         }
         let mut visited = self.take_visited();
-        let found = self.search_level(
-            &q,
-            qs,
-            cur,
-            ef.max(k),
-            0,
-            true,
-            &mut scratch,
-            &mut visited,
-        );
+        let found = self.search_level((&q, qs), (cur, ef.max(k), 0), true, &mut scratch, &mut visited);
         self.give_visited(visited);
         let mut buf = Vec::with_capacity(self.dim);
         let mut hits: Vec<(f32, u32)> = found
