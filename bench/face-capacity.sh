@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TESTDATA=${FACEGATE_TESTDATA:-../shared/testdata}
-A=${IMAGE_A:-$TESTDATA/faces/deepface/person_img1/img4.jpg}
-B=${IMAGE_B:-$TESTDATA/faces/deepface/person_img1/img1.jpg}
+A=${IMAGE_A:-$TESTDATA/faces/deepface/person_img16/img62.jpg}
+B=${IMAGE_B:-$TESTDATA/faces/deepface/person_img16/img16.jpg}
 F=${FACEGATE_BIN:-target/release/facegate}
 [ -x "$F" ] || cargo build --release -q -p facegate-server --bin facegate
 DATA=$(mktemp -d)

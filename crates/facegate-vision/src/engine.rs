@@ -66,7 +66,9 @@ pub struct EngineConfig {
     /// Jobs that may wait (not counting the ones running); beyond it `submit` answers `Busy`.
     /// 0: eight per worker.
     pub queue: usize,
-    /// A job that waited longer than this is answered `Busy` rather than run late.
+    /// The longest a job should wait: `submit` answers `Busy` at once when the measured service
+    /// time says the queue ahead would take longer, and a job that still waited longer (a burst of
+    /// slow jobs) is answered `Busy` rather than run late.
     pub max_wait: Duration,
 }
 
@@ -75,7 +77,7 @@ impl Default for EngineConfig {
         Self {
             workers: 0,
             queue: 0,
-            max_wait: Duration::from_secs(2),
+            max_wait: Duration::from_millis(800),
         }
     }
 }
@@ -245,6 +247,15 @@ struct Shared<W> {
 }
 
 impl<W> Shared<W> {
+    /// Expected wait of a job queued behind `queued` others (and the ones running).
+    fn expected_wait(&self, queued: usize) -> Duration {
+        let per = Duration::from_micros(self.service_us.load(Ordering::Relaxed));
+        let workers = self.config.workers.max(1);
+        let ahead = queued + self.running.load(Ordering::Relaxed);
+        // Jobs ahead are served `workers` at a time; the running ones are half done on average.
+        per * (ahead.saturating_sub(workers / 2)) as u32 / workers as u32
+    }
+
     fn retry_after(&self, queued: usize) -> Duration {
         let per = Duration::from_micros(self.service_us.load(Ordering::Relaxed));
         let workers = self.config.workers.max(1) as u32;
@@ -349,7 +360,8 @@ impl<W: Send + 'static> Engine<W> {
             if q.closed {
                 return Err(EngineError::Lost);
             }
-            let full = q.len() >= shared.config.queue;
+            let full = q.len() >= shared.config.queue
+                || (q.len() > 0 && shared.expected_wait(q.len()) > shared.config.max_wait);
             let displaced = match (full, priority) {
                 (false, _) => None,
                 (true, Priority::Continuing) if !q.new.is_empty() => q.new.pop_back(),
@@ -665,9 +677,13 @@ mod tests {
         let slow = stale_engine
             .submit(Priority::New, |_: &()| std::thread::sleep(Duration::from_millis(100)))
             .unwrap();
-        let late = stale_engine.submit(Priority::New, |_: &()| 1u8).unwrap();
+        // Refused at once (the wait ahead is longer than max_wait) or, if queued, when it is picked up
+        // too late: never run.
+        let late = stale_engine
+            .submit(Priority::New, |_: &()| 1u8)
+            .and_then(|p| p.wait());
         slow.wait().unwrap();
-        assert!(matches!(late.wait(), Err(EngineError::Busy { .. })));
+        assert!(matches!(late, Err(EngineError::Busy { .. })), "{late:?}");
     }
 
     #[test]
