@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use facegate_index::synthetic::Synthetic;
 use facegate_index::hnsw::{Hnsw, HnswConfig};
+use facegate_index::synthetic::Synthetic;
 use facegate_index::{Hit, Index, IndexConfig};
 
 /// Settings from the environment: BENCH_SIZES (comma-separated, default 10000,100000,1000000),
@@ -85,7 +85,10 @@ fn rss_mib() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn time_queries(queries: &[Vec<f32>], mut search: impl FnMut(&[f32]) -> Vec<Hit<u32>>) -> (f64, f64, Vec<Vec<Hit<u32>>>) {
+fn time_queries(
+    queries: &[Vec<f32>],
+    mut search: impl FnMut(&[f32]) -> Vec<Hit<u32>>,
+) -> (f64, f64, Vec<Vec<Hit<u32>>>) {
     let mut answers = Vec::with_capacity(queries.len());
     let mut ms: Vec<f64> = queries
         .iter()
@@ -110,7 +113,11 @@ fn recall_of(exact: &[Vec<Hit<u32>>], got: &[Vec<Hit<u32>>], k: usize, min: f32)
             found += usize::from(g.iter().take(k).any(|x| x.key == h.key));
         }
     }
-    if total == 0 { 1.0 } else { found as f64 / total as f64 }
+    if total == 0 {
+        1.0
+    } else {
+        found as f64 / total as f64
+    }
 }
 
 fn items(n: usize, dim: usize) -> (Vec<(u32, Vec<f32>)>, Synthetic) {

@@ -46,10 +46,10 @@ where
         let mut templates_of: HashMap<O, Vec<T>> = HashMap::new();
         let mut items = Vec::new();
         for (o, t, v) in rows {
-            if let Some(old) = owner_of.insert(t.clone(), o.clone()) {
-                if let Some(list) = templates_of.get_mut(&old) {
-                    list.retain(|x| x != &t);
-                }
+            if let Some(old) = owner_of.insert(t.clone(), o.clone())
+                && let Some(list) = templates_of.get_mut(&old)
+            {
+                list.retain(|x| x != &t);
             }
             templates_of.entry(o).or_default().push(t.clone());
             items.push((t, v));
@@ -122,7 +122,9 @@ where
     /// best first.
     pub fn search(&self, query: &[f32], max_owners: usize, min_score: f32) -> Vec<OwnerHit<O, T>> {
         // Several templates per owner: ask for a few more hits than owners.
-        let hits = self.index.search(query, max_owners.saturating_mul(4).max(8), min_score);
+        let hits = self
+            .index
+            .search(query, max_owners.saturating_mul(4).max(8), min_score);
         let mut out: Vec<OwnerHit<O, T>> = Vec::new();
         for h in hits {
             let Some(owner) = self.owner_of.get(&h.key) else {
@@ -163,7 +165,11 @@ mod tests {
         let q = g.sample_of(7);
         let hits = gallery.search(&q, 3, 0.3);
         assert_eq!(hits[0].owner, 7);
-        assert_eq!(hits.iter().filter(|h| h.owner == 7).count(), 1, "one hit per owner");
+        assert_eq!(
+            hits.iter().filter(|h| h.owner == 7).count(),
+            1,
+            "one hit per owner"
+        );
         assert!(gallery.remove(&hits[0].template));
         assert_eq!(gallery.search(&q, 1, 0.3)[0].owner, 7, "two templates left");
         assert_eq!(gallery.remove_owner(&7), 2);

@@ -114,11 +114,7 @@ impl Exact {
             .write(true)
             .create_new(true)
             .open(&path)?;
-        Ok(Self::Disk {
-            file,
-            path,
-            rows: 0,
-        })
+        Ok(Self::Disk { file, path, rows: 0 })
     }
 
     fn push_all(&mut self, data: &[f32]) -> std::io::Result<()> {
@@ -427,9 +423,7 @@ impl<K: Clone + Eq + Hash + Send + Sync> Hnsw<K> {
     pub fn get(&self, key: &K) -> Option<Vec<f32>> {
         let &id = self.pos.get(key)?;
         let mut buf = Vec::with_capacity(self.dim);
-        self.exact
-            .get(id as usize, self.dim, &mut buf)
-            .then_some(buf)
+        self.exact.get(id as usize, self.dim, &mut buf).then_some(buf)
     }
 
     /// Bytes held in memory: codes, scales, links, keys and the key map, and the f32 copies when they
@@ -771,15 +765,15 @@ impl<K: Clone + Eq + Hash + Send + Sync> Hnsw<K> {
         let found = self.search_level((&q, qs), (cur, ef.max(k), 0), true, &mut scratch, &mut visited);
         self.give_visited(visited);
         let mut buf = Vec::with_capacity(self.dim);
-        let mut hits: Vec<(f32, u32)> = found
-            .iter()
-            .filter_map(|c| {
-                self.exact
-                    .get(c.1 as usize, self.dim, &mut buf)
-                    .then(|| (dot(&buf, query), c.1))
-            })
-            .filter(|&(s, _)| s >= min_score)
-            .collect();
+        let mut hits: Vec<(f32, u32)> = Vec::with_capacity(found.len());
+        for c in &found {
+            if self.exact.get(c.1 as usize, self.dim, &mut buf) {
+                let score = dot(&buf, query);
+                if score >= min_score {
+                    hits.push((score, c.1));
+                }
+            }
+        }
         hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         hits.truncate(k);
         hits.into_iter()
@@ -916,7 +910,10 @@ mod tests {
         for i in 0..3000u32 {
             let top = idx.search(&vs[i as usize], 1, f32::MIN);
             if i % 2 == 0 {
-                assert!(top.iter().all(|h| h.key % 2 == 1), "a deleted face is never returned");
+                assert!(
+                    top.iter().all(|h| h.key % 2 == 1),
+                    "a deleted face is never returned"
+                );
             } else {
                 assert_eq!(top[0].key, i, "a stored vector finds itself");
             }

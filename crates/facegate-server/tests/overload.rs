@@ -63,9 +63,10 @@ async fn compare(http: &reqwest::Client, base: &str, token: &str, body: &Value) 
 }
 
 fn same_person_matched(v: &Value) -> bool {
-    v["faceMatches"].as_array().is_some_and(|m| {
-        m.len() == 1 && m[0]["similarity"].as_f64().is_some_and(|s| s >= 80.0)
-    }) && v["unmatchedFaces"].as_array().is_some_and(|u| u.is_empty())
+    v["faceMatches"]
+        .as_array()
+        .is_some_and(|m| m.len() == 1 && m[0]["similarity"].as_f64().is_some_and(|s| s >= 80.0))
+        && v["unmatchedFaces"].as_array().is_some_and(|u| u.is_empty())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -90,7 +91,9 @@ async fn a_full_face_queue_sheds_with_503_and_retry_after_and_recovers() {
         eprintln!("SKIPPED: default model pack not installed (facegate models fetch)");
         return;
     }
-    let token = common::client_token(&app.issuer, &app.state, "faces:read").await.1;
+    let token = common::client_token(&app.issuer, &app.state, "faces:read")
+        .await
+        .1;
     let body = json!({
         "sourceImage": b64(&photo("deepface/person_img1/img4.jpg")),
         "targetImage": b64(&photo("deepface/person_img1/img1.jpg")),
@@ -112,7 +115,13 @@ async fn a_full_face_queue_sheds_with_503_and_retry_after_and_recovers() {
     for c in calls {
         answers.push(c.await.unwrap());
     }
-    eprintln!("{:?}", answers.iter().map(|a| (a.status, a.took.as_millis())).collect::<Vec<_>>());
+    eprintln!(
+        "{:?}",
+        answers
+            .iter()
+            .map(|a| (a.status, a.took.as_millis()))
+            .collect::<Vec<_>>()
+    );
     eprintln!("{:?}", app.state.face.as_ref().unwrap().engine().stats());
     let served: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
     let shed: Vec<&Answer> = answers.iter().filter(|a| a.status == 503).collect();
@@ -126,12 +135,24 @@ async fn a_full_face_queue_sheds_with_503_and_retry_after_and_recovers() {
     // A compare is two jobs; one worker and two places cannot take twenty callers' forty jobs.
     assert!(!shed.is_empty(), "some callers are shed");
     for a in &served {
-        assert!(same_person_matched(&a.body), "a 200 under load is still right: {}", a.body);
+        assert!(
+            same_person_matched(&a.body),
+            "a 200 under load is still right: {}",
+            a.body
+        );
     }
     for a in &shed {
         assert_eq!(a.content_type, "application/problem+json");
-        assert_eq!(a.body["type"].as_str().map(|t| t.ends_with("busy")), Some(true), "{}", a.body);
-        assert!(a.retry_after.is_some_and(|s| s >= 1), "503 without Retry-After: {a:?}");
+        assert_eq!(
+            a.body["type"].as_str().map(|t| t.ends_with("busy")),
+            Some(true),
+            "{}",
+            a.body
+        );
+        assert!(
+            a.retry_after.is_some_and(|s| s >= 1),
+            "503 without Retry-After: {a:?}"
+        );
     }
     for a in &answers {
         assert!(a.took < timeout, "{a:?}");

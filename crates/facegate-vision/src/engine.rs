@@ -295,7 +295,9 @@ impl<W: Send + 'static> Engine<W> {
     /// that does not load is an error at start-up, not at the first request).
     pub fn start<E>(config: EngineConfig, mut make: impl FnMut(usize) -> Result<W, E>) -> Result<Self, E> {
         let config = config.resolved();
-        let states = (0..config.workers).map(&mut make).collect::<Result<Vec<W>, E>>()?;
+        let states = (0..config.workers)
+            .map(&mut make)
+            .collect::<Result<Vec<W>, E>>()?;
         let shared = Arc::new(Shared {
             queues: Mutex::new(Queues {
                 continuing: VecDeque::new(),
@@ -414,7 +416,9 @@ pub struct Permit<W: Send + 'static> {
 
 impl<W: Send + 'static> std::fmt::Debug for Permit<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Permit").field("priority", &self.priority).finish()
+        f.debug_struct("Permit")
+            .field("priority", &self.priority)
+            .finish()
     }
 }
 
@@ -485,11 +489,7 @@ fn work<W>(shared: &Shared<W>, state: &W) {
             continue;
         }
         if job.at.elapsed() > shared.config.max_wait {
-            let queued = shared
-                .queues
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .len();
+            let queued = shared.queues.lock().unwrap_or_else(PoisonError::into_inner).len();
             shared.shed.fetch_add(1, Ordering::Relaxed);
             job.task.refuse(EngineError::Busy {
                 retry_after: shared.retry_after(queued),
@@ -502,9 +502,7 @@ fn work<W>(shared: &Shared<W>, state: &W) {
         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job.task.run(state)));
         let us = t.elapsed().as_micros().min(u64::MAX as u128) as u64;
         let old = shared.service_us.load(Ordering::Relaxed);
-        shared
-            .service_us
-            .store((old * 7 + us) / 8, Ordering::Relaxed);
+        shared.service_us.store((old * 7 + us) / 8, Ordering::Relaxed);
         shared.running.fetch_sub(1, Ordering::Relaxed);
         shared.served.fetch_add(1, Ordering::Relaxed);
     }
@@ -639,8 +637,12 @@ mod tests {
         settle(&e, 1, 0);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (s1, s2) = (seen.clone(), seen.clone());
-        let n = e.submit(Priority::New, move |_: &Gate| s1.lock().unwrap().push(5)).unwrap();
-        let c = e.submit(Priority::Continuing, move |_: &Gate| s2.lock().unwrap().push(6)).unwrap();
+        let n = e
+            .submit(Priority::New, move |_: &Gate| s1.lock().unwrap().push(5))
+            .unwrap();
+        let c = e
+            .submit(Priority::Continuing, move |_: &Gate| s2.lock().unwrap().push(6))
+            .unwrap();
         go[0].send(()).unwrap();
         hold.wait().unwrap();
         n.wait().unwrap();
@@ -655,10 +657,15 @@ mod tests {
         let hold = e.submit(Priority::New, gated(0)).unwrap();
         settle(&e, 1, 0);
         let r = ran.clone();
-        drop(e.submit(Priority::New, move |_: &Gate| r.fetch_add(1, Ordering::SeqCst)).unwrap());
+        drop(
+            e.submit(Priority::New, move |_: &Gate| r.fetch_add(1, Ordering::SeqCst))
+                .unwrap(),
+        );
         go[0].send(()).unwrap();
         assert_eq!(hold.wait(), Ok(0));
-        let boom = e.submit(Priority::New, |_: &Gate| -> u32 { panic!("job failed") }).unwrap();
+        let boom = e
+            .submit(Priority::New, |_: &Gate| -> u32 { panic!("job failed") })
+            .unwrap();
         assert_eq!(boom.wait(), Err(EngineError::Lost));
         assert_eq!(e.submit(Priority::New, |_: &Gate| 7u32).unwrap().wait(), Ok(7));
         assert_eq!(ran.load(Ordering::SeqCst), 0, "a job nobody waits for is skipped");
@@ -675,7 +682,9 @@ mod tests {
         .unwrap();
         drop((e, go));
         let slow = stale_engine
-            .submit(Priority::New, |_: &()| std::thread::sleep(Duration::from_millis(100)))
+            .submit(Priority::New, |_: &()| {
+                std::thread::sleep(Duration::from_millis(100))
+            })
             .unwrap();
         // Refused at once (the wait ahead is longer than max_wait) or, if queued, when it is picked up
         // too late: never run.
@@ -725,6 +734,10 @@ mod tests {
             })
             .collect();
         let got: Vec<i32> = jobs.into_iter().map(|p| p.wait().unwrap()).collect();
-        assert_eq!(got, vec![0, 1], "two jobs met at a barrier: they ran at the same time");
+        assert_eq!(
+            got,
+            vec![0, 1],
+            "two jobs met at a barrier: they ran at the same time"
+        );
     }
 }

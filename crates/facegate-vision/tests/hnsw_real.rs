@@ -20,7 +20,8 @@ fn hnsw_finds_the_exact_matches_of_real_photos_among_distractors() {
     let mut real: Vec<(u32, String, Vec<f32>)> = Vec::new();
     for line in manifest.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        let img = facegate_vision::decode(&common::read(&format!("faces/{}", f[0])), &Default::default()).unwrap();
+        let img =
+            facegate_vision::decode(&common::read(&format!("faces/{}", f[0])), &Default::default()).unwrap();
         let opts = facegate_vision::AnalyzeOptions {
             max_faces: Some(1),
             ..Default::default()

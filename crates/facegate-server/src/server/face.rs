@@ -10,8 +10,8 @@ use facegate_core::secret::random_token;
 use facegate_store::Store;
 use facegate_vision::quality::QualityBar;
 use facegate_vision::{
-    AnalyzeOptions, DecodeLimits, EngineConfig, EngineError, FaceEngine, FacePipeline, FaceWorker, PackManifest,
-    Priority, VisionError,
+    AnalyzeOptions, DecodeLimits, EngineConfig, EngineError, FaceEngine, FacePipeline, FaceWorker,
+    PackManifest, Priority, VisionError,
 };
 
 use super::now;
@@ -127,14 +127,16 @@ impl FaceService {
                     settings.pack
                 )));
             }
-            let antispoof =
-                match facegate_vision::antispoof::AntiSpoof::load(&settings.models_dir, &Default::default()) {
-                    Ok(a) => Some(a),
-                    Err(e) => {
-                        antispoof_missing = Some(e.to_string());
-                        None
-                    }
-                };
+            let antispoof = match facegate_vision::antispoof::AntiSpoof::load(
+                &settings.models_dir,
+                &Default::default(),
+            ) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    antispoof_missing = Some(e.to_string());
+                    None
+                }
+            };
             Ok(FaceWorker { pipeline, antispoof })
         })?;
         if let Some(e) = antispoof_missing {

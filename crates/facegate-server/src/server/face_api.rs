@@ -11,7 +11,9 @@ use facegate_core::similarity::SimilarityScale;
 use facegate_index::{Index, IndexConfig};
 use facegate_store::{ApiCollection, ApiFace, Store, StoreError};
 use facegate_vision::quality::{Issue, QualityBar};
-use facegate_vision::{AnalyzeOptions, DecodeLimits, EngineError, ErrorKind, Face, FaceEngine, FaceWorker, Priority};
+use facegate_vision::{
+    AnalyzeOptions, DecodeLimits, EngineError, ErrorKind, Face, FaceEngine, FaceWorker, Priority,
+};
 use serde_json::{Value, json};
 
 use super::face_json::round2;

@@ -14,7 +14,9 @@ use facegate_core::liveness::{
 };
 use facegate_vision::antispoof::AntiSpoof;
 use facegate_vision::geometry::Point;
-use facegate_vision::{AnalyzeOptions, DecodeLimits, EngineError, FaceEngine, FacePipeline, FaceWorker, Priority, VisionError};
+use facegate_vision::{
+    AnalyzeOptions, DecodeLimits, EngineError, FaceEngine, FacePipeline, FaceWorker, Priority, VisionError,
+};
 
 /// Who may use a check.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

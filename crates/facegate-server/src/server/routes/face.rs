@@ -91,8 +91,10 @@ fn busy(retry_after: u64) -> Response {
         json!({"ok": false, "busy": true, "retry_after": retry_after,
                "error": "The server is busy: trying again in a moment."}),
     );
-    r.headers_mut()
-        .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(retry_after));
+    r.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(retry_after),
+    );
     r
 }
 
