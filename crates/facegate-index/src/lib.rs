@@ -7,6 +7,8 @@
 //! keep it current; it retrains when the collection has doubled since the last training, and falls
 //! back to the exact scan when it shrinks well below the threshold. No I/O: the caller loads it.
 
+pub mod gallery;
+pub mod hnsw;
 mod kmeans;
 pub mod synthetic;
 

@@ -19,6 +19,8 @@
  * `image` (the JPEG or the chosen file). The server answers JSON:
  *   {"ok": true, "message": "...", "redirect": "/path"?}
  *   {"ok": false, "error": "...", "retry_after": seconds?}   (4xx; 429 when rate limited)
+ *   {"ok": false, "busy": true, "retry_after": seconds}      (503: the face workers are all busy;
+ *                                                             the script waits and sends again itself)
  *
  * The form carries data-state = starting | ready | no-camera | busy | waiting | done, for styling
  * and for tests.
@@ -38,6 +40,8 @@
   var SHOT_GAP_MS = 700; // pause between two pictures of one series
   var AUTO_DELAY_MS = 1500; // data-auto="1": first picture this long after the camera starts
   var REQUEST_TIMEOUT_MS = 30000;
+  // A busy server (503 with "busy") is asked again this many times, after its Retry-After.
+  var BUSY_RETRIES = 5;
   var JPEG_QUALITY = 0.92;
   var FRAME_QUALITY = 0.95; // liveness frames: the passive spoof cue needs little compression
   var FRAME_MAX_WIDTH = 640;
@@ -56,6 +60,7 @@
     badType: 'Please choose a JPEG, PNG or WebP photo.',
     tooLarge: 'That picture is too large for the server; please choose a smaller photo.',
     retryNow: 'You can try again now.',
+    busy: 'The server is busy: trying again…',
     done: 'Done.'
   };
 
@@ -520,8 +525,25 @@
       return fd;
     }
 
-    // Resolves to {ok, status, data}; rejects only with {network: true} or {timeout: true}.
+    // Resolves to {ok, status, data}; rejects only with {network: true} or {timeout: true}. A busy
+    // server is asked again by itself (the request was not taken, so sending it again is safe).
     function post(image, filename, url, extra, rawBody) {
+      var tries = 0;
+      function attempt() {
+        return postOnce(image, filename, url, extra, rawBody).then(function (r) {
+          if (r.status === 503 && r.data && r.data.busy === true && tries < BUSY_RETRIES) {
+            tries += 1;
+            var secs = Math.min(10, Math.max(1, Number(r.data.retry_after) || 1));
+            setStatus(MSG.busy, 'busy');
+            return wait(secs * 1000).then(attempt);
+          }
+          return r;
+        });
+      }
+      return attempt();
+    }
+
+    function postOnce(image, filename, url, extra, rawBody) {
       var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
       var timer = null;
       var timedOut = false;

@@ -247,7 +247,7 @@ async fn import_one(
     {
         return Ok(None);
     }
-    let analysed = FaceApi::analyse(face.pipeline(), bytes, max_image, true, false)
+    let analysed = FaceApi::analyse(face.engine(), bytes, max_image, true, false)
         .await
         .map_err(|p| p.detail.clone())?;
     if analysed.faces.is_empty() {

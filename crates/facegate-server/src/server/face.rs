@@ -10,7 +10,10 @@ use facegate_core::face_fusion::{DEFAULT_FUSION, identify_fused};
 use facegate_core::secret::random_token;
 use facegate_store::Store;
 use facegate_vision::quality::QualityBar;
-use facegate_vision::{AnalyzeOptions, DecodeLimits, FacePipeline, VisionError};
+use facegate_vision::{
+    AnalyzeOptions, DecodeLimits, EngineConfig, EngineError, FaceEngine, FacePipeline, FaceWorker,
+    PackManifest, Priority, VisionError,
+};
 
 use super::now;
 
@@ -44,6 +47,8 @@ pub struct FaceSettings {
     /// Password logins of people with enrolled faces continue with a face check.
     pub second_factor: bool,
     pub checks: super::liveness::LivenessSettings,
+    /// Face workers and the queue bound (FACEGATE_FACE_WORKERS, FACEGATE_FACE_QUEUE).
+    pub engine: EngineConfig,
 }
 
 impl Default for FaceSettings {
@@ -61,6 +66,7 @@ impl Default for FaceSettings {
             signup: false,
             second_factor: false,
             checks: Default::default(),
+            engine: EngineConfig::default(),
         }
     }
 }
@@ -89,6 +95,20 @@ pub enum FaceError {
     /// Two accounts match too closely to tell apart.
     #[error("The face matches more than one account closely. Enter your username.")]
     Ambiguous,
+    /// The face engine's queue is full: the page tries again by itself after `retry_after` seconds.
+    #[error("The server is busy: trying again in a moment.")]
+    Busy { retry_after: u64 },
+}
+
+impl From<EngineError> for FaceError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Busy { retry_after } => FaceError::Busy {
+                retry_after: retry_after.as_secs().max(1),
+            },
+            EngineError::Lost => FaceError::Unavailable(e.to_string()),
+        }
+    }
 }
 
 /// The result of comparing a probe with the store.
@@ -108,55 +128,87 @@ pub enum Probe {
 
 #[derive(Debug)]
 pub struct FaceService {
-    pipeline: Arc<FacePipeline>,
+    engine: Arc<FaceEngine>,
+    manifest: PackManifest,
+    has_landmarks: bool,
     pub settings: FaceSettings,
     pub liveness: super::liveness::LivenessService,
 }
 
 impl FaceService {
+    /// Starts the face engine: `settings.engine.workers` pipelines (default: one per core), each
+    /// with its own anti-spoof model when that is installed.
     pub fn load(settings: FaceSettings) -> Result<FaceService, VisionError> {
-        let pipeline = FacePipeline::load(&settings.models_dir, &settings.pack, &Default::default())?;
-        if pipeline.manifest().calibration.thresholds.is_empty() {
-            return Err(VisionError::Pack(format!(
-                "pack {} has no calibrated thresholds",
-                settings.pack
-            )));
-        }
-        let pipeline = Arc::new(pipeline);
-        let antispoof = match facegate_vision::antispoof::AntiSpoof::load(
-            &settings.models_dir,
-            &Default::default(),
-        ) {
-            Ok(a) => Some(a),
+        let mut antispoof_missing = None;
+        let engine = FaceEngine::start(settings.engine, |_| {
+            let pipeline = FacePipeline::load(&settings.models_dir, &settings.pack, &Default::default())?;
+            if pipeline.manifest().calibration.thresholds.is_empty() {
+                return Err(VisionError::Pack(format!(
+                    "pack {} has no calibrated thresholds",
+                    settings.pack
+                )));
+            }
+            let antispoof = match facegate_vision::antispoof::AntiSpoof::load(
+                &settings.models_dir,
+                &Default::default(),
+            ) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    antispoof_missing = Some(e.to_string());
+                    None
+                }
+            };
+            Ok(FaceWorker { pipeline, antispoof })
+        })?;
+        if let Some(e) = antispoof_missing {
             // Liveness without its passive cue is weaker than what the operator configured.
-            Err(e) if settings.liveness == Liveness::Required => {
+            if settings.liveness == Liveness::Required {
                 return Err(VisionError::Pack(format!(
                     "liveness is required but its passive anti-spoof model cannot be loaded ({e}); run `facegate models fetch`"
                 )));
             }
-            Err(e) => {
-                tracing::warn!("liveness checks (API only) run without the passive anti-spoof model: {e}");
-                None
-            }
-        };
+            tracing::warn!("liveness checks (API only) run without the passive anti-spoof model: {e}");
+        }
+        let (manifest, has_landmarks, has_antispoof) = engine
+            .submit(Priority::New, |w: &FaceWorker| {
+                (
+                    w.pipeline.manifest().clone(),
+                    w.pipeline.has_landmarks(),
+                    w.antispoof.is_some(),
+                )
+            })
+            .and_then(|p| p.wait())
+            .map_err(|e| VisionError::Runtime(e.to_string()))?;
+        let engine = Arc::new(engine);
         // Two frames of one check must be one person: the pack's lenient 1e-2 operating point.
-        let continuity = pipeline.manifest().threshold_for(1e-2).unwrap_or(0.2);
+        let continuity = manifest.threshold_for(1e-2).unwrap_or(0.2);
         let liveness = super::liveness::LivenessService::new(
-            pipeline.clone(),
-            antispoof,
+            engine.clone(),
+            has_landmarks,
+            has_antispoof,
             continuity,
             settings.checks.clone(),
         );
         Ok(FaceService {
-            pipeline,
+            engine,
+            manifest,
+            has_landmarks,
             settings,
             liveness,
         })
     }
 
-    /// The loaded pipeline (the face API analyses images with it too).
-    pub fn pipeline(&self) -> Arc<FacePipeline> {
-        self.pipeline.clone()
+    /// The face engine (the face API analyses images with it too).
+    pub fn engine(&self) -> Arc<FaceEngine> {
+        self.engine.clone()
+    }
+
+    pub fn manifest(&self) -> &PackManifest {
+        &self.manifest
+    }
+
+    pub fn has_landmarks(&self) -> bool {
+        self.has_landmarks
     }
 
     pub fn pack(&self) -> &str {
@@ -166,13 +218,12 @@ impl FaceService {
     /// The 1:1 cosine threshold (the configured target).
     pub fn threshold(&self, gallery: usize) -> f32 {
         let fmr = per_comparison_fmr(self.settings.target_fmr, gallery);
-        self.pipeline.manifest().threshold_for(fmr).unwrap_or(1.0)
+        self.manifest.threshold_for(fmr).unwrap_or(1.0)
     }
 
     /// The smallest false-match rate the pack's calibration measured: nothing stricter is vouched for.
     pub fn vouched_fmr(&self) -> f64 {
-        self.pipeline
-            .manifest()
+        self.manifest
             .calibration
             .thresholds
             .iter()
@@ -197,13 +248,13 @@ impl FaceService {
                 largest: self.largest_gallery(),
             });
         }
-        Ok(self.pipeline.manifest().threshold_for(fmr).unwrap_or(1.0))
+        Ok(self.manifest.threshold_for(fmr).unwrap_or(1.0))
     }
 
     /// "Possibly the same person": the pack's lenient 1e-2 operating point, for refusing a face
     /// sign-up that may be an existing account's face.
     pub fn possible_match_threshold(&self) -> f32 {
-        self.pipeline.manifest().threshold_for(1e-2).unwrap_or(0.2)
+        self.manifest.threshold_for(1e-2).unwrap_or(0.2)
     }
 
     /// Decodes and analyses an uploaded image off the async runtime; exactly one face, held to `bar`.
@@ -214,29 +265,29 @@ impl FaceService {
         bar: QualityBar,
         flip: bool,
     ) -> Result<(Vec<f32>, serde_json::Value), FaceError> {
-        let pipeline = self.pipeline.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let limits = DecodeLimits {
-                max_bytes: 10 * 1024 * 1024,
-                ..DecodeLimits::default()
-            };
-            let img = facegate_vision::decode(&bytes, &limits)?;
-            let levers = facegate_vision::Levers {
-                flip,
-                ..pipeline.levers()
-            };
-            pipeline.analyze_with(
-                &img,
-                &AnalyzeOptions {
-                    embed: true,
-                    landmarks: pipeline.has_landmarks(),
-                    max_faces: None,
-                },
-                &levers,
-            )
-        })
-        .await
-        .map_err(|e| FaceError::Unavailable(e.to_string()))?;
+        let result = self
+            .engine
+            .run(Priority::New, move |w: &FaceWorker| {
+                let limits = DecodeLimits {
+                    max_bytes: 10 * 1024 * 1024,
+                    ..DecodeLimits::default()
+                };
+                let img = facegate_vision::decode(&bytes, &limits)?;
+                let levers = facegate_vision::Levers {
+                    flip,
+                    ..w.pipeline.levers()
+                };
+                w.pipeline.analyze_with(
+                    &img,
+                    &AnalyzeOptions {
+                        embed: true,
+                        landmarks: w.pipeline.has_landmarks(),
+                        max_faces: None,
+                    },
+                    &levers,
+                )
+            })
+            .await?;
         let mut faces = match result {
             Ok(f) => f,
             Err(e)
@@ -407,26 +458,26 @@ impl FaceService {
             min_sharpness: 0.0,
             ..bar
         };
-        let pipeline = self.pipeline.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let limits = DecodeLimits {
-                max_bytes: 256 * 1024,
-                max_side: 1280,
-                ..DecodeLimits::default()
-            };
-            let img = facegate_vision::decode(&bytes, &limits)?;
-            let faces = pipeline.analyze(
-                &img,
-                &AnalyzeOptions {
-                    embed: false,
-                    landmarks: false,
-                    max_faces: None,
-                },
-            )?;
-            Ok::<_, VisionError>((faces, img.height() as f32))
-        })
-        .await
-        .map_err(|e| FaceError::Unavailable(e.to_string()))?;
+        let result = self
+            .engine
+            .run(Priority::New, move |w: &FaceWorker| {
+                let limits = DecodeLimits {
+                    max_bytes: 256 * 1024,
+                    max_side: 1280,
+                    ..DecodeLimits::default()
+                };
+                let img = facegate_vision::decode(&bytes, &limits)?;
+                let faces = w.pipeline.analyze(
+                    &img,
+                    &AnalyzeOptions {
+                        embed: false,
+                        landmarks: false,
+                        max_faces: None,
+                    },
+                )?;
+                Ok::<_, VisionError>((faces, img.height() as f32))
+            })
+            .await?;
         let (mut faces, height) = result.map_err(|e| FaceError::BadImage(e.to_string()))?;
         if let Some(main) = faces.first().map(|f| f.detection.bbox.area()) {
             faces.retain(|f| f.detection.bbox.area() >= main * 0.25);

@@ -11,7 +11,9 @@ use facegate_core::similarity::SimilarityScale;
 use facegate_index::{Index, IndexConfig};
 use facegate_store::{ApiCollection, ApiFace, Store, StoreError};
 use facegate_vision::quality::{Issue, QualityBar};
-use facegate_vision::{AnalyzeOptions, DecodeLimits, ErrorKind, Face, FacePipeline};
+use facegate_vision::{
+    AnalyzeOptions, DecodeLimits, EngineError, ErrorKind, Face, FaceEngine, FaceWorker, Priority,
+};
 use serde_json::{Value, json};
 
 use super::face_json::round2;
@@ -289,34 +291,38 @@ impl FaceApi {
 
     /// Decodes and analyses an image off the async runtime, refusing bad or oversized images.
     pub async fn analyse(
-        pipeline: Arc<FacePipeline>,
+        engine: Arc<FaceEngine>,
         bytes: Vec<u8>,
         max_image: usize,
         embed: bool,
         landmarks: bool,
     ) -> Result<Analysed, Problem> {
-        let result = tokio::task::spawn_blocking(move || {
-            let limits = DecodeLimits {
-                max_bytes: max_image,
-                ..DecodeLimits::default()
-            };
-            let img = facegate_vision::decode(&bytes, &limits)?;
-            let faces = pipeline.analyze(
-                &img,
-                &AnalyzeOptions {
-                    embed,
-                    landmarks: landmarks && pipeline.has_landmarks(),
-                    max_faces: Some(100),
-                },
-            )?;
-            Ok::<_, facegate_vision::VisionError>(Analysed {
-                width: img.width(),
-                height: img.height(),
-                faces,
+        let result = engine
+            .run(Priority::New, move |w: &FaceWorker| {
+                let limits = DecodeLimits {
+                    max_bytes: max_image,
+                    ..DecodeLimits::default()
+                };
+                let img = facegate_vision::decode(&bytes, &limits)?;
+                let faces = w.pipeline.analyze(
+                    &img,
+                    &AnalyzeOptions {
+                        embed,
+                        landmarks: landmarks && w.pipeline.has_landmarks(),
+                        max_faces: Some(100),
+                    },
+                )?;
+                Ok::<_, facegate_vision::VisionError>(Analysed {
+                    width: img.width(),
+                    height: img.height(),
+                    faces,
+                })
             })
-        })
-        .await
-        .map_err(Problem::internal)?;
+            .await
+            .map_err(|e| match e {
+                EngineError::Busy { retry_after } => Problem::busy(retry_after.as_secs()),
+                EngineError::Lost => Problem::internal(e),
+            })?;
         result.map_err(|e| match e.kind() {
             ErrorKind::BadImage => Problem::invalid_image(e.to_string()),
             ErrorKind::ImageTooLarge => Problem::too_large(e.to_string()),

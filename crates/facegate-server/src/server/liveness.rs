@@ -14,7 +14,9 @@ use facegate_core::liveness::{
 };
 use facegate_vision::antispoof::AntiSpoof;
 use facegate_vision::geometry::Point;
-use facegate_vision::{AnalyzeOptions, DecodeLimits, FacePipeline, VisionError};
+use facegate_vision::{
+    AnalyzeOptions, DecodeLimits, EngineError, FaceEngine, FacePipeline, FaceWorker, Priority, VisionError,
+};
 
 /// Who may use a check.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -70,6 +72,9 @@ pub enum LivenessError {
     TooMany,
     #[error("{0}")]
     Unavailable(String),
+    /// The face engine's queue is full; the frame was not taken (its token still holds).
+    #[error("the server is busy: send the frame again in {retry_after} s")]
+    Busy { retry_after: u64 },
 }
 
 #[derive(Debug)]
@@ -87,6 +92,8 @@ struct Entry {
     origin: Option<String>,
     /// When it succeeded.
     succeeded_at: Option<Instant>,
+    /// Frames accepted so far: after the first, the check is under way and its frames go first.
+    frames_sent: u32,
 }
 
 /// A passed check is usable this long after it passed.
@@ -139,8 +146,8 @@ pub struct Report {
 
 #[derive(Debug)]
 pub struct LivenessService {
-    pipeline: Arc<FacePipeline>,
-    antispoof: Option<Arc<AntiSpoof>>,
+    engine: Arc<FaceEngine>,
+    has_passive: bool,
     policy: Policy,
     pub settings: LivenessSettings,
     checks: Mutex<HashMap<String, Arc<Mutex<Entry>>>>,
@@ -156,13 +163,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl LivenessService {
     pub fn new(
-        pipeline: Arc<FacePipeline>,
-        antispoof: Option<AntiSpoof>,
+        engine: Arc<FaceEngine>,
+        has_landmarks: bool,
+        has_passive: bool,
         continuity_threshold: f32,
         mut settings: LivenessSettings,
     ) -> LivenessService {
         // Without 106 landmarks there are no eye or mouth measures: only head movement challenges.
-        if !pipeline.has_landmarks() {
+        if !has_landmarks {
             settings
                 .kinds
                 .retain(|k| matches!(k, ChallengeKind::HeadTurns | ChallengeKind::NoseTarget));
@@ -172,8 +180,8 @@ impl LivenessService {
         }
         let rng = settings.seed.map_or_else(Rng::from_system, Rng::seeded);
         LivenessService {
-            pipeline,
-            antispoof: antispoof.map(Arc::new),
+            engine,
+            has_passive,
             policy: Policy {
                 lifetime: settings.lifetime,
                 continuity_threshold,
@@ -186,7 +194,7 @@ impl LivenessService {
     }
 
     pub fn has_passive_model(&self) -> bool {
-        self.antispoof.is_some()
+        self.has_passive
     }
 
     /// Starts a check. With a `client_request_token` already used by this owner (and still known),
@@ -266,6 +274,7 @@ impl LivenessService {
                 binding,
                 origin,
                 succeeded_at: None,
+                frames_sent: 0,
             })),
         );
         Ok(started)
@@ -292,19 +301,39 @@ impl LivenessService {
         bytes: Vec<u8>,
     ) -> Result<FrameOutcome, LivenessError> {
         let entry = self.entry(owner, id)?;
-        lock(&entry)
-            .check
-            .accept(token, &bytes, Instant::now())
-            .map_err(LivenessError::Refused)?;
-        let pipeline = self.pipeline.clone();
-        let antispoof = self.antispoof.clone();
+        // A place in the face engine first (a frame of a check under way goes before new work): when
+        // there is none the frame is refused before its token is used, so the page sends it again.
+        let priority = if lock(&entry).frames_sent > 0 {
+            Priority::Continuing
+        } else {
+            Priority::New
+        };
+        let permit = self.engine.reserve(priority).map_err(|e| match e {
+            EngineError::Busy { retry_after } => LivenessError::Busy {
+                retry_after: retry_after.as_secs().max(1),
+            },
+            EngineError::Lost => LivenessError::Unavailable(e.to_string()),
+        })?;
+        {
+            let mut g = lock(&entry);
+            g.check
+                .accept(token, &bytes, Instant::now())
+                .map_err(LivenessError::Refused)?;
+            g.frames_sent += 1;
+        }
         let frontal_yaw = self.policy.frontal_yaw;
-        let (bytes, analysed) = tokio::task::spawn_blocking(move || {
-            let r = observe(&pipeline, antispoof.as_deref(), &bytes, frontal_yaw);
+        let analysed = permit.submit(move |w: &FaceWorker| {
+            let r = observe(&w.pipeline, w.antispoof.as_ref(), &bytes, frontal_yaw);
             (bytes, r)
-        })
-        .await
-        .map_err(|e| LivenessError::Unavailable(e.to_string()))?;
+        });
+        let (bytes, analysed) = match analysed.await {
+            Ok(x) => x,
+            Err(e) => {
+                let mut g = lock(&entry);
+                let _ = g.check.record(None, Instant::now());
+                return Err(LivenessError::Unavailable(e.to_string()));
+            }
+        };
         let obs = match analysed {
             Ok(o) => Some(o),
             Err(e)

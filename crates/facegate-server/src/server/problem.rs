@@ -163,6 +163,17 @@ impl Problem {
         )
     }
 
+    /// 503 + Retry-After: the face engine's queue is full (answered at once, nothing was queued).
+    pub fn busy(retry_after_secs: u64) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "The face service is busy",
+            "every face worker is busy and the queue is full; try again after Retry-After seconds",
+        )
+        .with_retry_after(retry_after_secs)
+    }
+
     /// 500, with the detail logged and a generic text sent.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!("face API internal error: {detail}");

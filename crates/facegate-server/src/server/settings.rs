@@ -135,6 +135,19 @@ impl Settings {
         let registration_token = token("FACEGATE_REGISTRATION_TOKEN")?;
         let admin_token = token("FACEGATE_ADMIN_TOKEN")?;
         let api = ApiSettings::from_vars(&var)?;
+        // Face workers (0 or unset: one per core) and the queue bound (0 or unset: 8 per worker).
+        let count = |name: &str| -> anyhow::Result<usize> {
+            var(name).map_or(Ok(0), |v| {
+                v.trim()
+                    .parse::<usize>()
+                    .map_err(|_| anyhow::anyhow!("{name} must be a whole number, not {v:?}"))
+            })
+        };
+        let engine = facegate_vision::EngineConfig {
+            workers: count("FACEGATE_FACE_WORKERS")?,
+            queue: count("FACEGATE_FACE_QUEUE")?,
+            ..Default::default()
+        };
         Settings::new(listen, issuer, data_dir, var("FACEGATE_DATABASE_URL")).map(|s| Settings {
             registration_token,
             admin_token,
@@ -154,6 +167,7 @@ impl Settings {
                 signup,
                 second_factor,
                 checks,
+                engine,
                 ..Default::default()
             },
             api,

@@ -81,8 +81,8 @@ fn ok(v: Value) -> ApiResult {
     Ok((StatusCode::OK, axum::Json(v)).into_response())
 }
 
-fn service(state: &AppState) -> Result<std::sync::Arc<facegate_vision::FacePipeline>, Problem> {
-    state.face.as_ref().map(|f| f.pipeline()).ok_or_else(|| {
+fn service(state: &AppState) -> Result<std::sync::Arc<facegate_vision::FaceEngine>, Problem> {
+    state.face.as_ref().map(|f| f.engine()).ok_or_else(|| {
         Problem::unavailable("the face pipeline is off on this server (models missing or FACEGATE_FACE=off)")
             .with_retry_after(60)
     })
@@ -410,8 +410,12 @@ async fn compare(State(state): State<AppState>, req: Request) -> ApiResult {
     let threshold = input.threshold()?;
     let source = input.image("sourceImage")?;
     let target = input.image("targetImage")?;
-    let source = analyse(&state, source, true, false).await?;
-    let target = analyse(&state, target, true, false).await?;
+    // Both images at once: two workers halve the wait, and when one is shed the other is dropped
+    // (a job whose caller has gone is skipped).
+    let (source, target) = tokio::try_join!(
+        analyse(&state, source, true, false),
+        analyse(&state, target, true, false)
+    )?;
     let sface = source
         .faces
         .first()

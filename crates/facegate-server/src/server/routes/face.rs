@@ -83,6 +83,20 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     r
 }
 
+/// 503 + Retry-After when the face engine is full: the page's script waits and sends again by itself.
+fn busy(retry_after: u64) -> Response {
+    let mut r = answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"ok": false, "busy": true, "retry_after": retry_after,
+               "error": "The server is busy: trying again in a moment."}),
+    );
+    r.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(retry_after),
+    );
+    r
+}
+
 fn refuse(status: StatusCode, message: &str) -> Response {
     answer(status, json!({"ok": false, "error": message}))
 }
@@ -252,6 +266,7 @@ fn face_error_response(e: &FaceError) -> Response {
             tracing::error!("face service: {detail}");
             StatusCode::SERVICE_UNAVAILABLE
         }
+        FaceError::Busy { retry_after } => return busy(*retry_after),
     };
     refuse(status, &e.to_string())
 }
@@ -1145,6 +1160,7 @@ pub async fn liveness_frame(
             ))
         }
         Err(LivenessError::NotFound) => Ok(refuse(StatusCode::NOT_FOUND, "No such check: start it again.")),
+        Err(LivenessError::Busy { retry_after }) => Ok(busy(retry_after)),
         Err(LivenessError::Refused(r)) => {
             let error = match r {
                 FrameRefusal::Late => "The time for the check ran out. You can try again.".to_string(),

@@ -140,6 +140,7 @@ async fn liveness_frame(State(state): State<AppState>, Path(id): Path<String>, r
             "No such liveness session",
             "no liveness session with this id belongs to this client",
         )),
+        Err(crate::server::liveness::LivenessError::Busy { retry_after }) => Err(Problem::busy(retry_after)),
         Err(crate::server::liveness::LivenessError::Refused(r)) => {
             use facegate_core::liveness::FrameRefusal::*;
             let kind = match r {
