@@ -375,6 +375,8 @@ mod tests {
             id_token_alg: crate::keys::SigningAlg::RS256,
             pairwise: false,
             created_at: 0,
+            dynamic: false,
+            resource_server: false,
         }
     }
 

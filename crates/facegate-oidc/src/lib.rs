@@ -3,11 +3,13 @@
 
 pub mod authorize;
 pub mod client;
+pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod id_token;
 pub mod keys;
 pub mod pkce;
 pub mod scope;
+pub mod token;
 
 pub use error::{ErrorCode, OAuthError};

@@ -267,8 +267,8 @@ impl Store {
 
     pub async fn create_client(&self, c: &Client, registration_token_hash: Option<&str>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, auth_method, scope, jwks, skip_consent, registration_token_hash, created_at, id_token_alg, subject_type) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, auth_method, scope, jwks, skip_consent, registration_token_hash, created_at, id_token_alg, subject_type, resource_server) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&c.client_id)
         .bind(c.secret_hash.clone())
@@ -284,6 +284,7 @@ impl Store {
         .bind(c.created_at)
         .bind(c.id_token_alg.as_str())
         .bind(if c.pairwise { "pairwise" } else { "public" })
+        .bind(i64::from(c.resource_server))
         .execute(&self.pool)
         .await
         .map_err(|e| conflict_or(e, "a client with that id"))?;
@@ -525,6 +526,19 @@ impl Store {
         Ok(())
     }
 
+    /// Revokes the refresh tokens of the grants made in login session `sid` (at logout).
+    pub async fn revoke_session_refresh_tokens(&self, sid: &str, now: i64) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE kind = 'refresh' AND revoked_at IS NULL \
+             AND grant_id IN (SELECT id FROM grants WHERE sid = $2)",
+        )
+        .bind(now)
+        .bind(sid)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
     pub async fn insert_code(
         &self,
         code_hash: &str,
@@ -619,10 +633,12 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes expired codes, tokens, sessions and pending requests.
+    /// Deletes expired codes, tokens, sessions and pending requests. A used code is kept while any
+    /// token of its grant may still be live, so that a replay of it is recognised and revokes them.
     pub async fn purge_expired(&self, now: i64) -> Result<()> {
         for q in [
-            "DELETE FROM auth_codes WHERE expires_at < $1",
+            "DELETE FROM auth_codes WHERE expires_at < $1 AND (used_at IS NULL OR NOT EXISTS \
+             (SELECT 1 FROM tokens t WHERE t.grant_id = auth_codes.grant_id AND t.expires_at >= $1 AND t.revoked_at IS NULL))",
             "DELETE FROM tokens WHERE expires_at < $1",
             "DELETE FROM sessions WHERE expires_at < $1",
             "DELETE FROM auth_requests WHERE expires_at < $1",

@@ -9,6 +9,7 @@ const SQLITE: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_subject_type.sql")),
     (4, include_str!("../migrations/sqlite/0004_faces.sql")),
     (6, include_str!("../migrations/sqlite/0006_face_api.sql")),
+    (8, include_str!("../migrations/sqlite/0008_oauth_clients.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<(), sqlx::Error> {

@@ -145,6 +145,10 @@ pub(crate) fn client(r: &AnyRow) -> Result<Client> {
             .unwrap_or(facegate_oidc::keys::SigningAlg::RS256),
         pairwise: r.try_get::<Option<String>, _>("subject_type")?.as_deref() == Some("pairwise"),
         created_at: r.try_get("created_at")?,
+        dynamic: r
+            .try_get::<Option<String>, _>("registration_token_hash")?
+            .is_some(),
+        resource_server: r.try_get::<i64, _>("resource_server")? != 0,
     })
 }
 

@@ -1,16 +1,14 @@
 //! The provider's flows: everything between a validated request and a response, over the store and
 //! the protocol types. Handlers call one function here; the CLI and admin API call the same ones.
 
-use std::collections::HashMap;
-
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use facegate_core::secret::{constant_time_eq, random_token, storage_hash};
+use facegate_core::secret::{random_token, storage_hash};
 use facegate_oidc::authorize::AuthRequest;
 use facegate_oidc::client::{AuthMethod, Client, ClientMetadata};
+use facegate_oidc::client_auth::{self, Presented};
 use facegate_oidc::id_token::{IdTokenClaims, half_hash, user_claims};
 use facegate_oidc::pkce::CodeChallenge;
 use facegate_oidc::scope::Scopes;
+use facegate_oidc::token::{GrantRequest, TokenQuery, TokenRequest};
 use facegate_oidc::{ErrorCode, OAuthError};
 use facegate_store::{CodeUse, Grant, StoredSession, Token, TokenKind};
 use serde::Serialize;
@@ -62,116 +60,28 @@ fn server_error<E: std::fmt::Display>(e: E) -> OAuthError {
 
 // ---------------------------------------------------------------- client authentication
 
-/// How the client presented itself at the token, revocation or introspection endpoint.
-#[derive(Debug, Default)]
-pub struct ClientCredentials {
-    pub basic: Option<(String, String)>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub assertion_type: Option<String>,
-    pub assertion: Option<String>,
-}
-
-impl ClientCredentials {
-    /// From the Authorization header (if Basic) and the form fields.
-    pub fn from_request(
-        authorization: Option<&str>,
-        form: &HashMap<String, String>,
-    ) -> Result<Self, OAuthError> {
-        let basic = match authorization {
-            Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => {
-                let decoded = STANDARD
-                    .decode(h[6..].trim())
-                    .map_err(|_| OAuthError::invalid_client("malformed Basic credentials"))?;
-                let text = String::from_utf8(decoded)
-                    .map_err(|_| OAuthError::invalid_client("malformed Basic credentials"))?;
-                let (id, secret) = text
-                    .split_once(':')
-                    .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
-                // RFC 6749 2.3.1: both parts are form-urlencoded.
-                let dec = |s: &str| {
-                    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                        .next()
-                        .map(|(_, v)| v.into_owned())
-                        .unwrap_or_default()
-                };
-                Some((dec(id), dec(secret)))
-            }
-            _ => None,
-        };
-        Ok(Self {
-            basic,
-            client_id: form.get("client_id").cloned(),
-            client_secret: form.get("client_secret").cloned(),
-            assertion_type: form.get("client_assertion_type").cloned(),
-            assertion: form.get("client_assertion").cloned(),
-        })
-    }
-}
-
-/// Authenticates a client by the method it registered; `allow_public` admits `none` clients.
+/// Authenticates a client (the rules are in `facegate_oidc::client_auth`); `allow_public` admits
+/// `none` clients.
 pub async fn authenticate_client(
     state: &AppState,
-    creds: &ClientCredentials,
+    presented: &Presented,
     allow_public: bool,
 ) -> Result<Client, OAuthError> {
-    let fail = || OAuthError::invalid_client("client authentication failed");
-    let methods = [
-        creds.basic.is_some(),
-        creds.client_secret.is_some(),
-        creds.assertion.is_some(),
-    ];
-    if methods.iter().filter(|m| **m).count() > 1 {
-        return Err(OAuthError::invalid_request(
-            "use exactly one client authentication method",
-        ));
-    }
-    let assertion_sub = match (&creds.assertion_type, &creds.assertion) {
-        (Some(t), Some(a)) if t == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" => {
-            Some(super::assertion::subject(a).ok_or_else(fail)?)
-        }
-        (None, None) => None,
-        _ => return Err(OAuthError::invalid_client("unsupported client_assertion_type")),
-    };
-    let id = creds
-        .basic
-        .as_ref()
-        .map(|(id, _)| id.clone())
-        .or_else(|| assertion_sub.clone())
-        .or_else(|| creds.client_id.clone())
-        .ok_or_else(fail)?;
-    if creds.client_id.as_ref().is_some_and(|c| *c != id) {
-        return Err(fail());
-    }
     let client = state
         .store
-        .client(&id)
+        .client(presented.client_id())
         .await
         .map_err(server_error)?
-        .ok_or_else(fail)?;
-    let secret_ok = |secret: &str| {
-        client
-            .secret_hash
-            .as_ref()
-            .is_some_and(|h| constant_time_eq(storage_hash(secret).as_bytes(), h.as_bytes()))
+        .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
+    let token_endpoint = format!("{}/token", state.settings.issuer);
+    let remember = |key: &str, exp: i64| state.remember_jti(key, exp);
+    let ctx = client_auth::AssertionContext {
+        audiences: &[token_endpoint.as_str(), state.settings.issuer.as_str()],
+        now: now(),
+        remember_jti: &remember,
     };
-    let ok = match client.auth_method {
-        AuthMethod::ClientSecretBasic => creds.basic.as_ref().is_some_and(|(_, s)| secret_ok(s)),
-        AuthMethod::ClientSecretPost => {
-            creds.basic.is_none() && creds.client_secret.as_deref().is_some_and(secret_ok)
-        }
-        AuthMethod::PrivateKeyJwt => match &creds.assertion {
-            Some(a) => super::assertion::verify(state, &client, a).await.is_ok(),
-            None => false,
-        },
-        AuthMethod::None => {
-            allow_public
-                && creds.basic.is_none()
-                && creds.client_secret.is_none()
-                && creds.assertion.is_none()
-        }
-    };
-    if ok { Ok(client) } else { Err(fail()) }
+    client_auth::verify(&client, presented, allow_public, &ctx)?;
+    Ok(client)
 }
 
 // ---------------------------------------------------------------- authorization
@@ -292,7 +202,7 @@ pub async fn issue_authorization(
     }
     let mut access = None;
     if req.response_type.token {
-        let a = new_token(state, &grant, TokenKind::Access, lt.access_token).await?;
+        let a = new_token(state, &grant, &grant.scope, TokenKind::Access, lt.access_token).await?;
         params.push(("access_token".into(), a.clone()));
         params.push(("token_type".into(), "Bearer".into()));
         params.push(("expires_in".into(), lt.access_token.to_string()));
@@ -324,6 +234,7 @@ pub async fn issue_authorization(
 async fn new_token(
     state: &AppState,
     grant: &Grant,
+    scope: &str,
     kind: TokenKind,
     lifetime: i64,
 ) -> Result<String, OAuthError> {
@@ -337,7 +248,7 @@ async fn new_token(
             grant_id: grant.id.clone(),
             client_id: grant.client_id.clone(),
             user_id: grant.user_id.clone(),
-            scope: grant.scope.clone(),
+            scope: scope.to_string(),
             expires_at: t + lifetime,
             used_at: None,
             revoked_at: None,
@@ -397,23 +308,33 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-pub async fn token(
-    state: &AppState,
-    creds: ClientCredentials,
-    form: &HashMap<String, String>,
-) -> Result<TokenResponse, OAuthError> {
-    let grant_type = form
-        .get("grant_type")
-        .map(String::as_str)
-        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    let client = authenticate_client(state, &creds, true).await?;
-    match grant_type {
-        "authorization_code" => code_grant(state, &client, form).await,
-        "refresh_token" => refresh_grant(state, &client, form).await,
-        "client_credentials" => client_credentials_grant(state, &client, form).await,
-        other => Err(OAuthError::new(
+pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse, OAuthError> {
+    let client = authenticate_client(state, &req.client, true).await?;
+    require_grant(&client, req.grant.grant_type())?;
+    match req.grant {
+        GrantRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            code_grant(
+                state,
+                &client,
+                &code,
+                redirect_uri.as_deref(),
+                code_verifier.as_deref(),
+            )
+            .await
+        }
+        GrantRequest::RefreshToken { refresh_token, scope } => {
+            refresh_grant(state, &client, &refresh_token, scope.as_deref()).await
+        }
+        GrantRequest::ClientCredentials { scope } => {
+            client_credentials_grant(state, &client, scope.as_deref()).await
+        }
+        GrantRequest::DeviceCode { .. } => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
-            format!("grant_type {other:?} is not supported"),
+            "the device_code grant is not enabled",
         )),
     }
 }
@@ -432,12 +353,10 @@ fn require_grant(client: &Client, grant: &str) -> Result<(), OAuthError> {
 async fn code_grant(
     state: &AppState,
     client: &Client,
-    form: &HashMap<String, String>,
+    code: &str,
+    redirect_uri: Option<&str>,
+    code_verifier: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
-    require_grant(client, "authorization_code")?;
-    let code = form
-        .get("code")
-        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let t = now();
     let stored = match state
         .store
@@ -448,6 +367,8 @@ async fn code_grant(
         CodeUse::Unknown => return Err(OAuthError::invalid_grant("the code is invalid")),
         CodeUse::Reused(c) => {
             // A replayed code may have been stolen: revoke everything issued from it (RFC 6749 4.1.2).
+            // Used codes are kept until the tokens of their grant expire, so this holds for as long
+            // as there is anything to revoke.
             tracing::warn!(client_id = %client.client_id, "authorization code replayed; revoking its grant");
             state
                 .store
@@ -470,12 +391,12 @@ async fn code_grant(
     if stored.expires_at <= t || grant.revoked_at.is_some() {
         return Err(OAuthError::invalid_grant("the code has expired"));
     }
-    if form.get("redirect_uri") != Some(&stored.redirect_uri) {
+    if redirect_uri != Some(stored.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(
             "redirect_uri does not match the authorization request",
         ));
     }
-    match (&stored.code_challenge, form.get("code_verifier")) {
+    match (&stored.code_challenge, code_verifier) {
         (Some(ch), Some(v)) if CodeChallenge::from_stored(ch.clone()).verify(v) => {}
         (Some(_), _) => return Err(OAuthError::invalid_grant("code_verifier is missing or wrong")),
         (None, Some(_)) => {
@@ -485,23 +406,34 @@ async fn code_grant(
         }
         (None, None) => {}
     }
-    issue_tokens(state, client, &grant, true).await
+    let scope = grant.scope.clone();
+    issue_tokens(state, client, &grant, &scope, true).await
 }
 
+/// The access token, and (for offline_access) a refresh token, for `scope` under `grant`.
 async fn issue_tokens(
     state: &AppState,
     client: &Client,
     grant: &Grant,
+    scope: &str,
     with_id_token: bool,
 ) -> Result<TokenResponse, OAuthError> {
     let lt = state.settings.lifetimes;
-    let scopes = Scopes::parse(&grant.scope);
-    let access = new_token(state, grant, TokenKind::Access, lt.access_token).await?;
+    let scopes = Scopes::parse(scope);
+    let access = new_token(state, grant, scope, TokenKind::Access, lt.access_token).await?;
     let refresh = if scopes.contains("offline_access")
         && client.allows_grant("refresh_token")
         && grant.user_id.is_some()
     {
-        Some(new_token(state, grant, TokenKind::Refresh, lt.refresh_token).await?)
+        // Sliding (each refresh token lives `refresh_token`) within an absolute limit counted from
+        // the authorization.
+        let absolute_end = grant.created_at + lt.refresh_token_absolute;
+        let lifetime = lt.refresh_token.min(absolute_end - now());
+        if lifetime > 0 {
+            Some(new_token(state, grant, scope, TokenKind::Refresh, lifetime).await?)
+        } else {
+            None
+        }
     } else {
         None
     };
@@ -523,19 +455,16 @@ async fn issue_tokens(
         expires_in: lt.access_token,
         refresh_token: refresh,
         id_token,
-        scope: grant.scope.clone(),
+        scope: scope.to_string(),
     })
 }
 
 async fn refresh_grant(
     state: &AppState,
     client: &Client,
-    form: &HashMap<String, String>,
+    presented: &str,
+    scope: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
-    require_grant(client, "refresh_token")?;
-    let presented = form
-        .get("refresh_token")
-        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let hash = storage_hash(presented);
     let t = now();
     let token = state
@@ -555,6 +484,33 @@ async fn refresh_grant(
             "the refresh token has expired or was revoked",
         ));
     }
+    // The scope is checked before the token is used up, so a bad request does not burn it. The
+    // ceiling is this token's scope: a narrowed scope sticks to every later refresh.
+    let ceiling = Scopes::parse(&token.scope);
+    let scope = match scope {
+        Some(s) => {
+            let asked = Scopes::parse(s);
+            if !asked.is_subset(&ceiling) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "a refresh cannot widen the scope",
+                ));
+            }
+            asked
+        }
+        None => ceiling,
+    };
+    let mut grant = state
+        .store
+        .grant(&token.grant_id)
+        .await
+        .map_err(server_error)?
+        .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
+    if grant.created_at + state.settings.lifetimes.refresh_token_absolute <= t {
+        return Err(OAuthError::invalid_grant(
+            "the authorization is too old: sign in again",
+        ));
+    }
     if !state
         .store
         .use_refresh_token(&hash, t)
@@ -570,33 +526,16 @@ async fn refresh_grant(
             .map_err(server_error)?;
         return Err(OAuthError::invalid_grant("the refresh token was already used"));
     }
-    let mut grant = state
-        .store
-        .grant(&token.grant_id)
-        .await
-        .map_err(server_error)?
-        .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
-    if let Some(s) = form.get("scope") {
-        let asked = Scopes::parse(s);
-        if !asked.is_subset(&Scopes::parse(&grant.scope)) {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidScope,
-                "a refresh cannot widen the scope",
-            ));
-        }
-        grant.scope = asked.to_string();
-    }
     // Later ID tokens carry no nonce (OIDC Core 12.2).
     grant.nonce = None;
-    issue_tokens(state, client, &grant, true).await
+    issue_tokens(state, client, &grant, &scope.to_string(), true).await
 }
 
 async fn client_credentials_grant(
     state: &AppState,
     client: &Client,
-    form: &HashMap<String, String>,
+    scope: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
-    require_grant(client, "client_credentials")?;
     if client.is_public() {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
@@ -604,7 +543,7 @@ async fn client_credentials_grant(
         ));
     }
     let allowed = client.allowed_scopes();
-    let scope = match form.get("scope") {
+    let scope = match scope {
         Some(s) => {
             let asked = Scopes::parse(s);
             if !asked.is_subset(&allowed) {
@@ -631,7 +570,8 @@ async fn client_credentials_grant(
         revoked_at: None,
     };
     state.store.create_grant(&grant).await.map_err(server_error)?;
-    issue_tokens(state, client, &grant, false).await
+    let scope = grant.scope.clone();
+    issue_tokens(state, client, &grant, &scope, false).await
 }
 
 // ---------------------------------------------------------------- bearer tokens
@@ -675,16 +615,9 @@ pub async fn userinfo(state: &AppState, bearer: &str) -> Result<serde_json::Valu
 
 /// RFC 7009: revoking a refresh token revokes its grant; an access token, just itself. Unknown
 /// tokens, and tokens of other clients, are answered the same way (success) and left alone.
-pub async fn revoke(
-    state: &AppState,
-    creds: ClientCredentials,
-    form: &HashMap<String, String>,
-) -> Result<(), OAuthError> {
-    let client = authenticate_client(state, &creds, true).await?;
-    let token = form
-        .get("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let hash = storage_hash(token);
+pub async fn revoke(state: &AppState, q: TokenQuery) -> Result<(), OAuthError> {
+    let client = authenticate_client(state, &q.client, true).await?;
+    let hash = storage_hash(&q.token);
     if let Some(t) = state.store.token(&hash).await.map_err(server_error)?
         && t.client_id == client.client_id
     {
@@ -704,23 +637,21 @@ pub async fn revoke(
     Ok(())
 }
 
-/// RFC 7662 introspection, for confidential clients.
-pub async fn introspect(
-    state: &AppState,
-    creds: ClientCredentials,
-    form: &HashMap<String, String>,
-) -> Result<serde_json::Value, OAuthError> {
-    authenticate_client(state, &creds, false).await?;
-    let token = form
-        .get("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+/// RFC 7662 introspection, for confidential clients. A client learns about its own tokens only;
+/// clients marked as resource servers (by an administrator) about every token. Any other token is
+/// answered `{"active": false}`, as an unknown one would be (RFC 7662 2.2).
+pub async fn introspect(state: &AppState, q: TokenQuery) -> Result<serde_json::Value, OAuthError> {
+    let caller = authenticate_client(state, &q.client, false).await?;
     let t = state
         .store
-        .token(&storage_hash(token))
+        .token(&storage_hash(&q.token))
         .await
         .map_err(server_error)?;
     let active = t.filter(|t| {
-        t.revoked_at.is_none() && t.expires_at > now() && (t.kind == TokenKind::Access || t.used_at.is_none())
+        t.revoked_at.is_none()
+            && t.expires_at > now()
+            && (t.kind == TokenKind::Access || t.used_at.is_none())
+            && (t.client_id == caller.client_id || caller.resource_server)
     });
     let Some(t) = active else {
         return Ok(serde_json::json!({"active": false}));
@@ -750,7 +681,26 @@ pub async fn register_client(
     meta: ClientMetadata,
     registration_token_hash: Option<&str>,
 ) -> Result<(Client, Option<String>), OAuthError> {
+    let dynamic = registration_token_hash.is_some();
     let valid = meta.validate()?;
+    if dynamic {
+        // Dynamic registration is open to anyone holding the initial access token: what an
+        // administrator decides (first-party trust, face API access, introspecting others' tokens)
+        // is not on offer there.
+        let bad = |d: &str| OAuthError::new(ErrorCode::InvalidClientMetadata, d);
+        if valid.skip_consent {
+            return Err(bad("skip_consent can be set only by an administrator"));
+        }
+        if valid.resource_server {
+            return Err(bad("resource_server can be set only by an administrator"));
+        }
+        if Scopes::parse(&valid.scope)
+            .iter()
+            .any(|s| facegate_oidc::scope::FACE_API.contains(&s))
+        {
+            return Err(bad("the face API scopes are granted only by an administrator"));
+        }
+    }
     let secret = matches!(
         valid.auth_method,
         AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
@@ -770,6 +720,8 @@ pub async fn register_client(
         id_token_alg: valid.id_token_alg,
         pairwise: valid.pairwise,
         created_at: now(),
+        dynamic,
+        resource_server: valid.resource_server,
     };
     state_store
         .create_client(&client, registration_token_hash)

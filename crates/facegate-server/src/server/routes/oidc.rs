@@ -10,10 +10,11 @@ use facegate_oidc::client::{Client, ClientMetadata};
 use facegate_oidc::{ErrorCode, OAuthError};
 use serde_json::json;
 
-use super::{authorization, bearer, single_valued};
+use super::{authorization, bearer};
 use crate::server::error::{AppError, no_store};
-use crate::server::provider::{self, ClientCredentials};
+use crate::server::provider;
 use crate::server::state::AppState;
+use facegate_oidc::token::{TokenQuery, TokenRequest};
 
 pub async fn discovery(State(state): State<AppState>) -> Response {
     let algs = state.keys().algorithms();
@@ -34,9 +35,8 @@ pub async fn token(
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let form = single_valued(&pairs)?;
-    let creds = ClientCredentials::from_request(authorization(&headers), &form)?;
-    let response = provider::token(&state, creds, &form).await?;
+    let req = TokenRequest::parse(authorization(&headers), &pairs)?;
+    let response = provider::token(&state, req).await?;
     Ok(no_store(Json(response).into_response()))
 }
 
@@ -79,9 +79,8 @@ pub async fn revoke(
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let form = single_valued(&pairs)?;
-    let creds = ClientCredentials::from_request(authorization(&headers), &form)?;
-    provider::revoke(&state, creds, &form).await?;
+    let q = TokenQuery::parse(authorization(&headers), &pairs)?;
+    provider::revoke(&state, q).await?;
     Ok(no_store(().into_response()))
 }
 
@@ -90,10 +89,9 @@ pub async fn introspect(
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let form = single_valued(&pairs)?;
-    let creds = ClientCredentials::from_request(authorization(&headers), &form)?;
+    let q = TokenQuery::parse(authorization(&headers), &pairs)?;
     Ok(no_store(
-        Json(provider::introspect(&state, creds, &form).await?).into_response(),
+        Json(provider::introspect(&state, q).await?).into_response(),
     ))
 }
 
@@ -116,6 +114,7 @@ pub fn client_json(
         "subject_type": if c.pairwise { "pairwise" } else { "public" },
         "scope": c.scope,
         "client_id_issued_at": c.created_at,
+        "resource_server": c.resource_server,
     });
     if let Some(obj) = v.as_object_mut() {
         if let Some(s) = secret {
