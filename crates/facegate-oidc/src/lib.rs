@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod client;
 pub mod client_auth;
 pub mod discovery;
+pub mod engine;
 pub mod error;
 pub mod id_token;
 pub mod keys;

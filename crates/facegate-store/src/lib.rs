@@ -484,23 +484,8 @@ impl Store {
     // ---- grants, codes and tokens
 
     pub async fn create_grant(&self, g: &Grant) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, acr, nonce, sid, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)",
-        )
-        .bind(&g.id)
-        .bind(&g.client_id)
-        .bind(g.user_id.clone())
-        .bind(&g.scope)
-        .bind(g.auth_time)
-        .bind(json_list(&g.amr))
-        .bind(g.acr.clone())
-        .bind(g.nonce.clone())
-        .bind(g.sid.clone())
-        .bind(g.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_grant(&mut conn, g).await
     }
 
     pub async fn grant(&self, id: &str) -> Result<Option<Grant>> {
@@ -584,20 +569,24 @@ impl Store {
     }
 
     pub async fn insert_token(&self, t: &Token) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO tokens (token_hash, kind, grant_id, client_id, user_id, scope, expires_at, used_at, revoked_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8)",
-        )
-        .bind(&t.token_hash)
-        .bind(t.kind.as_str())
-        .bind(&t.grant_id)
-        .bind(&t.client_id)
-        .bind(t.user_id.clone())
-        .bind(&t.scope)
-        .bind(t.expires_at)
-        .bind(t.created_at)
-        .execute(&self.pool)
-        .await?;
+        let mut conn = self.pool.acquire().await?;
+        insert_token(&mut conn, t).await
+    }
+
+    /// Stores a new grant (if given) and tokens under it, in one transaction.
+    pub async fn issue(&self, grant: Option<&Grant>, tokens: &[Token]) -> Result<()> {
+        if let (None, [one]) = (grant, tokens) {
+            let mut conn = self.pool.acquire().await?;
+            return insert_token(&mut conn, one).await;
+        }
+        let mut tx = self.pool.begin().await?;
+        if let Some(g) = grant {
+            insert_grant(&mut tx, g).await?;
+        }
+        for t in tokens {
+            insert_token(&mut tx, t).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -646,5 +635,75 @@ impl Store {
             sqlx::query(q).bind(now).execute(&self.pool).await?;
         }
         Ok(())
+    }
+}
+
+async fn insert_grant(conn: &mut sqlx::AnyConnection, g: &Grant) -> Result<()> {
+    sqlx::query(
+            "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, acr, nonce, sid, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)",
+        )
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(g.user_id.clone())
+        .bind(&g.scope)
+        .bind(g.auth_time)
+        .bind(json_list(&g.amr))
+        .bind(g.acr.clone())
+        .bind(g.nonce.clone())
+        .bind(g.sid.clone())
+        .bind(g.created_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn insert_token(conn: &mut sqlx::AnyConnection, t: &Token) -> Result<()> {
+    sqlx::query(
+            "INSERT INTO tokens (token_hash, kind, grant_id, client_id, user_id, scope, expires_at, used_at, revoked_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8)",
+        )
+        .bind(&t.token_hash)
+        .bind(t.kind.as_str())
+        .bind(&t.grant_id)
+        .bind(&t.client_id)
+        .bind(t.user_id.clone())
+        .bind(&t.scope)
+        .bind(t.expires_at)
+        .bind(t.created_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+impl facegate_oidc::engine::Storage for Store {
+    type Error = StoreError;
+
+    async fn client(&self, client_id: &str) -> Result<Option<Client>> {
+        Store::client(self, client_id).await
+    }
+    async fn user(&self, id: &str) -> Result<Option<User>> {
+        Store::user(self, id).await
+    }
+    async fn grant(&self, id: &str) -> Result<Option<Grant>> {
+        Store::grant(self, id).await
+    }
+    async fn issue(&self, grant: Option<&Grant>, tokens: &[Token]) -> Result<()> {
+        Store::issue(self, grant, tokens).await
+    }
+    async fn revoke_grant(&self, id: &str, now: i64) -> Result<()> {
+        Store::revoke_grant(self, id, now).await
+    }
+    async fn use_code(&self, code_hash: &str, now: i64) -> Result<CodeUse> {
+        Store::use_code(self, code_hash, now).await
+    }
+    async fn token(&self, token_hash: &str) -> Result<Option<Token>> {
+        Store::token(self, token_hash).await
+    }
+    async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<bool> {
+        Store::use_refresh_token(self, token_hash, now).await
+    }
+    async fn revoke_token(&self, token_hash: &str, now: i64) -> Result<()> {
+        Store::revoke_token(self, token_hash, now).await
     }
 }

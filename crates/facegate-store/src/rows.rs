@@ -2,6 +2,7 @@
 
 use facegate_core::{Email, User, Username};
 use facegate_oidc::client::{AuthMethod, Client};
+pub use facegate_oidc::engine::{Code, CodeUse, Grant, Token, TokenKind};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -24,67 +25,6 @@ pub struct StoredSession {
     pub amr: Vec<String>,
     pub acr: Option<String>,
     pub expires_at: i64,
-}
-
-/// One authorization: what a person (or a client, for client_credentials) granted, when, how.
-#[derive(Debug, Clone)]
-pub struct Grant {
-    pub id: String,
-    pub client_id: String,
-    pub user_id: Option<String>,
-    pub scope: String,
-    pub auth_time: Option<i64>,
-    pub amr: Vec<String>,
-    pub acr: Option<String>,
-    pub nonce: Option<String>,
-    pub sid: Option<String>,
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Code {
-    pub grant_id: String,
-    pub redirect_uri: String,
-    pub code_challenge: Option<String>,
-    pub expires_at: i64,
-}
-
-#[derive(Debug, Clone)]
-pub enum CodeUse {
-    Unknown,
-    First(Code),
-    Reused(Code),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenKind {
-    Access,
-    Refresh,
-}
-
-impl TokenKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Access => "access",
-            Self::Refresh => "refresh",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Token {
-    pub token_hash: String,
-    pub kind: TokenKind,
-    pub grant_id: String,
-    pub client_id: String,
-    pub user_id: Option<String>,
-    pub scope: String,
-    pub expires_at: i64,
-    pub used_at: Option<i64>,
-    /// Set when the token or its whole grant was revoked.
-    pub revoked_at: Option<i64>,
-    pub created_at: i64,
 }
 
 fn list(s: &str) -> Result<Vec<String>> {

@@ -48,32 +48,7 @@ pub struct Settings {
     pub api: super::api_auth::ApiSettings,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct Lifetimes {
-    pub code: i64,
-    pub access_token: i64,
-    pub id_token: i64,
-    /// How long one refresh token lives (sliding: each refresh issues a new one).
-    pub refresh_token: i64,
-    /// How long refreshing may go on after the authorization, however often it is refreshed.
-    pub refresh_token_absolute: i64,
-    pub session: i64,
-    pub auth_request: i64,
-}
-
-impl Default for Lifetimes {
-    fn default() -> Self {
-        Self {
-            code: 60,
-            access_token: 3600,
-            id_token: 3600,
-            refresh_token: 30 * 24 * 3600,
-            refresh_token_absolute: 180 * 24 * 3600,
-            session: 12 * 3600,
-            auth_request: 30 * 60,
-        }
-    }
-}
+pub use facegate_oidc::engine::Lifetimes;
 
 impl Settings {
     /// Defaults overridden by the environment.
