@@ -91,6 +91,17 @@ pub struct AuthRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub acr_values: Option<String>,
+    /// The `claims` parameter (OIDC Core 5.5), parsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<crate::claims::ClaimsRequest>,
+}
+
+impl AuthRequest {
+    /// The `acr` values the `claims` parameter asks for as essential (see
+    /// [`crate::claims::ClaimsRequest::essential_acr`]).
+    pub fn essential_acr(&self) -> Option<Vec<String>> {
+        self.claims.as_ref()?.essential_acr()
+    }
 }
 
 mod scopes_serde {
@@ -275,7 +286,16 @@ pub fn validate(
         None => None,
     };
 
+    let claims = match get("claims") {
+        Some(c) => Some(
+            crate::claims::ClaimsRequest::parse(c)
+                .map_err(|e| AuthorizeError::Redirect(target.clone(), e))?,
+        ),
+        None => None,
+    };
+
     let req = AuthRequest {
+        claims,
         client_id: client.client_id.clone(),
         target,
         response_type,
@@ -549,6 +569,18 @@ mod tests {
             (
                 "prompt none with login",
                 base(&[("prompt", "none login")]),
+                false,
+                Err(Some(InvalidRequest)),
+            ),
+            (
+                "claims parameter",
+                base(&[("claims", r#"{"id_token":{"email":{"essential":true}}}"#)]),
+                false,
+                Ok(()),
+            ),
+            (
+                "malformed claims parameter",
+                base(&[("claims", r#"{"id_token":["email"]}"#)]),
                 false,
                 Err(Some(InvalidRequest)),
             ),

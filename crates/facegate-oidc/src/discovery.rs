@@ -43,7 +43,7 @@ pub fn metadata(issuer: &str, algs: &[SigningAlg], registration: bool) -> Value 
         "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "c_hash", "sid", "name", "preferred_username", "email", "email_verified"],
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "prompt_values_supported": ["none", "login", "consent"],

@@ -2,6 +2,7 @@
 //! leave as validated types; responses are built here; keys sign here. No HTTP framework, no database.
 
 pub mod authorize;
+pub mod claims;
 pub mod client;
 pub mod client_auth;
 pub mod discovery;

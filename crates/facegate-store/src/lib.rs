@@ -291,6 +291,32 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a client's metadata (and its registration token hash, when given).
+    pub async fn update_client(&self, c: &Client, registration_token_hash: Option<&str>) -> Result<()> {
+        sqlx::query(
+            "UPDATE clients SET secret_hash = $2, name = $3, redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, \
+             auth_method = $7, scope = $8, jwks = $9, skip_consent = $10, registration_token_hash = COALESCE($11, registration_token_hash), \
+             id_token_alg = $12, subject_type = $13, resource_server = $14 WHERE client_id = $1",
+        )
+        .bind(&c.client_id)
+        .bind(c.secret_hash.clone())
+        .bind(&c.name)
+        .bind(json_list(&c.redirect_uris))
+        .bind(json_list(&c.post_logout_redirect_uris))
+        .bind(json_list(&c.grant_types))
+        .bind(c.auth_method.as_str())
+        .bind(&c.scope)
+        .bind(c.jwks.as_ref().map(|j| j.to_string()))
+        .bind(i64::from(c.skip_consent))
+        .bind(registration_token_hash.map(String::from))
+        .bind(c.id_token_alg.as_str())
+        .bind(if c.pairwise { "pairwise" } else { "public" })
+        .bind(i64::from(c.resource_server))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn client(&self, client_id: &str) -> Result<Option<Client>> {
         let row = sqlx::query("SELECT * FROM clients WHERE client_id = $1")
             .bind(client_id)
@@ -484,8 +510,7 @@ impl Store {
     // ---- grants, codes and tokens
 
     pub async fn create_grant(&self, g: &Grant) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        insert_grant(&mut conn, g).await
+        self.issue(Some(g), &[]).await
     }
 
     pub async fn grant(&self, id: &str) -> Result<Option<Grant>> {
@@ -545,48 +570,61 @@ impl Store {
 
     /// Consumes a code: the first call wins (an atomic update), later calls learn it was reused.
     pub async fn use_code(&self, code_hash: &str, now: i64) -> Result<CodeUse> {
-        let first =
-            sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
-                .bind(now)
-                .bind(code_hash)
-                .execute(&self.pool)
-                .await?
-                .rows_affected()
-                == 1;
+        let first = sqlx::query(
+            "UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL \
+             RETURNING grant_id, redirect_uri, code_challenge, expires_at",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = first {
+            return Ok(CodeUse::First(rows::code(&row)?));
+        }
         let row = sqlx::query("SELECT * FROM auth_codes WHERE code_hash = $1")
             .bind(code_hash)
             .fetch_optional(&self.pool)
             .await?;
-        let Some(row) = row else {
-            return Ok(CodeUse::Unknown);
-        };
-        let code = rows::code(&row)?;
-        Ok(if first {
-            CodeUse::First(code)
-        } else {
-            CodeUse::Reused(code)
+        Ok(match row {
+            Some(row) => CodeUse::Reused(rows::code(&row)?),
+            None => CodeUse::Unknown,
         })
     }
 
     pub async fn insert_token(&self, t: &Token) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        insert_token(&mut conn, t).await
+        self.issue(None, std::slice::from_ref(t)).await
     }
 
-    /// Stores a new grant (if given) and tokens under it, in one transaction.
+    /// Stores a new grant (if given) and tokens under it, in one round trip to the database: the
+    /// statements run in order (grant first), each durable when this returns. Should a later one
+    /// fail, what is left is a grant or token nobody holds.
     pub async fn issue(&self, grant: Option<&Grant>, tokens: &[Token]) -> Result<()> {
-        if let (None, [one]) = (grant, tokens) {
-            let mut conn = self.pool.acquire().await?;
-            return insert_token(&mut conn, one).await;
+        let mut sql = String::new();
+        let mut n = 0;
+        let mut params = |count: usize| {
+            let list: Vec<String> = (n + 1..=n + count).map(|i| format!("${i}")).collect();
+            n += count;
+            list.join(", ")
+        };
+        if grant.is_some() {
+            sql.push_str(&format!("{GRANT_INSERT} ({}, NULL, {});", params(10), params(1)));
         }
-        let mut tx = self.pool.begin().await?;
+        for _ in tokens {
+            sql.push_str(&format!(
+                "{TOKEN_INSERT} ({}, NULL, NULL, {});",
+                params(7),
+                params(1)
+            ));
+        }
+        // Built from the constants above only: no input reaches the SQL text.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         if let Some(g) = grant {
-            insert_grant(&mut tx, g).await?;
+            q = bind_grant(q, g);
         }
         for t in tokens {
-            insert_token(&mut tx, t).await?;
+            q = bind_token(q, t);
         }
-        tx.commit().await?;
+        q.execute(&self.pool).await?;
         Ok(())
     }
 
@@ -638,42 +676,34 @@ impl Store {
     }
 }
 
-async fn insert_grant(conn: &mut sqlx::AnyConnection, g: &Grant) -> Result<()> {
-    sqlx::query(
-            "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, acr, nonce, sid, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)",
-        )
-        .bind(&g.id)
-        .bind(&g.client_id)
+const GRANT_INSERT: &str = "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, acr, nonce, sid, created_at, revoked_at, claims) VALUES";
+const TOKEN_INSERT: &str = "INSERT INTO tokens (token_hash, kind, grant_id, client_id, user_id, scope, expires_at, used_at, revoked_at, created_at) VALUES";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+fn bind_grant<'q>(q: AnyQuery<'q>, g: &Grant) -> AnyQuery<'q> {
+    q.bind(g.id.clone())
+        .bind(g.client_id.clone())
         .bind(g.user_id.clone())
-        .bind(&g.scope)
+        .bind(g.scope.clone())
         .bind(g.auth_time)
         .bind(json_list(&g.amr))
         .bind(g.acr.clone())
         .bind(g.nonce.clone())
         .bind(g.sid.clone())
         .bind(g.created_at)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .bind(g.claims.as_ref().and_then(|c| serde_json::to_string(c).ok()))
 }
 
-async fn insert_token(conn: &mut sqlx::AnyConnection, t: &Token) -> Result<()> {
-    sqlx::query(
-            "INSERT INTO tokens (token_hash, kind, grant_id, client_id, user_id, scope, expires_at, used_at, revoked_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8)",
-        )
-        .bind(&t.token_hash)
+fn bind_token<'q>(q: AnyQuery<'q>, t: &Token) -> AnyQuery<'q> {
+    q.bind(t.token_hash.clone())
         .bind(t.kind.as_str())
-        .bind(&t.grant_id)
-        .bind(&t.client_id)
+        .bind(t.grant_id.clone())
+        .bind(t.client_id.clone())
         .bind(t.user_id.clone())
-        .bind(&t.scope)
+        .bind(t.scope.clone())
         .bind(t.expires_at)
         .bind(t.created_at)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 impl facegate_oidc::engine::Storage for Store {

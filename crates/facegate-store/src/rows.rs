@@ -124,6 +124,11 @@ pub(crate) fn grant(r: &AnyRow) -> Result<Grant> {
         acr: r.try_get("acr")?,
         nonce: r.try_get("nonce")?,
         sid: r.try_get("sid")?,
+        claims: r
+            .try_get::<Option<String>, _>("claims")?
+            .map(|c| serde_json::from_str(&c))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("grant claims: {e}")))?,
         created_at: r.try_get("created_at")?,
         revoked_at: r.try_get("revoked_at")?,
     })

@@ -35,6 +35,7 @@ async fn codes_are_single_use_and_refresh_tokens_rotate() {
         sid: None,
         created_at: 0,
         revoked_at: None,
+        claims: None,
     };
     s.create_grant(&g).await.unwrap();
     s.insert_code("h", "g1", "https://x/cb", None, i64::MAX)

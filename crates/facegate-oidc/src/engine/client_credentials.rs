@@ -44,6 +44,7 @@ pub(super) async fn exchange<S: Storage>(
         sid: None,
         created_at: ctx.now,
         revoked_at: None,
+        claims: None,
     };
     // The grant and its token are stored in one transaction.
     ctx.issue_tokens(client, &grant, true, &grant.scope, false).await

@@ -35,6 +35,8 @@ pub struct Grant {
     pub sid: Option<String>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// The `claims` request parameter of the authorization, if any.
+    pub claims: Option<crate::claims::ClaimsRequest>,
 }
 
 #[derive(Debug, Clone)]
@@ -302,10 +304,24 @@ impl<S: Storage> Context<'_, S> {
                 refresh = Some(secret);
             }
         }
-        let id_token = if with_id_token && scopes.contains("openid") && grant.user_id.is_some() {
-            Some(self.sign_id_token(grant, client, Default::default(), Some(&access), None)?)
-        } else {
-            None
+        let id_token = match (&grant.user_id, with_id_token && scopes.contains("openid")) {
+            (Some(user_id), true) => {
+                // Claims the `claims` parameter asked for in the ID token (OIDC Core 5.5).
+                let wanted = grant
+                    .claims
+                    .as_ref()
+                    .map(|c| &c.id_token)
+                    .filter(|m| !m.is_empty());
+                let profile = match wanted {
+                    Some(names) => match self.store.user(user_id).await.map_err(server_error)? {
+                        Some(user) => crate::claims::person_claims(&user, names.keys()),
+                        None => Default::default(),
+                    },
+                    None => Default::default(),
+                };
+                Some(self.sign_id_token(grant, client, profile, Some(&access), None)?)
+            }
+            _ => None,
         };
         self.store
             .issue(new_grant.then_some(grant), &rows)
@@ -388,6 +404,17 @@ impl<S: Storage> Context<'_, S> {
             .map_err(server_error)?
             .ok_or_else(|| invalid("the client no longer exists"))?;
         let mut claims = user_claims(&user, &scopes);
+        // Claims the `claims` parameter asked for at UserInfo (OIDC Core 5.5).
+        if let Some(requested) = self
+            .store
+            .grant(&token.grant_id)
+            .await
+            .map_err(server_error)?
+            .and_then(|g| g.claims)
+            .filter(|c| !c.userinfo.is_empty())
+        {
+            claims.extend(crate::claims::person_claims(&user, requested.userinfo.keys()));
+        }
         claims.insert(
             "sub".into(),
             serde_json::json!(subject(self.pairwise_salt, &client, &user.id)),

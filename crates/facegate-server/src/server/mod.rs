@@ -52,7 +52,12 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", get(pages::logout).post(pages::logout))
         .route("/introspect", post(oidc::introspect))
         .route("/register", post(oidc::register))
-        .route("/register/{client_id}", get(oidc::registration))
+        .route(
+            "/register/{client_id}",
+            get(oidc::registration)
+                .put(oidc::registration_update)
+                .delete(oidc::registration_delete),
+        )
         .route("/admin", get(admin_page::index))
         .route("/admin/login", post(admin_page::login))
         .route("/admin/logout", post(admin_page::logout))

@@ -3,6 +3,7 @@
 
 use facegate_core::secret::{random_token, storage_hash};
 use facegate_oidc::authorize::AuthRequest;
+use facegate_oidc::claims::person_claims;
 use facegate_oidc::client::{AuthMethod, Client, ClientMetadata};
 pub use facegate_oidc::engine::TokenResponse;
 use facegate_oidc::engine::{self, Context};
@@ -171,6 +172,7 @@ pub async fn issue_authorization(
         sid: Some(session.sid.clone()),
         created_at: t,
         revoked_at: None,
+        claims: req.claims.clone(),
     };
     state.store.create_grant(&grant).await.map_err(server_error)?;
     let mut params = Vec::new();
@@ -210,11 +212,14 @@ pub async fn issue_authorization(
             .ok_or_else(OAuthError::server_error)?;
         // With an access token at hand the client fetches profile claims from userinfo; a bare
         // id_token response carries them itself (OIDC Core 5.4).
-        let claims = if req.response_type.token || req.response_type.code {
+        let mut claims = if req.response_type.token || req.response_type.code {
             Default::default()
         } else {
             user_claims(&user, &req.scope)
         };
+        if let Some(c) = &req.claims {
+            claims.extend(person_claims(&user, c.id_token.keys()));
+        }
         let id = ctx.sign_id_token(&grant, client, claims, access.as_deref(), code.as_deref())?;
         params.push(("id_token".into(), id));
     }
@@ -262,6 +267,38 @@ pub async fn register_client(
     registration_token_hash: Option<&str>,
 ) -> Result<(Client, Option<String>), OAuthError> {
     let dynamic = registration_token_hash.is_some();
+    let (client, secret) = build_client(meta, dynamic, None)?;
+    state_store
+        .create_client(&client, registration_token_hash)
+        .await
+        .map_err(server_error)?;
+    Ok((client, secret))
+}
+
+/// RFC 7592 update: the client's metadata replaced by `meta`, under the same rules as at
+/// registration; its id, secret (when it keeps a secret method) and creation time stay. The
+/// registration access token is rotated: the new one's hash is stored.
+pub async fn update_client(
+    store: &facegate_store::Store,
+    existing: &Client,
+    meta: ClientMetadata,
+    registration_token_hash: &str,
+) -> Result<(Client, Option<String>), OAuthError> {
+    let (client, secret) = build_client(meta, existing.dynamic, Some(existing))?;
+    store
+        .update_client(&client, Some(registration_token_hash))
+        .await
+        .map_err(server_error)?;
+    Ok((client, secret))
+}
+
+/// Validates metadata into a client. Dynamically registered clients cannot claim what only an
+/// administrator grants. `existing` keeps the id, creation time and secret of a client updated.
+fn build_client(
+    meta: ClientMetadata,
+    dynamic: bool,
+    existing: Option<&Client>,
+) -> Result<(Client, Option<String>), OAuthError> {
     let valid = meta.validate()?;
     if dynamic {
         // Dynamic registration is open to anyone holding the initial access token: what an
@@ -281,14 +318,17 @@ pub async fn register_client(
             return Err(bad("the face API scopes are granted only by an administrator"));
         }
     }
-    let secret = matches!(
+    let uses_secret = matches!(
         valid.auth_method,
         AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
-    )
-    .then(|| random_token(32));
+    );
+    let kept = existing
+        .and_then(|c| c.secret_hash.clone())
+        .filter(|_| uses_secret);
+    let secret = (uses_secret && kept.is_none()).then(|| random_token(32));
     let client = Client {
-        client_id: random_token(16),
-        secret_hash: secret.as_deref().map(storage_hash),
+        client_id: existing.map_or_else(|| random_token(16), |c| c.client_id.clone()),
+        secret_hash: kept.or_else(|| secret.as_deref().map(storage_hash)),
         name: valid.name,
         redirect_uris: valid.redirect_uris,
         post_logout_redirect_uris: valid.post_logout_redirect_uris,
@@ -299,13 +339,9 @@ pub async fn register_client(
         skip_consent: valid.skip_consent,
         id_token_alg: valid.id_token_alg,
         pairwise: valid.pairwise,
-        created_at: now(),
+        created_at: existing.map_or_else(now, |c| c.created_at),
         dynamic,
         resource_server: valid.resource_server,
     };
-    state_store
-        .create_client(&client, registration_token_hash)
-        .await
-        .map_err(server_error)?;
     Ok((client, secret))
 }
