@@ -25,6 +25,9 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$SCRATCH"; }
 trap cleanup EXIT
 
+for port in $FG_PORT $OP_PORT; do
+  if curl -s "http://127.0.0.1:$port/" >/dev/null; then echo "port $port is in use" >&2; exit 1; fi
+done
 echo "== installing oidc-provider@9 into a scratch folder"
 (cd "$SCRATCH" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund oidc-provider@9 >/dev/null)
 OP_VERSION=$(node -e "console.log(require('$SCRATCH/node_modules/oidc-provider/package.json').version)")
@@ -52,9 +55,11 @@ start_facegate() {
   echo "facegate did not start" >&2; cat "$SCRATCH/facegate.log" >&2; exit 1
 }
 start_facegate
-(cd "$SCRATCH" && node peer.mjs "$OP_PORT" "$SCRATCH/op-codes.txt" "$N" >"$SCRATCH/op.log" 2>&1) &
+node "$SCRATCH/peer.mjs" "$OP_PORT" "$SCRATCH/op-codes.txt" "$N" >"$SCRATCH/op.log" 2>&1 &
 PIDS+=("$!")
-for _ in $(seq 600); do curl -sf "http://127.0.0.1:$OP_PORT/.well-known/openid-configuration" >/dev/null && break; sleep 0.1; done
+# (It mints its codes before listening.)
+for _ in $(seq 3000); do curl -sf "http://127.0.0.1:$OP_PORT/.well-known/openid-configuration" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$OP_PORT/.well-known/openid-configuration" >/dev/null || { echo "oidc-provider did not start" >&2; cat "$SCRATCH/op.log" >&2; exit 1; }
 
 cc_lua() { # $1 = id:secret
   cat <<LUA
@@ -78,6 +83,14 @@ row() { # name fg_out op_out
 }
 FG=http://127.0.0.1:$FG_PORT
 OP=http://127.0.0.1:$OP_PORT
+# Check each setup once with the last code of each file (the load runs never get that far).
+probe() { # url id:secret codes_file
+  local out; out=$(curl -s -u "$2" --data-urlencode "code=$(tail -1 "$3")" \
+    -d "grant_type=authorization_code&redirect_uri=http%3A%2F%2Flocalhost%3A9%2Fcb" "$1/token")
+  case "$out" in *id_token*) ;; *) echo "code exchange at $1 does not work: $out" >&2; exit 1;; esac
+}
+probe "$FG" "$FG_RP" "$SCRATCH/fg-codes.txt"
+probe "$OP" "$OP_RP" "$SCRATCH/op-codes.txt"
 echo "== $WRK, same command line for both; oidc-provider $OP_VERSION, node $(node --version)"
 $WRK "$FG/.well-known/openid-configuration" > "$SCRATCH/1a"
 $WRK "$OP/.well-known/openid-configuration" > "$SCRATCH/1b"

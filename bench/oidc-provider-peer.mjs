@@ -5,6 +5,13 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
+import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
+import LRU from 'oidc-provider/lib/helpers/lru.js';
+
+// Its in-memory adapter keeps 1,000 entries; the run needs every minted code (and its grant) and
+// every issued token to stay, so the same adapter class gets the same LRU with room for them all.
+const storage = new LRU({ maxSize: 10_000_000 });
+const adapter = (model) => new MemoryAdapter(model, storage, 0);
 
 const [port, codesFile, nCodes] = [Number(process.argv[2]), process.argv[3], Number(process.argv[4] ?? 0)];
 const issuer = `http://127.0.0.1:${port}`;
@@ -12,6 +19,7 @@ const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'bench', alg: 'RS256', use: 'sig' };
 
 const provider = new Provider(issuer, {
+  adapter,
   clients: [
     {
       client_id: 'bench-cc',
@@ -33,17 +41,18 @@ const provider = new Provider(issuer, {
   scopes: ['openid', 'api'],
   features: { clientCredentials: { enabled: true }, devInteractions: { enabled: false } },
   pkce: { required: () => false },
-  ttl: { AccessToken: 3600, ClientCredentials: 3600, IdToken: 3600, AuthorizationCode: 600 },
+  ttl: { AccessToken: 3600, ClientCredentials: 3600, IdToken: 3600, AuthorizationCode: 600, Grant: 3600 },
   findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
 });
 
 if (nCodes > 0) {
+  // As facegate's mint_codes: each code with its own grant.
   const client = await provider.Client.find('bench-rp');
-  const grant = new provider.Grant({ accountId: 'bench', clientId: 'bench-rp' });
-  grant.addOIDCScope('openid');
-  const grantId = await grant.save();
   const codes = [];
   for (let i = 0; i < nCodes; i += 1) {
+    const grant = new provider.Grant({ accountId: 'bench', clientId: 'bench-rp' });
+    grant.addOIDCScope('openid');
+    const grantId = await grant.save();
     const code = new provider.AuthorizationCode({
       accountId: 'bench',
       client,

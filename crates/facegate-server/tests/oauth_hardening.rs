@@ -719,3 +719,32 @@ async fn the_consent_page_lists_every_scope_granted() {
         assert!(page.contains(words), "{words}:\n{page}");
     }
 }
+
+// ---------------------------------------------------------------- clients removed elsewhere
+
+#[tokio::test]
+async fn a_client_removed_by_another_process_gets_no_more_tokens() {
+    let app = spawn_app().await;
+    let (id, secret) = app
+        .add_client(ClientMetadata {
+            grant_types: Some(vec!["client_credentials".into()]),
+            scope: Some("openid".into()),
+            ..Default::default()
+        })
+        .await;
+    let secret = secret.unwrap();
+    let cc = [("grant_type", "client_credentials")];
+    let (status, _) = post(&app, "/token", Some((&id, &secret)), &cc).await;
+    assert_eq!(status, 200, "works (and the server now has the client cached)");
+    // `facegate client remove` runs in its own process, with its own connection to the database.
+    let cli = facegate_store::Store::open(&app.state.settings.database_url)
+        .await
+        .unwrap();
+    assert!(cli.delete_client(&id).await.unwrap());
+    let (status, body) = post(&app, "/token", Some((&id, &secret)), &cc).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+}

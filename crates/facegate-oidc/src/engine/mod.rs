@@ -92,12 +92,13 @@ pub trait Storage: Sync {
     fn client(&self, client_id: &str) -> impl Future<Output = Result<Option<Client>, Self::Error>> + Send;
     fn user(&self, id: &str) -> impl Future<Output = Result<Option<User>, Self::Error>> + Send;
     fn grant(&self, id: &str) -> impl Future<Output = Result<Option<Grant>, Self::Error>> + Send;
-    /// Stores a new grant (if given) and tokens under it, in one transaction.
+    /// Stores a new grant (if given) and tokens under it, only while their client exists:
+    /// `false` if it no longer does (then nothing usable was stored).
     fn issue(
         &self,
         grant: Option<&Grant>,
         tokens: &[Token],
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
     /// Revokes a grant and every token under it.
     fn revoke_grant(&self, id: &str, now: i64) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// Consumes a code: the first call wins, later calls learn it was reused.
@@ -323,10 +324,14 @@ impl<S: Storage> Context<'_, S> {
             }
             _ => None,
         };
-        self.store
+        if !self
+            .store
             .issue(new_grant.then_some(grant), &rows)
             .await
-            .map_err(server_error)?;
+            .map_err(server_error)?
+        {
+            return Err(OAuthError::invalid_client("client authentication failed"));
+        }
         Ok(TokenResponse {
             access_token: access,
             token_type: "Bearer",
