@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn a_secret_may_be_sent_either_way_but_only_one_way() {
-        use AuthMethod::{ClientSecretBasic, ClientSecretPost, PrivateKeyJwt};
+        use AuthMethod::{ClientSecretBasic, ClientSecretPost};
         for m in [ClientSecretBasic, ClientSecretPost] {
             assert!(run(m, Some(&basic("app", "s3cret")), &[]).is_ok(), "{m:?} basic");
             assert!(
@@ -306,7 +306,7 @@ mod tests {
 
     #[test]
     fn other_methods_do_not_accept_secrets() {
-        use AuthMethod::{ClientSecretBasic, ClientSecretPost, PrivateKeyJwt};
+        use AuthMethod::{ClientSecretBasic, PrivateKeyJwt};
         assert!(run(PrivateKeyJwt, Some(&basic("app", "s3cret")), &[]).is_err());
         assert!(
             run(
