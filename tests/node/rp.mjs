@@ -2,7 +2,8 @@
 // crates/facegate-server/tests/node_rp.rs. Usage: node rp.mjs CONFIG.json
 //
 // CONFIG.json: {"issuer", "client_id", "client_secret", "redirect_uri"} for a confidential client
-// registered with client_secret_basic and the scopes openid email profile offline_access.
+// registered as `facegate client add` does by default (client_secret_basic) with the scopes openid
+// email profile offline_access. The library runs with its defaults (it sends client_secret_post).
 //
 // Protocol (one JSON object per line):
 //   1. stdout: {"authorization_url", "code_verifier", "state", "nonce"}
@@ -55,11 +56,13 @@ async function main() {
   if (issuer.protocol !== 'https:' && !insecure) fail(`refusing non-https, non-loopback issuer ${issuer}`);
 
   // Discovery (also checks that the document's issuer equals the URL discovered from).
+  // openid-client's defaults: the client secret as metadata and no client authentication named, so
+  // the library picks its default method (client_secret_post), whatever the client registered.
   const config = await client.discovery(
     issuer,
     cfg.client_id,
-    { redirect_uris: [cfg.redirect_uri], response_types: ['code'] },
-    client.ClientSecretBasic(cfg.client_secret),
+    cfg.client_secret,
+    undefined,
     insecure ? { execute: [client.allowInsecureRequests] } : undefined,
   );
   const meta = config.serverMetadata();

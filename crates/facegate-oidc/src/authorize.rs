@@ -91,38 +91,17 @@ pub struct AuthRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub acr_values: Option<String>,
-    /// The `claims` parameter's `acr` marked `essential` (OIDC Core 5.5.1.1): one of these must be met.
-    #[serde(default)]
-    pub essential_acr: Option<Vec<String>>,
+    /// The `claims` parameter (OIDC Core 5.5), parsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<crate::claims::ClaimsRequest>,
 }
 
-/// The essential `acr` of a `claims` parameter (in `id_token` or `userinfo`): its `values`, or its
-/// `value`. `Err` when the parameter is not a JSON object.
-pub fn essential_acr(claims: &str) -> Result<Option<Vec<String>>, &'static str> {
-    let v: serde_json::Value = serde_json::from_str(claims).map_err(|_| "claims is not valid JSON")?;
-    let obj = v.as_object().ok_or("claims must be a JSON object")?;
-    let mut out: Option<Vec<String>> = None;
-    for member in ["id_token", "userinfo"] {
-        let Some(acr) = obj.get(member).and_then(|m| m.get("acr")) else {
-            continue;
-        };
-        if acr.get("essential").and_then(serde_json::Value::as_bool) != Some(true) {
-            continue;
-        }
-        let mut values: Vec<String> = match (acr.get("values"), acr.get("value")) {
-            (Some(serde_json::Value::Array(a)), _) => {
-                a.iter().filter_map(|x| x.as_str().map(String::from)).collect()
-            }
-            (_, Some(serde_json::Value::String(s))) => vec![s.clone()],
-            _ => Vec::new(),
-        };
-        if values.is_empty() {
-            // Essential with no value named: any acr will do.
-            continue;
-        }
-        out.get_or_insert_with(Vec::new).append(&mut values);
+impl AuthRequest {
+    /// The `acr` values the `claims` parameter asks for as essential (see
+    /// [`crate::claims::ClaimsRequest::essential_acr`]).
+    pub fn essential_acr(&self) -> Option<Vec<String>> {
+        self.claims.as_ref()?.essential_acr()
     }
-    Ok(out)
 }
 
 mod scopes_serde {
@@ -307,13 +286,16 @@ pub fn validate(
         None => None,
     };
 
-    let essential_acr = match get("claims") {
-        Some(c) => essential_acr(c).map_err(|m| err(ErrorCode::InvalidRequest, m))?,
+    let claims = match get("claims") {
+        Some(c) => Some(
+            crate::claims::ClaimsRequest::parse(c)
+                .map_err(|e| AuthorizeError::Redirect(target.clone(), e))?,
+        ),
         None => None,
     };
 
     let req = AuthRequest {
-        essential_acr,
+        claims,
         client_id: client.client_id.clone(),
         target,
         response_type,
@@ -413,6 +395,8 @@ mod tests {
             id_token_alg: crate::keys::SigningAlg::RS256,
             pairwise: false,
             created_at: 0,
+            dynamic: false,
+            resource_server: false,
         }
     }
 
@@ -585,6 +569,18 @@ mod tests {
             (
                 "prompt none with login",
                 base(&[("prompt", "none login")]),
+                false,
+                Err(Some(InvalidRequest)),
+            ),
+            (
+                "claims parameter",
+                base(&[("claims", r#"{"id_token":{"email":{"essential":true}}}"#)]),
+                false,
+                Ok(()),
+            ),
+            (
+                "malformed claims parameter",
+                base(&[("claims", r#"{"id_token":["email"]}"#)]),
                 false,
                 Err(Some(InvalidRequest)),
             ),

@@ -68,6 +68,15 @@ pub struct Client {
     /// `subject_type`: pairwise clients see a `sub` of their own (OIDC Core 8.1).
     pub pairwise: bool,
     pub created_at: i64,
+    /// Registered through dynamic registration (RFC 7591): its redirect URIs are not vouched for by
+    /// an administrator, so authorization errors are shown as a page, never redirected (RFC 9700
+    /// 4.11.2).
+    #[serde(default)]
+    pub dynamic: bool,
+    /// A resource server may introspect tokens issued to other clients (RFC 7662 2.1); set only by
+    /// the CLI or the admin API.
+    #[serde(default)]
+    pub resource_server: bool,
 }
 
 impl Client {
@@ -127,6 +136,9 @@ pub struct ClientMetadata {
     /// `public` (default) or `pairwise`.
     #[serde(default)]
     pub subject_type: Option<String>,
+    /// May introspect every client's tokens (administrators only; refused at RFC 7591 registration).
+    #[serde(default)]
+    pub resource_server: bool,
 }
 
 /// The validated metadata, ready to be stored with a new id and secret.
@@ -142,6 +154,7 @@ pub struct ValidClientMetadata {
     pub skip_consent: bool,
     pub id_token_alg: SigningAlg,
     pub pairwise: bool,
+    pub resource_server: bool,
 }
 
 impl ClientMetadata {
@@ -272,6 +285,7 @@ impl ClientMetadata {
             scope: scope.to_string(),
             jwks: self.jwks,
             skip_consent: self.skip_consent,
+            resource_server: self.resource_server,
         })
     }
 }

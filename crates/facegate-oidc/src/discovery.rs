@@ -18,6 +18,7 @@ pub const RESPONSE_MODES: &[&str] = &["query", "fragment", "form_post"];
 pub fn metadata(issuer: &str, algs: &[SigningAlg], registration: bool) -> Value {
     let e = |path: &str| format!("{issuer}{path}");
     let algs: Vec<&str> = algs.iter().map(|a| a.as_str()).collect();
+    let assertion_algs = crate::client_auth::assertion_alg_names();
     let mut m = json!({
         "issuer": issuer,
         "authorization_endpoint": e("/authorize"),
@@ -34,13 +35,15 @@ pub fn metadata(issuer: &str, algs: &[SigningAlg], registration: bool) -> Value 
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": algs,
         "userinfo_signing_alg_values_supported": ["none"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_methods_supported": crate::client_auth::TOKEN_AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "revocation_endpoint_auth_methods_supported": crate::client_auth::TOKEN_AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "c_hash", "sid", "name", "preferred_username", "email", "email_verified"],
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "prompt_values_supported": ["none", "login", "consent"],

@@ -4,11 +4,15 @@
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
+use std::sync::Arc;
+
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+};
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, Serialize)]
@@ -74,13 +78,21 @@ pub fn generate(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
     Ok(der)
 }
 
-/// A private key ready to sign, with its public JWK.
+/// A private key ready to sign, with its public JWK. The key is parsed (and, for RSA, checked)
+/// once at load; signing reuses it.
 #[derive(Clone)]
 pub struct SigningKey {
     pub kid: String,
     pub alg: SigningAlg,
-    encoding: EncodingKey,
+    pair: Pair,
     jwk: Jwk,
+}
+
+#[derive(Clone)]
+enum Pair {
+    Rsa(Arc<RsaKeyPair>),
+    Ec(Arc<EcdsaKeyPair>),
+    Ed(Arc<Ed25519KeyPair>),
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -108,24 +120,57 @@ impl SigningKey {
             .map_err(|e| load(e.to_string()))?;
         jwk.common.key_id = Some(kid.clone());
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-        Ok(SigningKey {
-            kid,
-            alg,
-            encoding,
-            jwk,
-        })
+        let unusable = |_| load("the private key does not parse".into());
+        let pair = match alg {
+            SigningAlg::RS256 => Pair::Rsa(Arc::new(RsaKeyPair::from_pkcs8(der).map_err(unusable)?)),
+            SigningAlg::ES256 => Pair::Ec(Arc::new(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(unusable)?,
+            )),
+            SigningAlg::EdDSA => Pair::Ed(Arc::new(Ed25519KeyPair::from_pkcs8(der).map_err(unusable)?)),
+        };
+        Ok(SigningKey { kid, alg, pair, jwk })
     }
 
     pub fn public_jwk(&self) -> &Jwk {
         &self.jwk
     }
 
-    /// Signs `claims` as a compact JWS with this key's `kid` (and `typ` when given).
+    /// Signs `claims` as a compact JWS with this key's `kid` (and `typ` when given, else `JWT`).
     pub fn sign<T: Serialize>(&self, claims: &T, typ: Option<&str>) -> Result<String, KeyError> {
-        let mut header = Header::new(self.alg.jwt_alg());
-        header.kid = Some(self.kid.clone());
-        header.typ = typ.map(String::from).or(Some("JWT".into()));
-        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| KeyError::Sign(e.to_string()))
+        #[derive(Serialize)]
+        struct JwsHeader<'a> {
+            typ: &'a str,
+            alg: &'a str,
+            kid: &'a str,
+        }
+        let header = serde_json::to_vec(&JwsHeader {
+            typ: typ.unwrap_or("JWT"),
+            alg: self.alg.as_str(),
+            kid: &self.kid,
+        })
+        .map_err(|e| KeyError::Sign(e.to_string()))?;
+        let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Sign(e.to_string()))?;
+        let mut out = URL_SAFE_NO_PAD.encode(header);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut out);
+        let failed = |_| KeyError::Sign("the signature could not be made".into());
+        let signature = match &self.pair {
+            Pair::Rsa(k) => {
+                let mut sig = vec![0u8; k.public_modulus_len()];
+                k.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), out.as_bytes(), &mut sig)
+                    .map_err(failed)?;
+                sig
+            }
+            Pair::Ec(k) => k
+                .sign(&SystemRandom::new(), out.as_bytes())
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+            Pair::Ed(k) => k.sign(out.as_bytes()).as_ref().to_vec(),
+        };
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut out);
+        Ok(out)
     }
 }
 

@@ -13,6 +13,9 @@ pub const SUPPORTED: &[&str] = &[
     "liveness",
 ];
 
+/// The scopes of the face API (`/v1`): granted to clients only by an administrator.
+pub const FACE_API: &[&str] = &["faces:read", "faces:write", "liveness"];
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Scopes(BTreeSet<String>);
 

@@ -30,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
             sid: None,
             created_at: now,
             revoked_at: None,
+            claims: None,
         };
         store.create_grant(&grant).await?;
         let code = random_token(32);

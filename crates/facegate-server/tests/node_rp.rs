@@ -1,7 +1,9 @@
 //! A standard non-Rust relying party against the running server: Node's `openid-client` (v6, run
 //! from `tests/node/rp.mjs`, unchanged library code) does discovery, the code flow with PKCE S256,
 //! state and nonce, ID token validation through the JWKS, userinfo, refresh, introspection and
-//! revocation, with client_secret_basic. This test plays the browser in between.
+//! revocation, with the library's defaults (no client authentication method named: it sends
+//! client_secret_post) against a client registered the default way. This test plays the browser in
+//! between.
 //!
 //! Needs `npm ci --prefix tests/node`; without it the test prints SKIPPED, unless
 //! FACEGATE_REQUIRE_NODE=1 (as in CI), which makes it fail.
@@ -43,7 +45,8 @@ async fn node_openid_client_code_flow_userinfo_refresh_introspect_revoke() {
         .add_client(ClientMetadata {
             name: Some("Node openid-client RP".into()),
             redirect_uris: vec![REDIRECT.into()],
-            token_endpoint_auth_method: Some("client_secret_basic".into()),
+            // What `facegate client add` registers by default (client_secret_basic); the library's
+            // default method is client_secret_post, which a secret-holding client may use too.
             scope: Some("openid email profile offline_access".into()),
             ..Default::default()
         })

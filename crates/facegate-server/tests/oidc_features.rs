@@ -492,12 +492,30 @@ async fn logout_ends_the_session() {
     sign_in(&b, &app, &url, "alice").await;
     let r = b.get(&url).send().await.unwrap();
     assert!(location(&r).starts_with(REDIRECT), "signed in");
-    let r = b
+    // Without an id_token_hint the person is asked first; the confirmation form signs out.
+    let page = b
         .get(format!(
             "{}/logout?client_id={id}&post_logout_redirect_uri={}",
             app.issuer,
             enc("http://localhost:9/after-logout")
         ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = b
+        .post(app.url("/logout"))
+        .form(&[
+            ("csrf", common::field(&page, "csrf")),
+            ("confirm", "1".into()),
+            ("client_id", common::field(&page, "client_id")),
+            (
+                "post_logout_redirect_uri",
+                common::field(&page, "post_logout_redirect_uri"),
+            ),
+        ])
         .send()
         .await
         .unwrap();

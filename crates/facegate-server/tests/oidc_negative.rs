@@ -145,7 +145,8 @@ async fn token_endpoint_rules() {
             "invalid_client",
         ),
         (
-            "secret in the body for a basic client",
+            // A client holding a secret may send it either way (what openid-client does by default).
+            "secret in the body for a basic client (control case)",
             &id,
             false,
             Box::new(|c| {
@@ -160,8 +161,27 @@ async fn token_endpoint_rules() {
                     ],
                 )
             }),
-            401,
-            "invalid_client",
+            200,
+            "",
+        ),
+        (
+            "secret in the body and in Basic at once",
+            &id,
+            false,
+            Box::new(|c| {
+                (
+                    Some((id.as_str(), secret.as_str())),
+                    vec![
+                        ("grant_type", "authorization_code"),
+                        ("code", c),
+                        ("redirect_uri", REDIRECT),
+                        ("client_id", id.as_str()),
+                        ("client_secret", secret.as_str()),
+                    ],
+                )
+            }),
+            400,
+            "invalid_request",
         ),
         (
             "code of another client",

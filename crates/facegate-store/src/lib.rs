@@ -22,14 +22,35 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("{0} does not exist")]
+    Missing(&'static str),
+    #[error("the store's writer has stopped")]
+    Closed,
+    #[error("writing failed: {0}")]
+    Write(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Readers (SQLite: several, in parallel under WAL).
     pool: AnyPool,
+    /// The one connection that writes (SQLite serialises writers anyway; queueing them here, not
+    /// in SQLite's busy handler, keeps them from sleeping on each other's locks).
+    writer: AnyPool,
+    /// Clients by id, each for at most [`CLIENT_CACHE_TTL`]: this process's own changes clear
+    /// their entry at once; another process's (the CLI) show within the TTL, and tokens are never
+    /// stored for a client that no longer exists (see [`Store::issue`]).
+    /// Grants and tokens to write, for the group-commit task (see [`Store::issue`]).
+    issuer: tokio::sync::mpsc::Sender<IssueJob>,
+    clients:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Client)>>>,
 }
+
+/// How long a client read from the database is reused.
+pub const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+const CLIENT_CACHE_MAX: usize = 10_000;
 
 fn conflict_or(e: sqlx::Error, what: &'static str) -> StoreError {
     match &e {
@@ -46,10 +67,9 @@ impl Store {
     /// Opens (creating if needed) the database at `url` (`sqlite://path?mode=rwc`) and migrates it.
     pub async fn open(url: &str) -> Result<Store> {
         install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            // Readers run in parallel under WAL; SQLite serialises the writers.
-            .max_connections(if url.starts_with("sqlite:") { 4 } else { 16 })
-            .after_connect(|conn, _| {
+        let sqlite = url.starts_with("sqlite:");
+        let options = || {
+            AnyPoolOptions::new().after_connect(|conn, _| {
                 Box::pin(async move {
                     if conn.backend_name() == "SQLite" {
                         sqlx::query("PRAGMA foreign_keys = ON")
@@ -58,8 +78,10 @@ impl Store {
                         sqlx::query("PRAGMA journal_mode = WAL")
                             .execute(&mut *conn)
                             .await?;
-                        // With WAL, NORMAL never corrupts the database; a power cut may lose the last
-                        // transactions (SQLite's documented trade-off), and commits skip an fsync each.
+                        // With WAL, NORMAL never corrupts the database and loses nothing when the
+                        // process dies (committed transactions are in the WAL file, which the OS
+                        // keeps); only a power cut may lose the last ones (SQLite's documented
+                        // trade-off). Commits skip an fsync each.
                         sqlx::query("PRAGMA synchronous = NORMAL")
                             .execute(&mut *conn)
                             .await?;
@@ -70,10 +92,26 @@ impl Store {
                     Ok(())
                 })
             })
+        };
+        // SQLite: one writer connection, and readers in parallel under WAL.
+        let writer = options()
+            .max_connections(if sqlite { 1 } else { 16 })
             .connect(url)
             .await?;
-        migrate::run(&pool).await?;
-        Ok(Store { pool })
+        migrate::run(&writer).await?;
+        let pool = if sqlite {
+            options().max_connections(3).connect(url).await?
+        } else {
+            writer.clone()
+        };
+        let (issuer, jobs) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(group_commit(writer.clone(), jobs));
+        Ok(Store {
+            pool,
+            writer,
+            issuer,
+            clients: Default::default(),
+        })
     }
 
     /// SQLite's journal mode, synchronous level and foreign-key switch on a pooled connection.
@@ -105,7 +143,7 @@ impl Store {
             .bind(facegate_core::face::to_bytes(&t.embedding))
             .bind(t.quality.to_string())
             .bind(t.created_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -180,7 +218,7 @@ impl Store {
         let r = sqlx::query("DELETE FROM face_templates WHERE user_id = $1 AND id = $2")
             .bind(user_id)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -188,7 +226,7 @@ impl Store {
     pub async fn delete_faces(&self, user_id: &str) -> Result<u64> {
         let r = sqlx::query("DELETE FROM face_templates WHERE user_id = $1")
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(r.rows_affected())
     }
@@ -211,7 +249,7 @@ impl Store {
             .bind(ip.map(String::from))
             .bind(result)
             .bind(detail.map(String::from))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -256,7 +294,7 @@ impl Store {
         sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(value)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         self.setting(key)
             .await?
@@ -269,7 +307,7 @@ impl Store {
         )
         .bind(key)
         .bind(value)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -287,7 +325,7 @@ impl Store {
         .bind(user.name.clone())
         .bind(password_hash.map(String::from))
         .bind(user.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict_or(e, "a user with that username"))?;
         Ok(())
@@ -315,8 +353,8 @@ impl Store {
 
     pub async fn create_client(&self, c: &Client, registration_token_hash: Option<&str>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, auth_method, scope, jwks, skip_consent, registration_token_hash, created_at, id_token_alg, subject_type) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, auth_method, scope, jwks, skip_consent, registration_token_hash, created_at, id_token_alg, subject_type, resource_server) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&c.client_id)
         .bind(c.secret_hash.clone())
@@ -332,13 +370,69 @@ impl Store {
         .bind(c.created_at)
         .bind(c.id_token_alg.as_str())
         .bind(if c.pairwise { "pairwise" } else { "public" })
-        .execute(&self.pool)
+        .bind(i64::from(c.resource_server))
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict_or(e, "a client with that id"))?;
         Ok(())
     }
 
+    /// Replaces a client's metadata (and its registration token hash, when given).
+    pub async fn update_client(&self, c: &Client, registration_token_hash: Option<&str>) -> Result<()> {
+        self.forget_client(&c.client_id);
+        sqlx::query(
+            "UPDATE clients SET secret_hash = $2, name = $3, redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, \
+             auth_method = $7, scope = $8, jwks = $9, skip_consent = $10, registration_token_hash = COALESCE($11, registration_token_hash), \
+             id_token_alg = $12, subject_type = $13, resource_server = $14 WHERE client_id = $1",
+        )
+        .bind(&c.client_id)
+        .bind(c.secret_hash.clone())
+        .bind(&c.name)
+        .bind(json_list(&c.redirect_uris))
+        .bind(json_list(&c.post_logout_redirect_uris))
+        .bind(json_list(&c.grant_types))
+        .bind(c.auth_method.as_str())
+        .bind(&c.scope)
+        .bind(c.jwks.as_ref().map(|j| j.to_string()))
+        .bind(i64::from(c.skip_consent))
+        .bind(registration_token_hash.map(String::from))
+        .bind(c.id_token_alg.as_str())
+        .bind(if c.pairwise { "pairwise" } else { "public" })
+        .bind(i64::from(c.resource_server))
+        .execute(&self.writer)
+        .await?;
+        self.forget_client(&c.client_id);
+        Ok(())
+    }
+
     pub async fn client(&self, client_id: &str) -> Result<Option<Client>> {
+        let now = std::time::Instant::now();
+        if let Ok(cache) = self.clients.lock()
+            && let Some((at, c)) = cache.get(client_id)
+            && now.duration_since(*at) < CLIENT_CACHE_TTL
+        {
+            return Ok(Some(c.clone()));
+        }
+        let found = self.client_uncached(client_id).await?;
+        if let (Some(c), Ok(mut cache)) = (&found, self.clients.lock()) {
+            if cache.len() >= CLIENT_CACHE_MAX {
+                cache.retain(|_, (at, _)| now.duration_since(*at) < CLIENT_CACHE_TTL);
+                if cache.len() >= CLIENT_CACHE_MAX {
+                    cache.clear();
+                }
+            }
+            cache.insert(client_id.to_string(), (now, c.clone()));
+        }
+        Ok(found)
+    }
+
+    fn forget_client(&self, client_id: &str) {
+        if let Ok(mut cache) = self.clients.lock() {
+            cache.remove(client_id);
+        }
+    }
+
+    async fn client_uncached(&self, client_id: &str) -> Result<Option<Client>> {
         let row = sqlx::query("SELECT * FROM clients WHERE client_id = $1")
             .bind(client_id)
             .fetch_optional(&self.pool)
@@ -368,22 +462,24 @@ impl Store {
     }
 
     pub async fn delete_client(&self, client_id: &str) -> Result<bool> {
+        self.forget_client(client_id);
         sqlx::query("DELETE FROM tokens WHERE client_id = $1")
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         sqlx::query("DELETE FROM grants WHERE client_id = $1")
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         sqlx::query("DELETE FROM consents WHERE client_id = $1")
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         let r = sqlx::query("DELETE FROM clients WHERE client_id = $1")
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
+        self.forget_client(client_id);
         Ok(r.rows_affected() > 0)
     }
 
@@ -398,7 +494,7 @@ impl Store {
         .bind(k.pkcs8.clone())
         .bind(k.created_at)
         .bind(k.retired_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict_or(e, "a key with that kid"))?;
         Ok(())
@@ -420,7 +516,7 @@ impl Store {
         .bind(at)
         .bind(alg)
         .bind(keep)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -428,7 +524,7 @@ impl Store {
     pub async fn delete_keys_retired_before(&self, before: i64) -> Result<u64> {
         let r = sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(r.rows_affected())
     }
@@ -445,7 +541,7 @@ impl Store {
             .bind(s.acr.clone())
             .bind(s.expires_at)
             .bind(factors)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -462,7 +558,7 @@ impl Store {
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -474,7 +570,7 @@ impl Store {
             .bind(id)
             .bind(json)
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -492,7 +588,7 @@ impl Store {
         sqlx::query("UPDATE auth_requests SET request = $1 WHERE id = $2")
             .bind(json)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -500,7 +596,7 @@ impl Store {
     pub async fn delete_auth_request(&self, id: &str) -> Result<()> {
         sqlx::query("DELETE FROM auth_requests WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -525,7 +621,7 @@ impl Store {
         .bind(client_id)
         .bind(scope)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -533,23 +629,11 @@ impl Store {
     // ---- grants, codes and tokens
 
     pub async fn create_grant(&self, g: &Grant) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, acr, nonce, sid, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)",
-        )
-        .bind(&g.id)
-        .bind(&g.client_id)
-        .bind(g.user_id.clone())
-        .bind(&g.scope)
-        .bind(g.auth_time)
-        .bind(json_list(&g.amr))
-        .bind(g.acr.clone())
-        .bind(g.nonce.clone())
-        .bind(g.sid.clone())
-        .bind(g.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        if self.issue(Some(g), &[]).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Missing("the grant's client"))
+        }
     }
 
     pub async fn grant(&self, id: &str) -> Result<Option<Grant>> {
@@ -565,14 +649,27 @@ impl Store {
         sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    /// Revokes the refresh tokens of the grants made in login session `sid` (at logout).
+    pub async fn revoke_session_refresh_tokens(&self, sid: &str, now: i64) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE kind = 'refresh' AND revoked_at IS NULL \
+             AND grant_id IN (SELECT id FROM grants WHERE sid = $2)",
+        )
+        .bind(now)
+        .bind(sid)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected())
     }
 
     pub async fn insert_code(
@@ -589,52 +686,55 @@ impl Store {
             .bind(redirect_uri)
             .bind(challenge.map(String::from))
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
 
     /// Consumes a code: the first call wins (an atomic update), later calls learn it was reused.
     pub async fn use_code(&self, code_hash: &str, now: i64) -> Result<CodeUse> {
-        let first =
-            sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
-                .bind(now)
-                .bind(code_hash)
-                .execute(&self.pool)
-                .await?
-                .rows_affected()
-                == 1;
+        let first = sqlx::query(
+            "UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL \
+             RETURNING grant_id, redirect_uri, code_challenge, expires_at",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .fetch_optional(&self.writer)
+        .await?;
+        if let Some(row) = first {
+            return Ok(CodeUse::First(rows::code(&row)?));
+        }
         let row = sqlx::query("SELECT * FROM auth_codes WHERE code_hash = $1")
             .bind(code_hash)
             .fetch_optional(&self.pool)
             .await?;
-        let Some(row) = row else {
-            return Ok(CodeUse::Unknown);
-        };
-        let code = rows::code(&row)?;
-        Ok(if first {
-            CodeUse::First(code)
-        } else {
-            CodeUse::Reused(code)
+        Ok(match row {
+            Some(row) => CodeUse::Reused(rows::code(&row)?),
+            None => CodeUse::Unknown,
         })
     }
 
     pub async fn insert_token(&self, t: &Token) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO tokens (token_hash, kind, grant_id, client_id, user_id, scope, expires_at, used_at, revoked_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8)",
-        )
-        .bind(&t.token_hash)
-        .bind(t.kind.as_str())
-        .bind(&t.grant_id)
-        .bind(&t.client_id)
-        .bind(t.user_id.clone())
-        .bind(&t.scope)
-        .bind(t.expires_at)
-        .bind(t.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        if self.issue(None, std::slice::from_ref(t)).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Missing("the token's client"))
+        }
+    }
+
+    /// Stores a new grant (if given) and tokens under it; durable when this returns. Each row is
+    /// written only while its client exists, so a client deleted meanwhile (say, by the CLI) gets
+    /// nothing: then the answer is `false`. Concurrent calls are committed together (group
+    /// commit: one transaction for all that arrived while the previous one was being written).
+    pub async fn issue(&self, grant: Option<&Grant>, tokens: &[Token]) -> Result<bool> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = IssueJob {
+            grant: grant.cloned(),
+            tokens: tokens.to_vec(),
+            reply,
+        };
+        self.issuer.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// A token by its hash, with its grant's revocation folded in.
@@ -655,7 +755,7 @@ impl Store {
         )
         .bind(now)
         .bind(token_hash)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -664,15 +764,17 @@ impl Store {
         sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
 
-    /// Deletes expired codes, tokens, sessions and pending requests.
+    /// Deletes expired codes, tokens, sessions and pending requests. A used code is kept while any
+    /// token of its grant may still be live, so that a replay of it is recognised and revokes them.
     pub async fn purge_expired(&self, now: i64) -> Result<()> {
         for q in [
-            "DELETE FROM auth_codes WHERE expires_at < $1",
+            "DELETE FROM auth_codes WHERE expires_at < $1 AND (used_at IS NULL OR NOT EXISTS \
+             (SELECT 1 FROM tokens t WHERE t.grant_id = auth_codes.grant_id AND t.expires_at >= $1 AND t.revoked_at IS NULL))",
             "DELETE FROM tokens WHERE expires_at < $1",
             "DELETE FROM sessions WHERE expires_at < $1",
             "DELETE FROM auth_requests WHERE expires_at < $1",
@@ -681,4 +783,171 @@ impl Store {
         }
         Ok(())
     }
+}
+
+const GRANT_INSERT: &str =
+    "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, acr, nonce, sid, created_at, claims)";
+const TOKEN_INSERT: &str =
+    "INSERT INTO tokens (token_hash, kind, grant_id, client_id, user_id, scope, expires_at, created_at)";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+fn bind_grant<'q>(q: AnyQuery<'q>, g: &Grant) -> AnyQuery<'q> {
+    q.bind(g.id.clone())
+        .bind(g.client_id.clone())
+        .bind(g.user_id.clone())
+        .bind(g.scope.clone())
+        .bind(g.auth_time)
+        .bind(json_list(&g.amr))
+        .bind(g.acr.clone())
+        .bind(g.nonce.clone())
+        .bind(g.sid.clone())
+        .bind(g.created_at)
+        .bind(g.claims.as_ref().and_then(|c| serde_json::to_string(c).ok()))
+}
+
+fn bind_token<'q>(q: AnyQuery<'q>, t: &Token) -> AnyQuery<'q> {
+    q.bind(t.token_hash.clone())
+        .bind(t.kind.as_str())
+        .bind(t.grant_id.clone())
+        .bind(t.client_id.clone())
+        .bind(t.user_id.clone())
+        .bind(t.scope.clone())
+        .bind(t.expires_at)
+        .bind(t.created_at)
+}
+
+impl facegate_oidc::engine::Storage for Store {
+    type Error = StoreError;
+
+    async fn client(&self, client_id: &str) -> Result<Option<Client>> {
+        Store::client(self, client_id).await
+    }
+    async fn user(&self, id: &str) -> Result<Option<User>> {
+        Store::user(self, id).await
+    }
+    async fn grant(&self, id: &str) -> Result<Option<Grant>> {
+        Store::grant(self, id).await
+    }
+    async fn issue(&self, grant: Option<&Grant>, tokens: &[Token]) -> Result<bool> {
+        Store::issue(self, grant, tokens).await
+    }
+    async fn revoke_grant(&self, id: &str, now: i64) -> Result<()> {
+        Store::revoke_grant(self, id, now).await
+    }
+    async fn use_code(&self, code_hash: &str, now: i64) -> Result<CodeUse> {
+        Store::use_code(self, code_hash, now).await
+    }
+    async fn token(&self, token_hash: &str) -> Result<Option<Token>> {
+        Store::token(self, token_hash).await
+    }
+    async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<bool> {
+        Store::use_refresh_token(self, token_hash, now).await
+    }
+    async fn revoke_token(&self, token_hash: &str, now: i64) -> Result<()> {
+        Store::revoke_token(self, token_hash, now).await
+    }
+}
+
+#[derive(Debug)]
+struct IssueJob {
+    grant: Option<Grant>,
+    tokens: Vec<Token>,
+    reply: tokio::sync::oneshot::Sender<Result<bool>>,
+}
+
+/// At most this many jobs share a transaction.
+const GROUP_MAX: usize = 128;
+
+/// Writes issued grants and tokens: each job that arrives while a transaction is being written
+/// waits for the next, so under load one commit serves many requests. A job is answered only
+/// after its transaction committed.
+async fn group_commit(writer: AnyPool, mut jobs: tokio::sync::mpsc::Receiver<IssueJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < GROUP_MAX {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let results = write_batch(&writer, &batch).await;
+        for (job, result) in batch.into_iter().zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+async fn write_batch(writer: &AnyPool, batch: &[IssueJob]) -> Vec<Result<bool>> {
+    let each_failed = |e: sqlx::Error| {
+        let msg = e.to_string();
+        batch
+            .iter()
+            .map(|_| Err(StoreError::Write(msg.clone())))
+            .collect()
+    };
+    if let [one] = batch {
+        // Alone: its statements commit as they run.
+        return vec![
+            issue_query(one)
+                .execute(writer)
+                .await
+                .map(|r| written(one, r.rows_affected()))
+                .map_err(StoreError::from),
+        ];
+    }
+    let mut tx = match writer.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return each_failed(e),
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        results.push(
+            issue_query(job)
+                .execute(&mut *tx)
+                .await
+                .map(|r| written(job, r.rows_affected()))
+                .map_err(StoreError::from),
+        );
+    }
+    match tx.commit().await {
+        Ok(()) => results,
+        Err(e) => each_failed(e),
+    }
+}
+
+fn written(job: &IssueJob, rows: u64) -> bool {
+    rows == (usize::from(job.grant.is_some()) + job.tokens.len()) as u64
+}
+
+/// One job's statements: the grant (if new) first, then its tokens, each guarded by its client
+/// still existing.
+fn issue_query(job: &IssueJob) -> AnyQuery<'static> {
+    let mut sql = String::new();
+    let mut n = 0;
+    let mut params = |count: usize| {
+        let list: Vec<String> = (n + 1..=n + count).map(|i| format!("${i}")).collect();
+        n += count;
+        (list.join(", "), n + 1 - count)
+    };
+    let guard = |client_param: usize| {
+        format!("WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = ${client_param})")
+    };
+    if job.grant.is_some() {
+        let (p, first) = params(11);
+        sql.push_str(&format!("{GRANT_INSERT} SELECT {p} {};", guard(first + 1)));
+    }
+    for _ in &job.tokens {
+        let (p, first) = params(8);
+        sql.push_str(&format!("{TOKEN_INSERT} SELECT {p} {};", guard(first + 3)));
+    }
+    // Built from the constants above only: no input reaches the SQL text.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if let Some(g) = &job.grant {
+        q = bind_grant(q, g);
+    }
+    for t in &job.tokens {
+        q = bind_token(q, t);
+    }
+    q
 }

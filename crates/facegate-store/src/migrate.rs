@@ -10,6 +10,8 @@ const SQLITE: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_faces.sql")),
     (6, include_str!("../migrations/sqlite/0006_face_api.sql")),
     (7, include_str!("../migrations/sqlite/0007_login_core.sql")),
+    (8, include_str!("../migrations/sqlite/0008_oauth_clients.sql")),
+    (9, include_str!("../migrations/sqlite/0009_grant_claims.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<(), sqlx::Error> {

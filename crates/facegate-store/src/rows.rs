@@ -2,6 +2,7 @@
 
 use facegate_core::{Email, User, Username};
 use facegate_oidc::client::{AuthMethod, Client};
+pub use facegate_oidc::engine::{Code, CodeUse, Grant, Token, TokenKind};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -26,67 +27,6 @@ pub struct StoredSession {
     pub expires_at: i64,
     /// The factors the session was made of (the login core's record); older sessions have only `amr`.
     pub factors: Vec<facegate_core::login::Factor>,
-}
-
-/// One authorization: what a person (or a client, for client_credentials) granted, when, how.
-#[derive(Debug, Clone)]
-pub struct Grant {
-    pub id: String,
-    pub client_id: String,
-    pub user_id: Option<String>,
-    pub scope: String,
-    pub auth_time: Option<i64>,
-    pub amr: Vec<String>,
-    pub acr: Option<String>,
-    pub nonce: Option<String>,
-    pub sid: Option<String>,
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Code {
-    pub grant_id: String,
-    pub redirect_uri: String,
-    pub code_challenge: Option<String>,
-    pub expires_at: i64,
-}
-
-#[derive(Debug, Clone)]
-pub enum CodeUse {
-    Unknown,
-    First(Code),
-    Reused(Code),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenKind {
-    Access,
-    Refresh,
-}
-
-impl TokenKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Access => "access",
-            Self::Refresh => "refresh",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Token {
-    pub token_hash: String,
-    pub kind: TokenKind,
-    pub grant_id: String,
-    pub client_id: String,
-    pub user_id: Option<String>,
-    pub scope: String,
-    pub expires_at: i64,
-    pub used_at: Option<i64>,
-    /// Set when the token or its whole grant was revoked.
-    pub revoked_at: Option<i64>,
-    pub created_at: i64,
 }
 
 fn list(s: &str) -> Result<Vec<String>> {
@@ -147,6 +87,10 @@ pub(crate) fn client(r: &AnyRow) -> Result<Client> {
             .unwrap_or(facegate_oidc::keys::SigningAlg::RS256),
         pairwise: r.try_get::<Option<String>, _>("subject_type")?.as_deref() == Some("pairwise"),
         created_at: r.try_get("created_at")?,
+        dynamic: r
+            .try_get::<Option<String>, _>("registration_token_hash")?
+            .is_some(),
+        resource_server: r.try_get::<i64, _>("resource_server")? != 0,
     })
 }
 
@@ -184,6 +128,11 @@ pub(crate) fn grant(r: &AnyRow) -> Result<Grant> {
         acr: r.try_get("acr")?,
         nonce: r.try_get("nonce")?,
         sid: r.try_get("sid")?,
+        claims: r
+            .try_get::<Option<String>, _>("claims")?
+            .map(|c| serde_json::from_str(&c))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("grant claims: {e}")))?,
         created_at: r.try_get("created_at")?,
         revoked_at: r.try_get("revoked_at")?,
     })

@@ -23,6 +23,29 @@ async fn sqlite_runs_in_wal_with_normal_sync_and_foreign_keys() {
 #[tokio::test]
 async fn codes_are_single_use_and_refresh_tokens_rotate() {
     let (s, _d) = store().await;
+    // Grants are refused for a client that does not exist: register the one they belong to.
+    s.create_client(
+        &facegate_oidc::client::Client {
+            client_id: "c".into(),
+            secret_hash: None,
+            name: "c".into(),
+            redirect_uris: vec!["https://x/cb".into()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec!["authorization_code".into()],
+            auth_method: facegate_oidc::client::AuthMethod::None,
+            scope: "openid".into(),
+            jwks: None,
+            skip_consent: false,
+            id_token_alg: facegate_oidc::keys::SigningAlg::RS256,
+            pairwise: false,
+            created_at: 0,
+            dynamic: false,
+            resource_server: false,
+        },
+        None,
+    )
+    .await
+    .unwrap();
     let g = Grant {
         id: "g1".into(),
         client_id: "c".into(),
@@ -35,6 +58,7 @@ async fn codes_are_single_use_and_refresh_tokens_rotate() {
         sid: None,
         created_at: 0,
         revoked_at: None,
+        claims: None,
     };
     s.create_grant(&g).await.unwrap();
     s.insert_code("h", "g1", "https://x/cb", None, i64::MAX)

@@ -177,6 +177,9 @@ pub enum ClientCommand {
         /// Give this client pairwise subject identifiers (its own `sub` for each person).
         #[arg(long)]
         pairwise: bool,
+        /// A resource server: may introspect tokens issued to other clients.
+        #[arg(long)]
+        resource_server: bool,
         #[arg(long)]
         json: bool,
     },
@@ -204,7 +207,7 @@ pub fn client(cmd: ClientCommand) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         let store = store().await?;
         match cmd {
-            ClientCommand::Add { name, redirect_uris, post_logout_redirect_uris, public, grant_types, auth_method, scope, skip_consent, id_token_alg, pairwise, json } => {
+            ClientCommand::Add { name, redirect_uris, post_logout_redirect_uris, public, grant_types, auth_method, scope, skip_consent, id_token_alg, pairwise, resource_server, json } => {
                 let meta = ClientMetadata {
                     name: Some(name),
                     redirect_uris,
@@ -216,6 +219,7 @@ pub fn client(cmd: ClientCommand) -> anyhow::Result<()> {
                     skip_consent,
                     id_token_signed_response_alg: id_token_alg,
                     subject_type: pairwise.then(|| "pairwise".to_string()),
+                    resource_server,
                 };
                 let (client, secret) = provider::register_client(&store, meta, None).await.map_err(|e| anyhow::anyhow!("{}: {}", e.error.as_str(), e.description))?;
                 if json {

@@ -171,6 +171,9 @@ fn describe_scope(s: &str) -> Option<&'static str> {
         "profile" => "Your name and username",
         "email" => "Your email address",
         "offline_access" => "Stay signed in when you are away (refresh tokens)",
+        "faces:read" => "Read the face collections of the face API",
+        "faces:write" => "Add and remove faces in the face API",
+        "liveness" => "Run liveness checks through the face API",
         _ => return None,
     })
 }
@@ -195,6 +198,32 @@ pub fn consent(req: &str, csrf: &str, client_name: &str, scopes: &[&str]) -> Str
     )
 }
 
+/// "Sign out?" with a form that posts the logout parameters back with a CSRF token.
+pub fn logout_confirm(csrf: &str, client_name: Option<&str>, carry: &[(&str, &str)]) -> String {
+    let from = client_name
+        .map(|n| format!("<p>{} asks to sign you out.</p>", escape(n)))
+        .unwrap_or_default();
+    let hidden: String = carry
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    page(
+        "Sign out?",
+        &format!(
+            "<h1>Sign out of facegate?</h1>{from}<form method=\"post\" action=\"/logout\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"confirm\" value=\"1\">{hidden}\
+             <button type=\"submit\">Sign out</button></form>",
+            escape(csrf)
+        ),
+    )
+}
+
 pub fn error(message: &str) -> String {
     page(
         "Cannot continue",
@@ -210,6 +239,9 @@ pub fn message(title: &str, message: &str) -> String {
 }
 
 /// OAuth 2.0 Form Post Response Mode: an auto-submitting form (with a button for no-script browsers).
+/// The CSP source of the one script of a form_post page (`document.forms[0].submit()`).
+pub const FORM_POST_SCRIPT_HASH: &str = "sha256-ePniVEkSivX/c7XWBGafqh8tSpiRrKiqYeqbG7N1TOE=";
+
 pub fn form_post(action: &str, fields: &[(String, String)]) -> String {
     let inputs: String = fields
         .iter()
@@ -223,7 +255,8 @@ pub fn form_post(action: &str, fields: &[(String, String)]) -> String {
         .collect();
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Continue</title></head>\
-         <body onload=\"document.forms[0].submit()\"><form method=\"post\" action=\"{}\">{inputs}<noscript><button type=\"submit\">Continue</button></noscript></form></body></html>",
+         <body><form method=\"post\" action=\"{}\">{inputs}<noscript><button type=\"submit\">Continue</button></noscript></form>\
+         <script>document.forms[0].submit()</script></body></html>",
         escape(action)
     )
 }
@@ -231,6 +264,20 @@ pub fn form_post(action: &str, fields: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_form_post_script_hash_matches_its_script() {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let page = form_post("https://a/cb", &[]);
+        let script = page
+            .split("<script>")
+            .nth(1)
+            .and_then(|s| s.split("</script>").next())
+            .unwrap();
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+        assert_eq!(FORM_POST_SCRIPT_HASH, format!("sha256-{hash}"));
+    }
 
     #[test]
     fn values_are_escaped() {

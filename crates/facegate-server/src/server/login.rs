@@ -150,7 +150,8 @@ pub(crate) async fn decide_for(
                         .split_whitespace()
                         .map(String::from)
                         .collect(),
-                    essential_acr: r.essential_acr.clone(),
+                    // Essential with no value named asks for nothing in particular.
+                    essential_acr: r.essential_acr().filter(|v| !v.is_empty()),
                     max_age: r.max_age,
                     prompt_login: r.prompt_login,
                     prompt_none: r.prompt_none,

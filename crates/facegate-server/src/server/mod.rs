@@ -1,7 +1,6 @@
 //! The HTTP server: router, limits, start-up.
 
 pub mod api_auth;
-pub mod assertion;
 pub mod bearer_throttle;
 pub mod cookies;
 pub mod cors;
@@ -16,6 +15,7 @@ pub mod login;
 pub mod problem;
 pub mod provider;
 pub mod routes;
+pub mod security_headers;
 pub mod settings;
 pub mod state;
 
@@ -58,7 +58,12 @@ pub fn router(state: AppState) -> Router {
         .merge(
             Router::new()
                 .route("/register", post(oidc::register))
-                .route("/register/{client_id}", get(oidc::registration))
+                .route(
+                    "/register/{client_id}",
+                    get(oidc::registration)
+                        .put(oidc::registration_update)
+                        .delete(oidc::registration_delete),
+                )
                 .route("/admin/login", post(admin_page::login))
                 .route("/admin/logout", post(admin_page::logout))
                 .route("/admin/clients", post(admin_page::create))
@@ -115,6 +120,10 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers::add,
+        ))
         .with_state(state)
 }
 
@@ -137,9 +146,9 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
     Ok(())
 }
 
-/// The client (`aud`) of an ID token this server signed, accepting expired ones (a logout hint may
-/// be old); `None` if the signature or issuer is wrong.
-pub fn logout_hint_client(state: &AppState, token: &str) -> Option<String> {
+/// The client (`aud`) and `sub` of an ID token this server signed, accepting expired ones (a logout
+/// hint may be old); `None` if the signature or issuer is wrong.
+pub fn logout_hint(state: &AppState, token: &str) -> Option<(String, String)> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     let kid = header.kid?;
     let keys = state.keys();
@@ -152,5 +161,7 @@ pub fn logout_hint_client(state: &AppState, token: &str) -> Option<String> {
     v.set_issuer(&[state.settings.issuer.as_str()]);
     v.set_required_spec_claims(&["iss", "aud"]);
     let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &v).ok()?;
-    data.claims.get("aud")?.as_str().map(String::from)
+    let aud = data.claims.get("aud")?.as_str()?.to_string();
+    let sub = data.claims.get("sub")?.as_str()?.to_string();
+    Some((aud, sub))
 }

@@ -40,33 +40,15 @@ pub struct Settings {
     /// Take the client address from the last X-Forwarded-For entry (only behind a trusted proxy).
     pub trust_proxy: bool,
     pub lifetimes: Lifetimes,
+    /// Logout revokes the refresh tokens issued in the session it ends (`FACEGATE_LOGOUT_REVOKES_REFRESH`,
+    /// default on).
+    pub logout_revokes_refresh: bool,
     pub face: super::face::FaceSettings,
     /// Limits of the /v1 APIs and the search index (`FACEGATE_API_*`, `FACEGATE_INDEX_*`).
     pub api: ApiSettings,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct Lifetimes {
-    pub code: i64,
-    pub access_token: i64,
-    pub id_token: i64,
-    pub refresh_token: i64,
-    pub session: i64,
-    pub auth_request: i64,
-}
-
-impl Default for Lifetimes {
-    fn default() -> Self {
-        Self {
-            code: 60,
-            access_token: 3600,
-            id_token: 3600,
-            refresh_token: 30 * 24 * 3600,
-            session: 12 * 3600,
-            auth_request: 30 * 60,
-        }
-    }
-}
+pub use facegate_oidc::engine::Lifetimes;
 
 impl Settings {
     /// Defaults overridden by the environment.
@@ -148,10 +130,24 @@ impl Settings {
             queue: count("FACEGATE_FACE_QUEUE")?,
             ..Default::default()
         };
+        let refresh_token_absolute = match var("FACEGATE_REFRESH_TOKEN_MAX_AGE") {
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|s: &i64| *s > 0)
+                .context("FACEGATE_REFRESH_TOKEN_MAX_AGE must be a positive number of seconds")?,
+            None => Lifetimes::default().refresh_token_absolute,
+        };
         Settings::new(listen, issuer, data_dir, var("FACEGATE_DATABASE_URL")).map(|s| Settings {
             registration_token,
             admin_token,
             trust_proxy: var("FACEGATE_TRUST_PROXY").is_some_and(|v| v == "1" || v == "true"),
+            logout_revokes_refresh: var("FACEGATE_LOGOUT_REVOKES_REFRESH")
+                .is_none_or(|v| v != "0" && v != "false" && v != "off"),
+            lifetimes: Lifetimes {
+                refresh_token_absolute,
+                ..Lifetimes::default()
+            },
             face: super::face::FaceSettings {
                 enabled: var("FACEGATE_FACE").is_none_or(|v| v != "off" && v != "0"),
                 pack: var("FACEGATE_FACE_PACK").unwrap_or_else(|| facegate_vision::DEFAULT_PACK.into()),
@@ -202,9 +198,17 @@ impl Settings {
             admin_token: None,
             trust_proxy: false,
             lifetimes: Lifetimes::default(),
+            logout_revokes_refresh: true,
             face: super::face::FaceSettings::default(),
             api: ApiSettings::default(),
         })
+    }
+
+    /// The issuer's origin (scheme, host, port), which a same-site form post names in `Origin`.
+    pub fn issuer_origin(&self) -> String {
+        url::Url::parse(&self.issuer)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
     }
 
     /// Cookies are `Secure` (and `__Host-` prefixed) when the issuer is https.

@@ -21,7 +21,9 @@ pub struct Inner {
     pub store: Store,
     /// The face pipeline and match policy; `None` when face login is off or its models are missing.
     pub face: Option<Arc<super::face::FaceService>>,
-    keys: RwLock<KeySet>,
+    keys: RwLock<Arc<KeySet>>,
+    /// Discovery and JWKS, serialised once per key set (they change only when keys do).
+    documents: RwLock<Arc<Documents>>,
     /// Failed logins per client address, device, and account at an address or device.
     pub login_throttle: Throttle,
     /// Failed logins per account across every address (slows, never locks).
@@ -41,6 +43,27 @@ pub struct Inner {
     pub face_api: super::face_api::FaceApi,
     /// Per-client rate limits of the /v1 APIs.
     pub api_limiter: super::api_auth::RateLimiter,
+}
+
+/// The public documents, ready to send.
+#[derive(Debug)]
+pub struct Documents {
+    pub discovery: axum::body::Bytes,
+    pub jwks: axum::body::Bytes,
+}
+
+impl Documents {
+    fn new(settings: &Settings, keys: &KeySet) -> Documents {
+        let discovery = facegate_oidc::discovery::metadata(
+            &settings.issuer,
+            &keys.algorithms(),
+            settings.registration_token.is_some(),
+        );
+        Documents {
+            discovery: serde_json::to_vec(&discovery).unwrap_or_default().into(),
+            jwks: serde_json::to_vec(&keys.jwks()).unwrap_or_default().into(),
+        }
+    }
 }
 
 impl Deref for AppState {
@@ -85,14 +108,16 @@ impl AppState {
             settings.api.index_nprobe,
         )
         .await?;
+        let documents = RwLock::new(Arc::new(Documents::new(&settings, &keys)));
         Ok(AppState(Arc::new(Inner {
+            documents,
             face_api,
             api_limiter: Default::default(),
             face,
             pairwise_salt: super::settings::Secret::new(salt),
             settings,
             store,
-            keys: RwLock::new(keys),
+            keys: RwLock::new(Arc::new(keys)),
             login_throttle: Throttle::new(ThrottlePolicy::default()),
             account_throttle: Throttle::new(ThrottlePolicy::account_wide()),
             password_pool: super::login::PasswordPool::new(
@@ -186,14 +211,27 @@ impl AppState {
         }
     }
 
-    pub fn keys(&self) -> KeySet {
+    pub fn keys(&self) -> Arc<KeySet> {
         self.0.keys.read().map(|k| k.clone()).unwrap_or_default()
+    }
+
+    /// Discovery and JWKS as served.
+    pub fn documents(&self) -> Arc<Documents> {
+        self.0
+            .documents
+            .read()
+            .map(|d| d.clone())
+            .unwrap_or_else(|_| Arc::new(Documents::new(&self.settings, &self.keys())))
     }
 
     pub async fn reload_keys(&self) -> anyhow::Result<()> {
         let keys = super::keys::load(&self.store, key_grace(&self.settings)).await?;
+        let documents = Arc::new(Documents::new(&self.settings, &keys));
         if let Ok(mut k) = self.0.keys.write() {
-            *k = keys;
+            *k = Arc::new(keys);
+        }
+        if let Ok(mut d) = self.0.documents.write() {
+            *d = documents;
         }
         Ok(())
     }

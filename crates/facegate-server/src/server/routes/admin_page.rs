@@ -122,7 +122,7 @@ pub async fn login(
     let origin_ok = headers
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
-        .is_none_or(|o| state.settings.issuer.starts_with(o));
+        .is_none_or(|o| o == state.settings.issuer_origin());
     let key = "admin";
     let t = std::time::Instant::now();
     if state.login_throttle.check(key, t).is_err() || !origin_ok {

@@ -10,23 +10,29 @@ use facegate_oidc::client::{Client, ClientMetadata};
 use facegate_oidc::{ErrorCode, OAuthError};
 use serde_json::json;
 
-use super::{authorization, bearer, single_valued};
+use super::{authorization, bearer};
 use crate::server::error::{AppError, no_store};
-use crate::server::provider::{self, ClientCredentials};
+use crate::server::provider;
 use crate::server::state::AppState;
+use facegate_oidc::token::{TokenQuery, TokenRequest};
 
 pub async fn discovery(State(state): State<AppState>) -> Response {
-    let algs = state.keys().algorithms();
-    Json(facegate_oidc::discovery::metadata(
-        &state.settings.issuer,
-        &algs,
-        state.settings.registration_token.is_some(),
-    ))
-    .into_response()
+    json_bytes(state.documents().discovery.clone())
 }
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    Json(state.keys().jwks()).into_response()
+    json_bytes(state.documents().jwks.clone())
+}
+
+fn json_bytes(body: axum::body::Bytes) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 pub async fn token(
@@ -34,9 +40,8 @@ pub async fn token(
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let form = single_valued(&pairs)?;
-    let creds = ClientCredentials::from_request(authorization(&headers), &form)?;
-    let response = provider::token(&state, creds, &form).await?;
+    let req = TokenRequest::parse(authorization(&headers), &pairs)?;
+    let response = provider::token(&state, req).await?;
     Ok(no_store(Json(response).into_response()))
 }
 
@@ -79,9 +84,8 @@ pub async fn revoke(
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let form = single_valued(&pairs)?;
-    let creds = ClientCredentials::from_request(authorization(&headers), &form)?;
-    provider::revoke(&state, creds, &form).await?;
+    let q = TokenQuery::parse(authorization(&headers), &pairs)?;
+    provider::revoke(&state, q).await?;
     Ok(no_store(().into_response()))
 }
 
@@ -90,10 +94,9 @@ pub async fn introspect(
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let form = single_valued(&pairs)?;
-    let creds = ClientCredentials::from_request(authorization(&headers), &form)?;
+    let q = TokenQuery::parse(authorization(&headers), &pairs)?;
     Ok(no_store(
-        Json(provider::introspect(&state, creds, &form).await?).into_response(),
+        Json(provider::introspect(&state, q).await?).into_response(),
     ))
 }
 
@@ -116,6 +119,7 @@ pub fn client_json(
         "subject_type": if c.pairwise { "pairwise" } else { "public" },
         "scope": c.scope,
         "client_id_issued_at": c.created_at,
+        "resource_server": c.resource_server,
     });
     if let Some(obj) = v.as_object_mut() {
         if let Some(s) = secret {
@@ -167,24 +171,84 @@ pub async fn register(
     ))
 }
 
-/// RFC 7592 read: a client's current registration, with its registration access token.
+/// The client a registration access token opens (RFC 7592 2), or a 401.
+async fn registered_client(
+    state: &AppState,
+    client_id: &str,
+    headers: &HeaderMap,
+) -> Result<Client, AppError> {
+    let token = bearer(headers).unwrap_or("");
+    let client = state
+        .store
+        .client_by_registration_token(client_id, &storage_hash(token))
+        .await?;
+    client.ok_or_else(|| {
+        AppError::Bearer(OAuthError::new(
+            ErrorCode::InvalidToken,
+            "invalid registration access token",
+        ))
+    })
+}
+
+/// RFC 7592 read: a client's current registration.
 pub async fn registration(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let token = bearer(&headers).unwrap_or("");
-    let client = state
-        .store
-        .client_by_registration_token(&client_id, &storage_hash(token))
-        .await?;
-    let client = client.ok_or_else(|| {
-        AppError::Bearer(OAuthError::new(
-            ErrorCode::InvalidToken,
-            "invalid registration access token",
-        ))
-    })?;
+    let client = registered_client(&state, &client_id, &headers).await?;
     Ok(no_store(
         Json(client_json(&state, &client, None, None)).into_response(),
     ))
+}
+
+/// RFC 7592 update: the metadata sent replaces the registration (same rules as registering); the
+/// answer carries a new registration access token (the old one stops working).
+pub async fn registration_update(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let existing = registered_client(&state, &client_id, &headers).await?;
+    let raw: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        OAuthError::new(
+            ErrorCode::InvalidClientMetadata,
+            format!("body is not valid client metadata: {e}"),
+        )
+    })?;
+    if raw.get("client_id").and_then(|v| v.as_str()) != Some(client_id.as_str()) {
+        return Err(AppError::OAuth(OAuthError::invalid_request(
+            "the body must name the client_id being updated (RFC 7592 2.2)",
+        )));
+    }
+    let meta: ClientMetadata = serde_json::from_value(raw).map_err(|e| {
+        OAuthError::new(
+            ErrorCode::InvalidClientMetadata,
+            format!("body is not valid client metadata: {e}"),
+        )
+    })?;
+    let registration_token = random_token(32);
+    let (client, secret) =
+        provider::update_client(&state.store, &existing, meta, &storage_hash(&registration_token)).await?;
+    Ok(no_store(
+        Json(client_json(
+            &state,
+            &client,
+            secret.as_deref(),
+            Some(&registration_token),
+        ))
+        .into_response(),
+    ))
+}
+
+/// RFC 7592 delete: the client and everything issued to it are gone.
+pub async fn registration_delete(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let client = registered_client(&state, &client_id, &headers).await?;
+    state.store.delete_client(&client.client_id).await?;
+    Ok(no_store(axum::http::StatusCode::NO_CONTENT.into_response()))
 }

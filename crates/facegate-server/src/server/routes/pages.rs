@@ -31,8 +31,16 @@ pub(crate) fn deliver(d: Delivery) -> Response {
         Delivery::Redirect(url) => Redirect::to(&url).into_response(),
         Delivery::FormPost { action, fields } => {
             let mut r = Html(html::form_post(&action, &fields)).into_response();
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            let csp = format!(
+                "default-src 'none'; script-src '{}'; {}",
+                html::FORM_POST_SCRIPT_HASH,
+                page_csp_to(Some(&action)).trim_start_matches("default-src 'none'; ")
+            );
+            let h = r.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if let Ok(v) = HeaderValue::from_str(&csp) {
+                h.insert(header::CONTENT_SECURITY_POLICY, v);
+            }
             r
         }
     }
@@ -78,15 +86,12 @@ async fn authorize(
         Some(id) => state.store.client(&id).await?,
         None => None,
     };
+    let dynamic = client.as_ref().is_some_and(|c| c.dynamic);
     let (req, client) = match authorize::validate(&pairs, |_| client) {
         Ok(ok) => ok,
         Err(AuthorizeError::Fatal(msg)) => return Err(AppError::Page(StatusCode::BAD_REQUEST, msg)),
         Err(AuthorizeError::Redirect(target, e)) => {
-            return Ok(deliver(authorize::deliver_error(
-                &target,
-                &state.settings.issuer,
-                &e,
-            )));
+            return Ok(authorize_error(&state, dynamic, &target, &e));
         }
     };
     let pending = Pending::for_request(req);
@@ -111,13 +116,10 @@ async fn proceed(
     };
     let session = current_session(state, headers).await.map(|(s, _)| s);
     let target = req.target.clone();
+    let dynamic = client.dynamic;
     let fail = |e: OAuthError| async move {
         state.store.delete_auth_request(id).await?;
-        Ok::<_, AppError>(deliver(authorize::deliver_error(
-            &target,
-            &state.settings.issuer,
-            &e,
-        )))
+        Ok::<_, AppError>(authorize_error(state, dynamic, &target, &e))
     };
     match login::evaluate(state, &pending, session.as_ref()).await? {
         Decision::Owed(step) => {
@@ -156,13 +158,7 @@ async fn proceed(
             state.store.delete_auth_request(id).await?;
             let params = match provider::issue_authorization(state, &req, &client, &session, &outcome).await {
                 Ok(p) => p,
-                Err(e) => {
-                    return Ok(deliver(authorize::deliver_error(
-                        &req.target,
-                        &state.settings.issuer,
-                        &e,
-                    )));
-                }
+                Err(e) => return Ok(authorize_error(state, client.dynamic, &req.target, &e)),
             };
             Ok(deliver(authorize::deliver(
                 &req.target,
@@ -171,6 +167,29 @@ async fn proceed(
             )))
         }
     }
+}
+
+/// An authorization error: sent back to the client's redirect URI, except for dynamically
+/// registered clients, whose redirect URIs nobody vouched for: the error is shown as a page, so the
+/// authorization endpoint cannot serve as an open redirector (RFC 9700 4.11.2).
+pub(crate) fn authorize_error(
+    state: &AppState,
+    dynamic: bool,
+    target: &authorize::RedirectTarget,
+    e: &OAuthError,
+) -> Response {
+    if dynamic {
+        return AppError::Page(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "The application's request could not be completed ({}: {}).",
+                e.error.as_str(),
+                e.description
+            ),
+        )
+        .into_response();
+    }
+    deliver(authorize::deliver_error(target, &state.settings.issuer, e))
 }
 
 /// A pending login and, for an authorization request, its client.
@@ -228,11 +247,12 @@ pub(crate) fn check_csrf(
     let cookie = cookies::get(headers, &name).unwrap_or_default();
     let ok =
         form_value.is_some_and(|f| !cookie.is_empty() && constant_time_eq(f.as_bytes(), cookie.as_bytes()));
-    // A cross-site form post also shows itself in Origin.
+    // A cross-site form post also shows itself in Origin, which must be exactly ours (not a prefix
+    // of the issuer, such as http://localhost:80 for http://localhost:8080, and not "null").
     let origin_ok = headers
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
-        .is_none_or(|o| o == "null" || state.settings.issuer.starts_with(o));
+        .is_none_or(|o| o == state.settings.issuer_origin());
     if ok && origin_ok {
         Ok(())
     } else {
@@ -268,6 +288,11 @@ pub(crate) fn secure_html(
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     let csp = match csp.into() {
         std::borrow::Cow::Borrowed(c) => HeaderValue::from_static(c),
         std::borrow::Cow::Owned(c) => {
@@ -567,10 +592,18 @@ pub async fn consent_submit(
     proceed(&state, &headers, &id, pending, client).await
 }
 
-/// RP-initiated logout (OIDC RP-Initiated Logout 1.0). Ends the session; redirects only to a
-/// post_logout_redirect_uri registered for the client named by a valid id_token_hint or client_id.
+/// RP-initiated logout (OIDC RP-Initiated Logout 1.0). Redirects only to a post_logout_redirect_uri
+/// registered for the client named by a valid id_token_hint or client_id.
+///
+/// A logout is carried out at once only when it is evidently wanted: with a valid `id_token_hint`
+/// for the person signed in, or as a POST of our own confirmation form (CSRF-checked). Anything else
+/// (a bare link, which any site can make a browser follow) gets a page asking the person to confirm.
+/// A hint for someone other than the person signed in is refused and the session is left alone.
+/// Ending a session also revokes the refresh tokens issued in it, unless
+/// `FACEGATE_LOGOUT_REVOKES_REFRESH=0`.
 pub async fn logout(
     State(state): State<AppState>,
+    method: axum::http::Method,
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
     body: axum::body::Bytes,
@@ -578,8 +611,59 @@ pub async fn logout(
     let mut all = pairs;
     all.extend(super::form_pairs(&headers, &body));
     let params = page_form(&all)?;
-    if let Some((_, hash)) = current_session(&state, &headers).await {
-        state.store.delete_session(&hash).await?;
+    let hinted = params
+        .get("id_token_hint")
+        .and_then(|h| crate::server::logout_hint(&state, h));
+    let client_id = match (&hinted, params.get("client_id")) {
+        (Some((h, _)), Some(c)) if h != c => {
+            return Err(AppError::Page(
+                StatusCode::BAD_REQUEST,
+                "id_token_hint and client_id disagree.".into(),
+            ));
+        }
+        (Some((h, _)), _) => Some(h.clone()),
+        (None, c) => c.cloned(),
+    };
+    let client = match &client_id {
+        Some(id) => state.store.client(id).await?,
+        None => None,
+    };
+    let session = current_session(&state, &headers).await;
+    if let Some((session, hash)) = &session {
+        if let Some((_, sub)) = &hinted {
+            let same = client
+                .as_ref()
+                .is_some_and(|c| provider::subject_for(&state, c, &session.user_id) == *sub);
+            if !same {
+                return Err(AppError::Page(
+                    StatusCode::BAD_REQUEST,
+                    "This sign-out request is for a different account than the one signed in here, so nobody was signed out.".into(),
+                ));
+            }
+        }
+        let confirmed = hinted.is_some()
+            || (method == axum::http::Method::POST
+                && params.contains_key("confirm")
+                && check_csrf(&state, &headers, params.get("csrf")).is_ok());
+        if !confirmed {
+            let (csrf, cookie) = csrf_token(&state, &headers);
+            let carry: Vec<(&str, &str)> = ["post_logout_redirect_uri", "client_id", "state"]
+                .iter()
+                .filter_map(|k| params.get(*k).map(|v| (*k, v.as_str())))
+                .collect();
+            return Ok(html_page(
+                StatusCode::OK,
+                html::logout_confirm(&csrf, client.as_ref().map(|c| c.name.as_str()), &carry),
+                cookie,
+            ));
+        }
+        state.store.delete_session(hash).await?;
+        if state.settings.logout_revokes_refresh {
+            state
+                .store
+                .revoke_session_refresh_tokens(&session.sid, now())
+                .await?;
+        }
     }
     let secure = state.settings.secure_cookies();
     let clear = cookies::set(
@@ -589,24 +673,7 @@ pub async fn logout(
         secure,
         "Lax",
     );
-    let hinted = params
-        .get("id_token_hint")
-        .and_then(|h| crate::server::logout_hint_client(&state, h));
-    let client_id = match (hinted, params.get("client_id")) {
-        (Some(h), Some(c)) if h != *c => {
-            return Err(AppError::Page(
-                StatusCode::BAD_REQUEST,
-                "id_token_hint and client_id disagree.".into(),
-            ));
-        }
-        (Some(h), _) => Some(h),
-        (None, c) => c.cloned(),
-    };
     if let Some(uri) = params.get("post_logout_redirect_uri") {
-        let client = match &client_id {
-            Some(id) => state.store.client(id).await?,
-            None => None,
-        };
         if client.is_some_and(|c| c.has_post_logout_redirect_uri(uri)) {
             let mut url = url::Url::parse(uri).map_err(|_| {
                 AppError::Page(StatusCode::BAD_REQUEST, "bad post_logout_redirect_uri".into())
@@ -636,6 +703,7 @@ pub async fn logout(
 }
 
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let (csrf, cookie) = csrf_token(&state, &headers);
     let body = match current_session(&state, &headers).await {
         Some((s, _)) => {
             let user = state.store.user(&s.user_id).await?;
@@ -643,8 +711,9 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<R
             html::page(
                 "facegate",
                 &format!(
-                    "<h1>facegate</h1><p>You are signed in as <strong>{}</strong>.</p><form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
-                    html::escape(&name)
+                    "<h1>facegate</h1><p>You are signed in as <strong>{}</strong>.</p><form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"confirm\" value=\"1\"><button type=\"submit\">Sign out</button></form>",
+                    html::escape(&name),
+                    html::escape(&csrf)
                 ),
             )
         }
@@ -653,5 +722,5 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<R
             "<h1>facegate</h1><p>Self-hosted sign-in. Applications send you here to sign in.</p><p><a href=\"/login\">Sign in</a></p>",
         ),
     };
-    Ok(html_page(StatusCode::OK, body, None))
+    Ok(html_page(StatusCode::OK, body, cookie))
 }
