@@ -300,6 +300,17 @@ mod tests {
         }
     }
 
+    /// (name, site, client's acr, request, account, factors done, expected decision)
+    type Case = (
+        &'static str,
+        SitePolicy,
+        Option<Acr>,
+        Requested,
+        Option<Account>,
+        Vec<Factor>,
+        Decision,
+    );
+
     /// factors done x requirement -> decision, amr, acr.
     #[test]
     fn policy_table() {
@@ -310,7 +321,7 @@ mod tests {
         let live_step = Decision::Owed(Step::Face { live: true });
         let t = NOW - 10;
         #[rustfmt::skip]
-        let cases: Vec<(&str, SitePolicy, Option<Acr>, Requested, Option<Account>, Vec<Factor>, Decision)> = vec![
+        let cases: Vec<Case> = vec![
             ("nobody yet", login, None, req(&[], None), None, vec![], Decision::Owed(Step::FirstFactor)),
             ("password alone", login, None, req(&[], None), Some(BOTH), vec![pwd(t)], ok(&["pwd"], Acr::Pwd)),
             ("live face alone", login, None, req(&[], None), Some(BOTH), vec![face(t, true)], ok(&["face", "user"], Acr::FaceLive)),
