@@ -17,7 +17,7 @@ use facegate_core::face::score_band;
 use facegate_core::secret::random_token;
 use serde_json::json;
 
-use super::page_form;
+use super::extract::CsrfForm;
 use super::pages::{ReqQuery, secure_html};
 use super::pages::{check_csrf, client_ip, csrf_token, current_session, load_pending, with_cookie};
 use crate::server::error::AppError;
@@ -924,25 +924,20 @@ pub async fn confirm(State(state): State<AppState>, headers: HeaderMap) -> Resul
     .into_response())
 }
 
-async fn form_action(
-    state: &AppState,
-    headers: &HeaderMap,
-    pairs: &[(String, String)],
-) -> Result<(String, std::collections::HashMap<String, String>), AppError> {
-    let form = page_form(pairs)?;
-    check_csrf(state, headers, form.get("csrf"))?;
+/// The signed-in account of a CSRF-checked account page form.
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<String, AppError> {
     let (session, _) = current_session(state, headers)
         .await
         .ok_or_else(|| AppError::Page(StatusCode::UNAUTHORIZED, "Sign in first.".into()))?;
-    Ok((session.user_id, form))
+    Ok(session.user_id)
 }
 
 pub async fn delete_face(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::Form(pairs): axum::Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, AppError> {
-    let (user_id, form) = form_action(&state, &headers, &pairs).await?;
+    let user_id = signed_in(&state, &headers).await?;
     let id = form.get("id").cloned().unwrap_or_default();
     if state.store.delete_face(&user_id, &id).await? {
         state
@@ -956,9 +951,9 @@ pub async fn delete_face(
 pub async fn delete_all_faces(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::Form(pairs): axum::Form<Vec<(String, String)>>,
+    CsrfForm(_): CsrfForm,
 ) -> Result<Response, AppError> {
-    let (user_id, _) = form_action(&state, &headers, &pairs).await?;
+    let user_id = signed_in(&state, &headers).await?;
     let n = state.store.delete_faces(&user_id).await?;
     state
         .store

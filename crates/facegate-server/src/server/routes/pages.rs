@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 
 use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use facegate_core::secret::{constant_time_eq, random_token, storage_hash};
@@ -16,6 +16,7 @@ use facegate_oidc::client::Client;
 use facegate_oidc::{ErrorCode, OAuthError};
 use serde::Deserialize;
 
+use super::extract::{ClientAddr, CsrfForm};
 use super::page_form;
 use crate::server::error::AppError;
 use crate::server::login;
@@ -407,12 +408,10 @@ pub(crate) fn client_ip_of(state: &AppState, headers: &HeaderMap, peer: &str) ->
 
 pub async fn login_submit(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, AppError> {
-    let form = page_form(&pairs)?;
-    check_csrf(&state, &headers, form.get("csrf"))?;
     // Every password login belongs to a pending login: the request's, or a new one for the account
     // pages. The policy, not this handler, decides whether a password is enough.
     let (id, pending, client_name) = match form.get("req").filter(|r| !r.is_empty()) {
@@ -446,7 +445,6 @@ pub async fn login_submit(
         )
     };
 
-    let ip = client_ip(&state, &headers, addr);
     let keys = login::throttle_keys("pwd", &ip, None, Some(&username));
     // The attempt is counted before the password is checked, so parallel guesses all count.
     if let Err(wait) = state.begin_attempt(&keys) {
@@ -562,10 +560,8 @@ pub async fn consent_page(
 pub async fn consent_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, AppError> {
-    let form = page_form(&pairs)?;
-    check_csrf(&state, &headers, form.get("csrf"))?;
     let id = form.get("req").cloned().unwrap_or_default();
     let (mut pending, client) = load_pending(&state, &id).await?;
     let (Some(req), Some(client)) = (pending.req.as_mut(), client) else {
