@@ -648,7 +648,7 @@ async fn every_response_carries_the_security_headers() {
                 .unwrap_or_default()
         };
         assert_eq!(get("x-content-type-options"), "nosniff", "{name}");
-        assert_eq!(get("referrer-policy"), "no-referrer", "{name}");
+        assert_eq!(get("referrer-policy"), "same-origin", "{name}");
         assert!(
             get("content-security-policy").contains("frame-ancestors 'none'"),
             "{name}"

@@ -293,7 +293,7 @@ pub(crate) fn secure_html(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     let csp = match csp.into() {
         std::borrow::Cow::Borrowed(c) => HeaderValue::from_static(c),
         std::borrow::Cow::Owned(c) => {
