@@ -109,16 +109,7 @@ pub async fn login_page(
     let liveness = service(&state)?.settings.liveness == Liveness::Required;
     let (csrf, csrf_cookie) = csrf_token(&state, &headers);
     let mut set = csrf_cookie.into_iter().collect::<Vec<_>>();
-    let device_name = cookies::name(DEVICE, state.settings.secure_cookies());
-    if cookies::get(&headers, &device_name).is_none() {
-        set.push(cookies::set(
-            &device_name,
-            &random_token(16),
-            Some(400 * 24 * 3600),
-            state.settings.secure_cookies(),
-            "Strict",
-        ));
-    }
+    set.extend(new_device_cookie(&state, &headers));
     let req = q.req.unwrap_or_default();
     let (pending, client_name) = if req.is_empty() {
         (None, None)
@@ -269,6 +260,20 @@ fn face_error_response(e: &FaceError) -> Response {
         FaceError::Busy { retry_after } => return busy(*retry_after),
     };
     refuse(status, &e.to_string())
+}
+
+/// The long-lived device cookie (liveness checks belong to it), when the browser has none yet.
+fn new_device_cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let device_name = cookies::name(DEVICE, state.settings.secure_cookies());
+    cookies::get(headers, &device_name).is_none().then(|| {
+        cookies::set(
+            &device_name,
+            &random_token(16),
+            Some(400 * 24 * 3600),
+            state.settings.secure_cookies(),
+            "Strict",
+        )
+    })
 }
 
 fn face_signup_offered(state: &AppState) -> bool {
@@ -754,10 +759,15 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Resul
             .unwrap_or_default(),
         html::escape(&csrf)
     );
+    // The enrolment's liveness check belongs to this browser, like a login's.
+    let set: Vec<String> = csrf_cookie
+        .into_iter()
+        .chain(new_device_cookie(&state, &headers))
+        .collect();
     Ok(face_html(
         StatusCode::OK,
         html::face_page("Your account", &body),
-        csrf_cookie.into_iter().collect(),
+        set,
     ))
 }
 
