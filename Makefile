@@ -12,9 +12,11 @@ all: build
 build:
 	$(CARGO) build --release -p facegate-server -p facegate-example-notes
 
-# Fetch the default model pack and the ONNX Runtime library (no-op when installed and intact).
+# Fetch the default model pack and the ONNX Runtime library, and the `open` pack its accuracy guard
+# tests (no-op when installed and intact).
 models: build
 	$(FACEGATE) models fetch
+	$(FACEGATE) models fetch --pack open
 
 lint:
 	$(CARGO) fmt --all --check
