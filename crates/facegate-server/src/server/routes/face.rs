@@ -341,23 +341,25 @@ pub async fn login_submit(
     // The probe: the embedding of a passed liveness check made for this login, or (only with
     // liveness off) the uploaded picture.
     let check_id = capture.fields.get("liveness").filter(|v| !v.is_empty()).cloned();
-    let refuse_audited = |why: &'static str, status: StatusCode, message: String, user: Option<String>| {
-        let state = state.clone();
-        let ip = ip.clone();
-        let keys = keys.clone();
-        async move {
-            // A check that failed was counted when it failed; one not passed yet is no guess.
-            if why.starts_with("face: liveness") {
-                state.refund_attempt(&keys);
-            } else {
-                state.end_attempt(&keys, false);
+    // `guess`: whether the refusal counts as a failed attempt. A liveness check that failed was
+    // counted when it failed, and one not passed yet is no guess: those give the count back.
+    let refuse_audited =
+        |why: &'static str, status: StatusCode, message: String, user: Option<String>, guess: bool| {
+            let state = state.clone();
+            let ip = ip.clone();
+            let keys = keys.clone();
+            async move {
+                if guess {
+                    state.end_attempt(&keys, false);
+                } else {
+                    state.refund_attempt(&keys);
+                }
+                state
+                    .audit("login", user.as_deref(), Some(&ip), "refused", Some(why))
+                    .await;
+                Ok::<_, AppError>(refuse(status, &message))
             }
-            state
-                .audit("login", user.as_deref(), Some(&ip), "refused", Some(why))
-                .await;
-            Ok::<_, AppError>(refuse(status, &message))
-        }
-    };
+        };
     let (probe, live) = match (&check_id, capture.image.take()) {
         (Some(cid), _) => match face
             .liveness
@@ -371,6 +373,7 @@ pub async fn login_submit(
                     StatusCode::FORBIDDEN,
                     message,
                     bound_user,
+                    false,
                 )
                 .await;
             }
@@ -382,6 +385,7 @@ pub async fn login_submit(
                 StatusCode::FORBIDDEN,
                 message.into(),
                 bound_user,
+                false,
             )
             .await;
         }
@@ -449,6 +453,7 @@ pub async fn login_submit(
                         "This face may already have an account here. Sign in instead, or ask the operator."
                             .into(),
                         None,
+                        true,
                     )
                     .await;
                 }
@@ -531,6 +536,7 @@ pub async fn login_submit(
             StatusCode::FORBIDDEN,
             "This sign-in is for another account. Start again from the application.".into(),
             Some(user_id.clone()),
+            true,
         )
         .await;
     }
