@@ -1,7 +1,9 @@
-//! facegate-core: the domain — accounts and their credentials, secrets, and login throttling.
-//! No HTTP, no SQL, no models here.
+//! facegate-core: the domain — accounts and their credentials, the login core, the face and
+//! liveness services, the audit log, every limiter. No HTTP, no SQL, no models here: what the
+//! services need from outside (store, face engine) are small traits (`face::ports`).
 
 pub mod account;
+pub mod audit;
 pub mod face;
 pub mod face_fusion;
 pub mod liveness;

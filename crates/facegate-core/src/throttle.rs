@@ -178,6 +178,168 @@ impl Throttle {
     }
 }
 
+/// The keys a login attempt counts on: the address, the device, and (once the account is known)
+/// the account at that address and at that device, plus the account everywhere (`acct:`, slowed,
+/// never locked). `kind` keeps the factors apart ("pwd", "face").
+pub fn login_keys(kind: &str, ip: &str, device: Option<&str>, account: Option<&str>) -> Vec<String> {
+    let mut keys = vec![format!("{kind}-ip:{ip}")];
+    if let Some(d) = device {
+        keys.push(format!("{kind}-dev:{d}"));
+    }
+    if let Some(a) = account.filter(|a| !a.is_empty()) {
+        keys.push(format!("{kind}-user:{a}|ip:{ip}"));
+        if let Some(d) = device {
+            keys.push(format!("{kind}-user:{a}|dev:{d}"));
+        }
+        keys.push(format!("acct:{a}"));
+    }
+    keys
+}
+
+/// Every login path's brute-force protection: per address, device and account-at-address (locks),
+/// and per account everywhere (slows a distributed guesser, never locks the owner out).
+#[derive(Debug)]
+pub struct LoginGuard {
+    pub local: Throttle,
+    pub account: Throttle,
+}
+
+impl Default for LoginGuard {
+    fn default() -> Self {
+        LoginGuard {
+            local: Throttle::new(ThrottlePolicy::default()),
+            account: Throttle::new(ThrottlePolicy::account_wide()),
+        }
+    }
+}
+
+impl LoginGuard {
+    /// Counts an attempt on every key before it is verified (see [`Throttle::begin`]).
+    pub fn begin(&self, keys: &[String]) -> Result<(), Duration> {
+        let now = Instant::now();
+        let (account, other): (Vec<String>, Vec<String>) =
+            keys.iter().cloned().partition(|k| k.starts_with("acct:"));
+        self.local.begin(&other, now)?;
+        if let Err(w) = self.account.begin(&account, now) {
+            for k in &other {
+                self.local.refund(k, now);
+            }
+            return Err(w);
+        }
+        Ok(())
+    }
+
+    /// Settles an attempt: a success clears the account's count at this address or device and gives
+    /// back the others'; a failure keeps what was counted.
+    pub fn end(&self, keys: &[String], ok: bool) {
+        if !ok {
+            return;
+        }
+        let now = Instant::now();
+        for k in keys {
+            if k.starts_with("acct:") {
+                self.account.refund(k, now);
+            } else if k.contains('|') {
+                self.local.succeed(k);
+            } else {
+                self.local.refund(k, now);
+            }
+        }
+    }
+
+    /// Gives back what `begin` counted without clearing anything: an attempt refused for a reason
+    /// that is no guess, or that was counted elsewhere (a failed liveness check).
+    pub fn refund(&self, keys: &[String]) {
+        let now = Instant::now();
+        for k in keys {
+            if k.starts_with("acct:") {
+                self.account.refund(k, now);
+            } else {
+                self.local.refund(k, now);
+            }
+        }
+    }
+
+    /// The longest wait any of `keys` is held to, without counting anything.
+    pub fn waiting(&self, keys: &[String]) -> Option<Duration> {
+        let now = Instant::now();
+        keys.iter().find_map(|k| {
+            if k.starts_with("acct:") {
+                self.account.check(k, now).err()
+            } else {
+                self.local.check(k, now).err()
+            }
+        })
+    }
+
+    /// A failure counted without an attempt having begun (a failed liveness check).
+    pub fn fail(&self, keys: &[String]) {
+        let now = Instant::now();
+        for k in keys {
+            if k.starts_with("acct:") {
+                self.account.fail(k, now);
+            } else {
+                self.local.fail(k, now);
+            }
+        }
+    }
+}
+
+/// Per-key token buckets: `rate` tokens a second, at most `burst` saved up (the /v1 APIs, per client).
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// Takes one token for `key`; `Err(seconds)` to wait when the bucket is empty.
+    pub fn take(&self, key: &str, rate: f64, burst: u32) -> Result<(), u64> {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Err(1);
+        };
+        let now = Instant::now();
+        if buckets.len() > 10_000 {
+            // Forget keys whose buckets have long been full again.
+            buckets.retain(|_, (_, t)| now.duration_since(*t).as_secs_f64() * rate < f64::from(burst));
+        }
+        let (tokens, last) = buckets.entry(key.to_string()).or_insert((f64::from(burst), now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(f64::from(burst));
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// At most `limit` events per key in each period of `period` seconds (a fixed window: live
+/// guidance per address each second, face sign-ups site-wide each hour).
+#[derive(Debug, Default)]
+pub struct WindowCounter {
+    counts: Mutex<(i64, HashMap<String, u32>)>,
+}
+
+impl WindowCounter {
+    /// One more event for `key` at `now` (seconds), if fewer than `limit` happened in its window.
+    pub fn allow(&self, key: &str, limit: u32, period: i64, now: i64) -> bool {
+        let Ok(mut g) = self.counts.lock() else {
+            return false;
+        };
+        let window = now.div_euclid(period.max(1));
+        if g.0 != window {
+            *g = (window, HashMap::new());
+        }
+        let n = g.1.entry(key.to_string()).or_insert(0);
+        if *n >= limit {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +393,41 @@ mod tests {
         assert_eq!(p.wait(21), Duration::from_secs(1));
         assert_eq!(p.wait(1000), Duration::from_secs(30));
         assert_eq!(ThrottlePolicy::default().wait(40), Duration::from_secs(900));
+    }
+
+    #[test]
+    fn token_bucket_allows_a_burst_then_asks_to_wait() {
+        let l = RateLimiter::default();
+        for _ in 0..3 {
+            assert!(l.take("a", 0.5, 3).is_ok());
+        }
+        assert_eq!(l.take("a", 0.5, 3), Err(2));
+        assert!(l.take("b", 0.5, 3).is_ok(), "buckets are per key");
+    }
+
+    #[test]
+    fn window_counter_resets_each_period() {
+        let c = WindowCounter::default();
+        assert!(c.allow("x", 2, 3600, 7200));
+        assert!(c.allow("x", 2, 3600, 7300));
+        assert!(!c.allow("x", 2, 3600, 10_799), "third in the same hour");
+        assert!(c.allow("y", 2, 3600, 10_799), "per key");
+        assert!(c.allow("x", 2, 3600, 10_800), "a new hour");
+    }
+
+    #[test]
+    fn a_stranger_cannot_lock_the_owner_out_from_elsewhere() {
+        let g = LoginGuard::default();
+        let stranger = login_keys("pwd", "6.6.6.6", None, Some("alice"));
+        for _ in 0..50 {
+            if g.begin(&stranger).is_ok() {
+                g.end(&stranger, false);
+            }
+        }
+        assert!(g.waiting(&stranger).is_some(), "the stranger is held back");
+        let owner = login_keys("pwd", "10.0.0.1", Some("dev"), Some("alice"));
+        // The account-wide key only slows (at most 30 s), it never locks.
+        let wait = g.waiting(&owner);
+        assert!(wait.is_none_or(|w| w <= Duration::from_secs(30)), "{wait:?}");
     }
 }

@@ -4,6 +4,7 @@
 
 mod face_api;
 mod migrate;
+mod ports;
 mod rows;
 
 use facegate_core::User;

@@ -155,8 +155,7 @@ async fn import(
         );
     }
     let face_settings = settings.face.clone();
-    let face =
-        tokio::task::spawn_blocking(move || crate::server::face::FaceService::load(face_settings)).await??;
+    let face = tokio::task::spawn_blocking(move || crate::server::face::Faces::load(face_settings)).await??;
     let api = FaceApi::load(
         &store,
         face.pack(),
@@ -228,7 +227,7 @@ async fn import(
 async fn import_one(
     api: &FaceApi,
     store: &facegate_store::Store,
-    face: &crate::server::face::FaceService,
+    face: &crate::server::face::Faces,
     collection: &str,
     external: &str,
     path: &Path,

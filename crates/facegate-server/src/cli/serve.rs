@@ -75,9 +75,8 @@ pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
                 .await?
                 .with_context(|| format!("no account {}", username.as_str()))?;
             let face_settings = settings.face.clone();
-            let face =
-                tokio::task::spawn_blocking(move || crate::server::face::FaceService::load(face_settings))
-                    .await??;
+            let face = tokio::task::spawn_blocking(move || crate::server::face::Faces::load(face_settings))
+                .await??;
             let mut enrolled = 0;
             for path in &images {
                 let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
@@ -89,16 +88,7 @@ pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
                     Err(e) => println!("{}: not enrolled: {e}", path.display()),
                 }
             }
-            store
-                .audit(
-                    "enrol",
-                    Some(&user.id),
-                    None,
-                    "ok",
-                    Some(&format!("{enrolled} by the command line")),
-                    now(),
-                )
-                .await?;
+            // Each template added is an audit event of its own (face_added, by the operator).
             if enrolled == 0 {
                 bail!("no image could be enrolled");
             }

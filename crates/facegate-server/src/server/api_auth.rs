@@ -3,10 +3,6 @@
 //! instance) and a monthly quota (persisted). [`authorize`] does all three for a handler; every
 //! refusal is a [`Problem`] (401, 403, or 429 with `Retry-After`).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
-
 use axum::http::{HeaderMap, StatusCode};
 use facegate_oidc::scope::Scopes;
 
@@ -64,35 +60,6 @@ impl ApiCaller {
             Ok(())
         } else {
             Err(Problem::insufficient_scope(scope))
-        }
-    }
-}
-
-/// Per-client token buckets: `rate` tokens a second, at most `burst` saved up.
-#[derive(Debug, Default)]
-pub struct RateLimiter {
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
-}
-
-impl RateLimiter {
-    /// Takes one token for `key`; `Err(seconds)` to wait when the bucket is empty.
-    pub fn take(&self, key: &str, rate: f64, burst: u32) -> Result<(), u64> {
-        let Ok(mut buckets) = self.buckets.lock() else {
-            return Err(1);
-        };
-        let now = Instant::now();
-        if buckets.len() > 10_000 {
-            // Forget clients whose buckets have long been full again.
-            buckets.retain(|_, (_, t)| now.duration_since(*t).as_secs_f64() * rate < f64::from(burst));
-        }
-        let (tokens, last) = buckets.entry(key.to_string()).or_insert((f64::from(burst), now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(f64::from(burst));
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) / rate).ceil().max(1.0) as u64)
         }
     }
 }
@@ -207,15 +174,5 @@ mod tests {
         let (m, next) = month_of(1_798_761_599); // 2026-12-31T23:59:59Z
         assert_eq!((m.as_str(), next), ("2026-12", 1_798_761_600));
         assert_eq!(month_of(951_782_400).0, "2000-02"); // 2000-02-29
-    }
-
-    #[test]
-    fn token_bucket_allows_a_burst_then_asks_to_wait() {
-        let l = RateLimiter::default();
-        for _ in 0..3 {
-            assert!(l.take("a", 0.5, 3).is_ok());
-        }
-        assert_eq!(l.take("a", 0.5, 3), Err(2));
-        assert!(l.take("b", 0.5, 3).is_ok(), "buckets are per client");
     }
 }

@@ -19,7 +19,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         .unwrap_or_default();
     let ip = super::routes::pages::client_ip_of(&state, req.headers(), &addr);
     let keys = vec![format!("bearer-ip:{ip}")];
-    if let Err(wait) = state.begin_attempt(&keys) {
+    if let Err(wait) = state.login_guard.begin(&keys) {
         let secs = wait.as_secs().max(1);
         let mut r = (
             StatusCode::TOO_MANY_REQUESTS,
@@ -33,6 +33,6 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     }
     let r = next.run(req).await;
     let failed = matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
-    state.end_attempt(&keys, !failed);
+    state.login_guard.end(&keys, !failed);
     r
 }

@@ -345,29 +345,6 @@ pub(crate) async fn recently_strong(
     Ok(strongest(&site, then).satisfied_by(&fresh))
 }
 
-/// The throttle keys of a login attempt of `kind` ("pwd", "face"): the address, the device, the
-/// account *at* that address or device (what locks: a stranger elsewhere cannot lock the owner
-/// out), and the account as a whole (`acct:`, slowed down across every address, never locked).
-pub(crate) fn throttle_keys(
-    kind: &str,
-    ip: &str,
-    device: Option<&str>,
-    account: Option<&str>,
-) -> Vec<String> {
-    let mut keys = vec![format!("{kind}-ip:{ip}")];
-    if let Some(d) = device {
-        keys.push(format!("{kind}-dev:{d}"));
-    }
-    if let Some(a) = account.filter(|a| !a.is_empty()) {
-        keys.push(format!("{kind}-user:{a}|ip:{ip}"));
-        if let Some(d) = device {
-            keys.push(format!("{kind}-user:{a}|dev:{d}"));
-        }
-        keys.push(format!("acct:{a}"));
-    }
-    keys
-}
-
 /// The login page's device cookie, as recorded with a factor (hashed, shortened).
 pub(crate) fn device_of(state: &AppState, headers: &HeaderMap) -> Option<String> {
     cookies::get(headers, &cookies::name(DEVICE, state.settings.secure_cookies()))

@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use facegate_core::throttle::{Throttle, ThrottlePolicy};
+use facegate_core::throttle::{LoginGuard, RateLimiter, WindowCounter};
 use facegate_oidc::keys::KeySet;
 use facegate_store::Store;
 
@@ -20,29 +20,26 @@ pub struct Inner {
     pub settings: Settings,
     pub store: Store,
     /// The face pipeline and match policy; `None` when face login is off or its models are missing.
-    pub face: Option<Arc<super::face::FaceService>>,
+    pub face: Option<Arc<super::face::Faces>>,
     keys: RwLock<Arc<KeySet>>,
     /// Discovery and JWKS, serialised once per key set (they change only when keys do).
     documents: RwLock<Arc<Documents>>,
-    /// Failed logins per client address, device, and account at an address or device.
-    pub login_throttle: Throttle,
-    /// Failed logins per account across every address (slows, never locks).
-    pub account_throttle: Throttle,
+    /// Failed logins per client address, device, and account at an address or device (locks), and
+    /// per account across every address (slows, never locks).
+    pub login_guard: LoginGuard,
     /// Argon2 runs here, bounded.
     pub password_pool: super::login::PasswordPool,
     jti: Mutex<HashMap<String, i64>>,
     /// Server secret mixed into pairwise subject identifiers; created once, kept in the database.
     pub pairwise_salt: super::settings::Secret,
     /// Live-guidance requests per client address in the current second (a simple rate limit).
-    guidance_counts: Mutex<(i64, HashMap<String, u32>)>,
-    /// Face sign-ups in the current hour (site-wide).
-    signups: Mutex<(i64, u32)>,
+    guidance_counts: WindowCounter,
     /// Admin page sessions (hashes), with their expiry; in memory, per instance.
     admin_sessions: Mutex<HashMap<String, i64>>,
     /// The face API's collections and search indexes.
     pub face_api: super::face_api::FaceApi,
     /// Per-client rate limits of the /v1 APIs.
-    pub api_limiter: super::api_auth::RateLimiter,
+    pub api_limiter: RateLimiter,
 }
 
 /// The public documents, ready to send.
@@ -89,7 +86,7 @@ impl AppState {
         // them would skip the second factor or the liveness check the operator asked for.
         let face = if settings.face.enabled {
             let face_settings = settings.face.clone();
-            match tokio::task::spawn_blocking(move || super::face::FaceService::load(face_settings)).await? {
+            match tokio::task::spawn_blocking(move || super::face::Faces::load(face_settings)).await? {
                 Ok(f) => Some(Arc::new(f)),
                 Err(e) => anyhow::bail!(
                     "face login cannot start: {e}. Run `facegate models fetch`, or set FACEGATE_FACE=off to run without face login"
@@ -118,97 +115,20 @@ impl AppState {
             settings,
             store,
             keys: RwLock::new(Arc::new(keys)),
-            login_throttle: Throttle::new(ThrottlePolicy::default()),
-            account_throttle: Throttle::new(ThrottlePolicy::account_wide()),
+            login_guard: LoginGuard::default(),
             password_pool: super::login::PasswordPool::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
                 256,
             ),
             jti: Mutex::new(HashMap::new()),
             admin_sessions: Mutex::new(HashMap::new()),
-            signups: Mutex::new((0, 0)),
-            guidance_counts: Mutex::new((0, HashMap::new())),
+            guidance_counts: WindowCounter::default(),
         })))
     }
 
-    /// One more face sign-up this hour, if fewer than `per_hour` were made.
-    pub fn allow_signup(&self, per_hour: u32) -> bool {
-        let Ok(mut s) = self.0.signups.lock() else {
-            return false;
-        };
-        let hour = super::now() / 3600;
-        if s.0 != hour {
-            *s = (hour, 0);
-        }
-        if s.1 >= per_hour {
-            return false;
-        }
-        s.1 += 1;
-        true
-    }
-
-    /// Counts a login attempt on every key before it is verified (see `Throttle::begin`).
-    pub fn begin_attempt(&self, keys: &[String]) -> Result<(), Duration> {
-        let now = std::time::Instant::now();
-        let (account, other): (Vec<String>, Vec<String>) =
-            keys.iter().cloned().partition(|k| k.starts_with("acct:"));
-        self.login_throttle.begin(&other, now)?;
-        if let Err(w) = self.account_throttle.begin(&account, now) {
-            for k in &other {
-                self.login_throttle.refund(k, now);
-            }
-            return Err(w);
-        }
-        Ok(())
-    }
-
-    /// Settles an attempt begun with `begin_attempt`: a success clears the account's count at this
-    /// address or device and gives back the others'; a failure keeps what was counted.
-    pub fn end_attempt(&self, keys: &[String], ok: bool) {
-        if !ok {
-            return;
-        }
-        let now = std::time::Instant::now();
-        for k in keys {
-            if k.starts_with("acct:") {
-                self.account_throttle.refund(k, now);
-            } else if k.contains('|') {
-                self.login_throttle.succeed(k);
-            } else {
-                self.login_throttle.refund(k, now);
-            }
-        }
-    }
-
-    /// Gives back what `begin_attempt` counted, without clearing anything (an attempt refused for a
-    /// reason already counted elsewhere, such as a failed liveness check).
-    pub fn refund_attempt(&self, keys: &[String]) {
-        let now = std::time::Instant::now();
-        for k in keys {
-            if k.starts_with("acct:") {
-                self.account_throttle.refund(k, now);
-            } else {
-                self.login_throttle.refund(k, now);
-            }
-        }
-    }
-
     /// Records an audit event; a failure to record is logged, not fatal to the request.
-    pub async fn audit(
-        &self,
-        kind: &str,
-        user: Option<&str>,
-        ip: Option<&str>,
-        result: &str,
-        detail: Option<&str>,
-    ) {
-        if let Err(e) = self
-            .store
-            .audit(kind, user, ip, result, detail, super::now())
-            .await
-        {
-            tracing::error!("audit event {kind} not recorded: {e}");
-        }
+    pub async fn audit(&self, event: facegate_core::audit::Event) {
+        facegate_core::audit::AuditLog::record(&self.store, event).await
     }
 
     pub fn keys(&self) -> Arc<KeySet> {
@@ -248,16 +168,7 @@ impl AppState {
 
     /// At most `per_second` live-guidance checks per address each second.
     pub fn allow_guidance(&self, ip: &str, per_second: u32) -> bool {
-        let Ok(mut g) = self.0.guidance_counts.lock() else {
-            return false;
-        };
-        let t = super::now();
-        if g.0 != t {
-            *g = (t, HashMap::new());
-        }
-        let n = g.1.entry(ip.to_string()).or_insert(0);
-        *n += 1;
-        *n <= per_second
+        self.0.guidance_counts.allow(ip, per_second, 1, super::now())
     }
 
     pub fn add_admin_session(&self, hash: String) {

@@ -6,29 +6,25 @@
 //! asked for it as a second factor. Liveness is required by default: until a liveness check passes,
 //! a single photo does not log anyone in (FACEGATE_LIVENESS=off lifts that, for tests and kiosks).
 
-use std::net::SocketAddr;
-use std::time::Instant;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, Multipart, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use facegate_core::face::score_band;
+use facegate_core::audit::{Event, Kind, Outcome};
+use facegate_core::face::{Attempt, EnrolRefusal, FaceError, FaceInput, LoginRefusal, TemplateSource};
+use facegate_core::liveness::FrameRefusal;
 use facegate_core::secret::random_token;
 use serde_json::json;
 
-use super::extract::CsrfForm;
+use super::extract::{CaptureUpload, ClientAddr, CsrfForm, Device, capture_refusal};
 use super::pages::{ReqQuery, secure_html};
-use super::pages::{check_csrf, client_ip, csrf_token, current_session, load_pending, with_cookie};
+use super::pages::{csrf_token, current_session, load_pending, with_cookie};
 use crate::server::error::AppError;
-use crate::server::face::{FaceError, FaceService, Liveness, Probe};
+use crate::server::face::{Faces, Liveness};
 use crate::server::liveness::{LivenessError, Owner};
+use crate::server::login::DEVICE;
 use crate::server::state::AppState;
 use crate::server::{cookies, html, now};
-use facegate_core::liveness::FrameRefusal;
-use facegate_core::login::{FaceMode, Factor, Method};
-
-const DEVICE: &str = "fg_device";
 /// `acr` of a face login with a passed liveness check, and of one without (liveness off).
 pub const ACR_FACE_LIVE: &str = "urn:facegate:face:live";
 pub const ACR_FACE: &str = "urn:facegate:face";
@@ -66,7 +62,7 @@ fn face_html(status: StatusCode, body: String, cookies_to_set: Vec<String>) -> R
     r
 }
 
-fn service(state: &AppState) -> Result<&FaceService, AppError> {
+fn service(state: &AppState) -> Result<&Faces, AppError> {
     state.face.as_deref().ok_or_else(|| {
         AppError::Page(
             StatusCode::NOT_FOUND,
@@ -98,7 +94,7 @@ fn busy(retry_after: u64) -> Response {
 }
 
 fn refuse(status: StatusCode, message: &str) -> Response {
-    answer(status, json!({"ok": false, "error": message}))
+    capture_refusal(status, message)
 }
 
 pub async fn login_page(
@@ -186,65 +182,6 @@ pub async fn login_page(
     Ok(face_html(StatusCode::OK, html::face_page(title, &body), set))
 }
 
-/// The fields and the image of a capture post.
-struct Capture {
-    fields: std::collections::HashMap<String, String>,
-    image: Option<Vec<u8>>,
-}
-
-async fn read_capture(mut multipart: Multipart) -> Result<Capture, Response> {
-    let mut fields = std::collections::HashMap::new();
-    let mut image = None;
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                return Err(refuse(
-                    StatusCode::BAD_REQUEST,
-                    &format!("The upload could not be read: {}.", e.body_text()),
-                ));
-            }
-        };
-        let name = field.name().unwrap_or("").to_string();
-        if name == "image" {
-            let bytes = field.bytes().await.map_err(|e| {
-                refuse(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!("The picture could not be read: {}.", e.body_text()),
-                )
-            })?;
-            image = Some(bytes.to_vec());
-        } else {
-            let text = field
-                .text()
-                .await
-                .map_err(|_| refuse(StatusCode::BAD_REQUEST, "The form could not be read."))?;
-            if fields.insert(name, text).is_some() {
-                return Err(refuse(StatusCode::BAD_REQUEST, "A form field appears twice."));
-            }
-        }
-    }
-    let image = image.filter(|i| !i.is_empty());
-    Ok(Capture { fields, image })
-}
-
-/// A capture post whose CSRF token matches the page's cookie.
-async fn read_checked_capture(
-    state: &AppState,
-    headers: &HeaderMap,
-    multipart: Multipart,
-) -> Result<Capture, Response> {
-    let capture = read_capture(multipart).await?;
-    if check_csrf(state, headers, capture.fields.get("csrf")).is_err() {
-        return Err(refuse(
-            StatusCode::FORBIDDEN,
-            "This page has expired. Reload it and try again.",
-        ));
-    }
-    Ok(capture)
-}
-
 fn face_error_response(e: &FaceError) -> Response {
     let status = match e {
         FaceError::BadImage(_) => StatusCode::BAD_REQUEST,
@@ -291,20 +228,14 @@ pub(crate) fn login_binding(req: Option<&str>, device: &str) -> String {
 
 pub async fn login_submit(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
+    Device(device): Device,
     headers: HeaderMap,
-    multipart: Multipart,
+    mut capture: CaptureUpload,
 ) -> Result<Response, AppError> {
-    let face = service(&state)?;
-    let mut capture = match read_checked_capture(&state, &headers, multipart).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    let faces = service(&state)?;
     let req = capture.fields.get("req").filter(|r| !r.is_empty()).cloned();
-    let ip = client_ip(&state, &headers, addr);
-    let device =
-        cookies::get(&headers, &cookies::name(DEVICE, state.settings.secure_cookies())).unwrap_or_default();
-    let binding = login_binding(req.as_deref(), &device);
+    let device = device.unwrap_or_default();
     // Every face login belongs to a pending login: the request's, or a new one for the account pages.
     let (id, mut pending) = match &req {
         Some(id) => (id.clone(), load_pending(&state, id).await?.0),
@@ -314,243 +245,42 @@ pub async fn login_submit(
             crate::server::login::Pending::for_account("/account"),
         ),
     };
-    let username = capture
-        .fields
-        .get("username")
-        .map(|u| u.trim().to_lowercase())
-        .filter(|u| !u.is_empty());
-    let bound_user = pending.txn.user_id.clone();
-    let site = crate::server::login::site_policy(&state);
-    if bound_user.is_none() && site.face != facegate_core::login::FaceRole::Login {
-        return Ok(refuse(
-            StatusCode::FORBIDDEN,
-            "On this site a face only confirms a sign-in: sign in with your password first.",
-        ));
-    }
-    let wants_signup = capture.fields.get("signup").is_some_and(|v| v == "1");
-
-    // Throttle per address, per device and per account (at this address) before any work; the
-    // attempt counts now, before it is verified.
-    let account_key = bound_user.clone().or(username.clone());
-    let device_key = (!device.is_empty()).then_some(device.as_str());
-    let keys = crate::server::login::throttle_keys("face", &ip, device_key, account_key.as_deref());
-    if let Err(wait) = state.begin_attempt(&keys) {
-        return Ok(too_many(wait));
-    }
-
-    // The probe: the embedding of a passed liveness check made for this login, or (only with
-    // liveness off) the uploaded picture.
-    let check_id = capture.fields.get("liveness").filter(|v| !v.is_empty()).cloned();
-    // `guess`: whether the refusal counts as a failed attempt. A liveness check that failed was
-    // counted when it failed, and one not passed yet is no guess: those give the count back.
-    let refuse_audited =
-        |why: &'static str, status: StatusCode, message: String, user: Option<String>, guess: bool| {
-            let state = state.clone();
-            let ip = ip.clone();
-            let keys = keys.clone();
-            async move {
-                if guess {
-                    state.end_attempt(&keys, false);
-                } else {
-                    state.refund_attempt(&keys);
-                }
-                state
-                    .audit("login", user.as_deref(), Some(&ip), "refused", Some(why))
-                    .await;
-                Ok::<_, AppError>(refuse(status, &message))
-            }
-        };
-    let (probe, live) = match (&check_id, capture.image.take()) {
-        (Some(cid), _) => match face
-            .liveness
-            .consume(&Owner::Browser(device.clone()), cid, &binding)
-        {
-            Ok((embedding, _confidence)) => (Probe::Embedding(embedding), true),
-            Err(e) => {
-                let message = format!("The liveness check cannot be used: {e}. Start it again.");
-                return refuse_audited(
-                    "face: liveness not usable",
-                    StatusCode::FORBIDDEN,
-                    message,
-                    bound_user,
-                    false,
-                )
-                .await;
-            }
+    // The probe: the embedding of a passed liveness check made for this login (used up now), or
+    // a photo (which the core accepts only with liveness off).
+    let input = match capture.fields.get("liveness").filter(|v| !v.is_empty()) {
+        Some(cid) => match faces.liveness.consume(
+            &Owner::Browser(device.clone()),
+            cid,
+            &login_binding(req.as_deref(), &device),
+        ) {
+            Ok((embedding, _confidence)) => FaceInput::Live(embedding),
+            Err(e) => FaceInput::Unusable(e.to_string()),
         },
-        (None, _) if face.settings.liveness == Liveness::Required => {
-            let message = "Face sign-in needs the liveness check: start it with the button and follow the instructions.";
-            return refuse_audited(
-                "face: liveness required",
-                StatusCode::FORBIDDEN,
-                message.into(),
-                bound_user,
-                false,
-            )
-            .await;
-        }
-        (None, Some(image)) => (Probe::Image(image), false),
-        (None, None) => {
-            state.end_attempt(&keys, true);
-            return Ok(refuse(StatusCode::BAD_REQUEST, "No picture was sent."));
-        }
+        None => capture.image.take().map_or(FaceInput::Nothing, FaceInput::Photo),
     };
-
-    let failed = |user: Option<String>, detail: String, message: &'static str| {
-        let state = state.clone();
-        let keys = keys.clone();
-        let ip = ip.clone();
-        async move {
-            state.end_attempt(&keys, false);
-            state
-                .audit("login", user.as_deref(), Some(&ip), "failed", Some(&detail))
-                .await;
-            Ok::<_, AppError>(refuse(StatusCode::UNAUTHORIZED, message))
-        }
+    let attempt = Attempt {
+        txn: &mut pending.txn,
+        username: capture
+            .fields
+            .get("username")
+            .map(|u| u.trim().to_lowercase())
+            .filter(|u| !u.is_empty()),
+        signup: capture.fields.get("signup").is_some_and(|v| v == "1"),
+        input,
+        ip,
+        device: (!device.is_empty()).then_some(device),
+        device_id: crate::server::login::device_of(&state, &headers),
+        now: now(),
     };
-    const NO_MATCH: &str = "That did not work. Try again, or use your password.";
-
-    // Who is it? 1:1 against the account this login is about, or the username; else 1:N.
-    let target = match (&bound_user, &username) {
-        (Some(u), _) => Some(Some(u.clone())),
-        (None, Some(name)) => Some(state.store.user_with_password(name).await?.map(|(u, _)| u.id)),
-        (None, None) => None,
+    let signed = match faces
+        .service
+        .login(&state.store, &state.login_guard, attempt)
+        .await
+    {
+        Ok(s) => s,
+        Err(refusal) => return Ok(login_refusal(&refusal)),
     };
-    let (user_id, mode, band) = match target {
-        Some(uid) => {
-            // An unknown username costs the same work as a known one and is answered alike.
-            let result = face
-                .verify(&state.store, uid.as_deref().unwrap_or(""), probe)
-                .await;
-            match (uid, result) {
-                (Some(uid), Ok(m)) => (uid, FaceMode::Verify, score_band(m.score, m.threshold)),
-                (uid, Err(FaceError::NoMatch | FaceError::NotEnrolled)) | (uid @ None, Ok(_)) => {
-                    return failed(uid, "face-1:1 no-match".into(), NO_MATCH).await;
-                }
-                (_, Err(e)) => {
-                    state.end_attempt(&keys, true);
-                    return Ok(face_error_response(&e));
-                }
-            }
-        }
-        None => {
-            let (best, threshold, embedding) = match face.identify(&state.store, probe).await {
-                Ok(r) => r,
-                Err(e) => {
-                    state.end_attempt(&keys, true);
-                    return Ok(face_error_response(&e));
-                }
-            };
-            if wants_signup && face.settings.signup {
-                // A new account only for a face that is not possibly an existing account's.
-                if best
-                    .as_ref()
-                    .is_some_and(|b| b.score >= face.possible_match_threshold())
-                {
-                    return refuse_audited(
-                        "face-signup: possible match of an account",
-                        StatusCode::CONFLICT,
-                        "This face may already have an account here. Sign in instead, or ask the operator."
-                            .into(),
-                        None,
-                        true,
-                    )
-                    .await;
-                }
-                if !state.allow_signup(face.settings.signups_per_hour) {
-                    state.end_attempt(&keys, true);
-                    return Ok(answer(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        json!({"ok": false, "error": "Too many new accounts were opened in the last hour. Try again later.", "retry_after": 600}),
-                    ));
-                }
-                match signup(&state, face, embedding, live).await {
-                    Ok(uid) => (uid, FaceMode::Signup, "new-account"),
-                    Err(e) => {
-                        state.end_attempt(&keys, true);
-                        return Ok(face_error_response(&e));
-                    }
-                }
-            } else {
-                let threshold = match threshold {
-                    Ok(t) => t,
-                    Err(e) => {
-                        state.end_attempt(&keys, true);
-                        state
-                            .audit(
-                                "login",
-                                None,
-                                Some(&ip),
-                                "refused",
-                                Some("face-1:n gallery too large"),
-                            )
-                            .await;
-                        return Ok(face_error_response(&e));
-                    }
-                };
-                match best {
-                    Some(b) => match face.accept_identification(&b, threshold) {
-                        Ok(()) => (
-                            b.user_id.clone(),
-                            FaceMode::Identify,
-                            score_band(b.score, threshold),
-                        ),
-                        Err(FaceError::Ambiguous) => {
-                            return failed(
-                                None,
-                                "face-1:n ambiguous".into(),
-                                "Your face matches more than one account closely: enter your username.",
-                            )
-                            .await;
-                        }
-                        Err(_) => {
-                            return failed(
-                                None,
-                                format!("face-1:n {}", score_band(b.score, threshold)),
-                                "Your face was not recognised. Try again, or sign in with your password.",
-                            )
-                            .await;
-                        }
-                    },
-                    None => {
-                        return failed(
-                            None,
-                            "face-1:n no-match".into(),
-                            "Your face was not recognised. Try again, or sign in with your password.",
-                        )
-                        .await;
-                    }
-                }
-            }
-        }
-    };
-    let method = Method::Face { mode, live };
-    let factor = Factor::new(
-        method.clone(),
-        now(),
-        crate::server::login::device_of(&state, &headers),
-    );
-    if pending.txn.record(&user_id, factor).is_err() {
-        return refuse_audited(
-            "face: another account than the login's",
-            StatusCode::FORBIDDEN,
-            "This sign-in is for another account. Start again from the application.".into(),
-            Some(user_id.clone()),
-            true,
-        )
-        .await;
-    }
-    state.end_attempt(&keys, true);
-    state
-        .audit(
-            "login",
-            Some(&user_id),
-            Some(&ip),
-            "ok",
-            Some(&format!("{} {band}", method.name())),
-        )
-        .await;
-    tracing::info!(event = "login", method = method.name(), user = %user_id, "face login");
+    tracing::info!(event = "login", method = signed.method.name(), user = %signed.user_id, "face login");
     let id = if id.is_empty() {
         crate::server::login::create(&state, &pending).await?
     } else {
@@ -566,6 +296,30 @@ pub async fn login_submit(
     ))
 }
 
+/// A refused face login, as the capture script expects it.
+fn login_refusal(r: &LoginRefusal) -> Response {
+    let status = match r {
+        LoginRefusal::Throttled(wait) => return too_many(*wait),
+        LoginRefusal::SignupsExhausted => {
+            return answer(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"ok": false, "error": r.to_string(), "retry_after": 600}),
+            );
+        }
+        LoginRefusal::Face(e) => return face_error_response(e),
+        LoginRefusal::NothingSent => StatusCode::BAD_REQUEST,
+        LoginRefusal::SecondFactorOnly
+        | LoginRefusal::LivenessRequired
+        | LoginRefusal::LivenessUnusable(_)
+        | LoginRefusal::OtherAccount => StatusCode::FORBIDDEN,
+        LoginRefusal::NoMatch | LoginRefusal::NotRecognised | LoginRefusal::Ambiguous => {
+            StatusCode::UNAUTHORIZED
+        }
+        LoginRefusal::PossibleExisting => StatusCode::CONFLICT,
+    };
+    refuse(status, &r.to_string())
+}
+
 fn too_many(wait: std::time::Duration) -> Response {
     let secs = wait.as_secs().max(1);
     let mut r = answer(
@@ -578,82 +332,25 @@ fn too_many(wait: std::time::Duration) -> Response {
     r
 }
 
-/// Face-only sign-up: a new account whose first template is this face.
-async fn signup(
-    state: &AppState,
-    face: &FaceService,
-    embedding: Vec<f32>,
-    live: bool,
-) -> Result<String, FaceError> {
-    let quality = json!({"source": if live { "liveness check" } else { "photo" }});
-    let id = random_token(16);
-    let username = facegate_core::Username::parse(&format!(
-        "face-{}",
-        &id[..8].to_lowercase().replace(['_', '-'], "x")
-    ))
-    .map_err(|e| FaceError::Unavailable(e.to_string()))?;
-    let user = facegate_core::User {
-        id: id.clone(),
-        username,
-        email: None,
-        email_verified: false,
-        name: None,
-        created_at: now(),
-    };
-    state
-        .store
-        .create_user(&user, None)
-        .await
-        .map_err(|e| FaceError::Unavailable(e.to_string()))?;
-    let t = facegate_core::face::FaceTemplate {
-        id: random_token(12),
-        user_id: id.clone(),
-        pack: face.pack().to_string(),
-        embedding,
-        quality,
-        created_at: now(),
-    };
-    state
-        .store
-        .add_face(&t)
-        .await
-        .map_err(|e| FaceError::Unavailable(e.to_string()))?;
-    state.audit("signup", Some(&id), None, "ok", Some("face")).await;
-    state
-        .audit("face_added", Some(&id), None, "ok", Some("sign-up"))
-        .await;
-    Ok(id)
-}
-
 /// Live guidance while the camera is on: a small preview frame in, advice out. Needs the page's CSRF
 /// token; nothing is stored; at most 3 checks a second per address.
 pub async fn check(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    multipart: Multipart,
+    ClientAddr(ip): ClientAddr,
+    mut capture: CaptureUpload,
 ) -> Result<Response, AppError> {
-    let face = service(&state)?;
-    let ip = client_ip(&state, &headers, addr);
+    let faces = service(&state)?;
     if !state.allow_guidance(&ip, 3) {
         return Ok(answer(
             StatusCode::TOO_MANY_REQUESTS,
             json!({"ok": false, "error": "Slow down.", "retry_after": 1}),
         ));
     }
-    let mut capture = match read_checked_capture(&state, &headers, multipart).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
     let Some(image) = capture.image.take() else {
         return Ok(refuse(StatusCode::BAD_REQUEST, "No picture was sent."));
     };
-    let bar = if capture.fields.get("purpose").map(String::as_str) == Some("enrol") {
-        facegate_vision::quality::QualityBar::ENROL
-    } else {
-        facegate_vision::quality::QualityBar::LOGIN
-    };
-    match face.guidance(image, bar).await {
+    let enrol = capture.fields.get("purpose").map(String::as_str) == Some("enrol");
+    match faces.service.guidance(image, enrol).await {
         Ok(advice) if advice.is_empty() => Ok(answer(
             StatusCode::OK,
             json!({"ok": true, "good": true, "message": "Looks good: take the picture."}),
@@ -795,127 +492,62 @@ pub const ENROL_REAUTH_SECS: i64 = 10 * 60;
 /// frames are the template); and, when the account has faces already, a match with them.
 pub async fn enrol(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
+    Device(device): Device,
     headers: HeaderMap,
-    multipart: Multipart,
+    mut capture: CaptureUpload,
 ) -> Result<Response, AppError> {
-    let face = service(&state)?;
+    let faces = service(&state)?;
     let Some((session, session_hash)) = current_session(&state, &headers).await else {
         return Ok(refuse(
             StatusCode::UNAUTHORIZED,
             "Your session has ended. Sign in again.",
         ));
     };
-    let mut capture = match read_checked_capture(&state, &headers, multipart).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
-    let ip = client_ip(&state, &headers, addr);
-    let user = session.user_id.clone();
-    let refused = |why: String, status: StatusCode, message: &str| {
-        let state = state.clone();
-        let ip = ip.clone();
-        let user = user.clone();
-        let message = message.to_string();
-        async move {
-            state
-                .audit("face_added", Some(&user), Some(&ip), "refused", Some(&why))
-                .await;
-            Ok::<_, AppError>(refuse(status, &message))
-        }
-    };
-    if !crate::server::login::recently_strong(&state, &session, ENROL_REAUTH_SECS).await? {
-        let mut r = answer(
-            StatusCode::FORBIDDEN,
-            json!({"ok": false, "error": "To change your faces, confirm it is you first: sign in again from your account page (Confirm it is you).", "reauth": "/account/confirm"}),
-        );
-        r.headers_mut()
-            .insert("x-reauth", HeaderValue::from_static("/account/confirm"));
-        state
-            .audit(
-                "face_added",
-                Some(&user),
-                Some(&ip),
-                "refused",
-                Some("no recent sign-in"),
-            )
-            .await;
-        return Ok(r);
-    }
-    let existing = state.store.faces_of(&user).await?;
-    if existing.len() >= 20 {
-        return refused(
-            "20 templates".into(),
-            StatusCode::CONFLICT,
-            "You have 20 faces enrolled already: delete some first.",
-        )
-        .await;
-    }
-    let check_id = capture.fields.get("liveness").filter(|v| !v.is_empty()).cloned();
-    let (embedding, quality) = match (check_id, capture.image.take()) {
-        (Some(cid), _) => {
-            let owner = device_owner(&state, &headers).unwrap_or(Owner::Browser(String::new()));
-            match face.liveness.consume(&owner, &cid, &enrol_binding(&session_hash)) {
-                Ok((e, confidence)) => (
-                    e,
-                    json!({"source": "liveness check", "liveness_confidence": confidence}),
-                ),
-                Err(e) => {
-                    return refused(
-                        format!("liveness: {e}"),
-                        StatusCode::FORBIDDEN,
-                        &format!("The liveness check cannot be used: {e}. Start it again."),
-                    )
-                    .await;
-                }
-            }
-        }
-        (None, _) if face.settings.liveness == Liveness::Required => {
-            return refused(
-                "liveness required".into(),
-                StatusCode::FORBIDDEN,
-                "Adding a face needs the liveness check: start it with the button and follow the instructions.",
-            )
-            .await;
-        }
-        (None, Some(image)) => match face.enrol_probe(image).await {
-            Ok(p) => p,
-            Err(e) => return Ok(face_error_response(&e)),
+    let recent = crate::server::login::recently_strong(&state, &session, ENROL_REAUTH_SECS).await?;
+    let source = match capture.fields.get("liveness").filter(|v| !v.is_empty()) {
+        Some(cid) => match faces.liveness.consume(
+            &Owner::Browser(device.unwrap_or_default()),
+            cid,
+            &enrol_binding(&session_hash),
+        ) {
+            Ok((embedding, confidence)) => TemplateSource::Live {
+                embedding,
+                confidence,
+            },
+            Err(e) => TemplateSource::Unusable(e.to_string()),
         },
-        (None, None) => return Ok(refuse(StatusCode::BAD_REQUEST, "No picture was sent.")),
+        None => match capture.image.take() {
+            Some(image) => TemplateSource::Photo(image),
+            None if recent => return Ok(refuse(StatusCode::BAD_REQUEST, "No picture was sent.")),
+            None => TemplateSource::Unusable("none was sent".into()),
+        },
     };
-    // A new face must be the same person as the faces already enrolled.
-    if !existing.is_empty() {
-        match face
-            .verify(&state.store, &user, Probe::Embedding(embedding.clone()))
-            .await
-        {
-            Ok(_) => {}
-            Err(FaceError::NoMatch) => {
-                return refused(
-                    "does not match the enrolled faces".into(),
-                    StatusCode::FORBIDDEN,
-                    "This face does not match the faces already on your account, so it was not added.",
-                )
-                .await;
-            }
-            Err(e) => return Ok(face_error_response(&e)),
-        }
-    }
-    match face
-        .enrol_embedding(&state.store, &user, embedding, quality)
+    match faces
+        .service
+        .enrol(&state.store, &session.user_id, Some(&ip), recent, source, now())
         .await
     {
-        Ok(t) => {
-            state
-                .audit("face_added", Some(&user), Some(&ip), "ok", Some(&t.pack))
-                .await;
-            Ok(answer(
-                StatusCode::CREATED,
-                json!({"ok": true, "message": format!("Saved. You have {} face picture(s) enrolled.", existing.len() + 1), "redirect": "/account"}),
-            ))
+        Ok((_, count)) => Ok(answer(
+            StatusCode::CREATED,
+            json!({"ok": true, "message": format!("Saved. You have {count} face picture(s) enrolled."), "redirect": "/account"}),
+        )),
+        Err(EnrolRefusal::NoRecentSignIn) => {
+            let mut r = answer(
+                StatusCode::FORBIDDEN,
+                json!({"ok": false, "error": EnrolRefusal::NoRecentSignIn.to_string(), "reauth": "/account/confirm"}),
+            );
+            r.headers_mut()
+                .insert("x-reauth", HeaderValue::from_static("/account/confirm"));
+            Ok(r)
         }
-        Err(e) => Ok(face_error_response(&e)),
+        Err(e @ EnrolRefusal::Full(_)) => Ok(refuse(StatusCode::CONFLICT, &e.to_string())),
+        Err(
+            e @ (EnrolRefusal::LivenessRequired
+            | EnrolRefusal::LivenessUnusable(_)
+            | EnrolRefusal::NotTheSamePerson),
+        ) => Ok(refuse(StatusCode::FORBIDDEN, &e.to_string())),
+        Err(EnrolRefusal::Face(e)) => Ok(face_error_response(&e)),
     }
 }
 
@@ -955,12 +587,9 @@ pub async fn delete_face(
 ) -> Result<Response, AppError> {
     let user_id = signed_in(&state, &headers).await?;
     let id = form.get("id").cloned().unwrap_or_default();
-    if state.store.delete_face(&user_id, &id).await? {
-        state
-            .store
-            .audit("face_deleted", Some(&user_id), None, "ok", None, now())
-            .await?;
-    }
+    facegate_core::face::delete_face(&state.store, &user_id, &id)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(Redirect::to("/account").into_response())
 }
 
@@ -970,50 +599,21 @@ pub async fn delete_all_faces(
     CsrfForm(_): CsrfForm,
 ) -> Result<Response, AppError> {
     let user_id = signed_in(&state, &headers).await?;
-    let n = state.store.delete_faces(&user_id).await?;
-    state
-        .store
-        .audit(
-            "faces_deleted",
-            Some(&user_id),
-            None,
-            "ok",
-            Some(&format!("{n} templates")),
-            now(),
-        )
-        .await?;
+    facegate_core::face::delete_all_faces(&state.store, &user_id)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(Redirect::to("/account").into_response())
 }
 
-/// The device cookie's value: liveness checks started from the login page belong to it.
-fn device_owner(state: &AppState, headers: &HeaderMap) -> Option<Owner> {
-    cookies::get(headers, &cookies::name(DEVICE, state.settings.secure_cookies()))
-        .filter(|d| !d.is_empty())
-        .map(Owner::Browser)
-}
-
 /// The 429 answer when any of `keys` is held back by the login throttle.
-fn throttled(state: &AppState, keys: &[String], t: Instant) -> Option<Response> {
-    let wait = keys.iter().find_map(|k| state.login_throttle.check(k, t).err())?;
-    let secs = wait.as_secs().max(1);
-    let mut r = answer(
-        StatusCode::TOO_MANY_REQUESTS,
-        json!({"ok": false, "error": format!("Too many attempts. Try again in {secs} seconds."), "retry_after": secs}),
-    );
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    Some(r)
+fn throttled(state: &AppState, keys: &[String]) -> Option<Response> {
+    state.login_guard.waiting(keys).map(too_many)
 }
 
 /// Throttle keys of a face attempt without an account yet: the address and, when it has one, the
 /// browser (the same keys a face login counts).
-fn throttle_keys(state: &AppState, headers: &HeaderMap, addr: SocketAddr) -> Vec<String> {
-    let device = match device_owner(state, headers) {
-        Some(Owner::Browser(d)) => Some(d),
-        _ => None,
-    };
-    crate::server::login::throttle_keys("face", &client_ip(state, headers, addr), device.as_deref(), None)
+fn throttle_keys(ip: &str, device: Option<&str>) -> Vec<String> {
+    facegate_core::throttle::login_keys("face", ip, device, None)
 }
 
 /// What an enrolment's liveness check is bound to: the session doing it.
@@ -1025,27 +625,24 @@ fn enrol_binding(session_hash: &str) -> String {
 /// fields, CSRF-checked). Answers the challenge and the first frame's token.
 pub async fn liveness_start(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
+    Device(device): Device,
     headers: HeaderMap,
-    multipart: Multipart,
+    // The form's CSRF token, and what the check is for: the pending login (`req`) or an enrolment.
+    capture: CaptureUpload,
 ) -> Result<Response, AppError> {
     let face = service(&state)?;
-    // The form's CSRF token, and what the check is for: the pending login (`req`) or an enrolment.
-    let capture = match read_checked_capture(&state, &headers, multipart).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
-    let Some(owner) = device_owner(&state, &headers) else {
+    let Some(owner) = device.clone().map(Owner::Browser) else {
         return Ok(refuse(
             StatusCode::FORBIDDEN,
             "This page has expired. Reload it and try again.",
         ));
     };
-    if let Some(r) = throttled(&state, &throttle_keys(&state, &headers, addr), Instant::now()) {
+    if let Some(r) = throttled(&state, &throttle_keys(&ip, device.as_deref())) {
         return Ok(r);
     }
     // Starting checks is cheap for a client and not for us: a few a second per address at most.
-    if !state.allow_guidance(&format!("liveness:{}", client_ip(&state, &headers, addr)), 2) {
+    if !state.allow_guidance(&format!("liveness:{ip}"), 2) {
         return Ok(answer(
             StatusCode::TOO_MANY_REQUESTS,
             json!({"ok": false, "error": "Slow down.", "retry_after": 1}),
@@ -1068,7 +665,6 @@ pub async fn liveness_start(
         };
         login_binding(capture.fields.get("req").map(String::as_str), &device)
     };
-    let ip = client_ip(&state, &headers, addr);
     let started = match face
         .liveness
         .start_bound(owner, None, false, Some(binding), Some(ip))
@@ -1110,14 +706,15 @@ pub struct FrameQuery {
 /// POST /login/face/liveness/{id}/frame?token=...: one camera frame (a JPEG body) of a check.
 pub async fn liveness_frame(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
+    Device(device): Device,
     axum::extract::Path(id): axum::extract::Path<String>,
     Query(q): Query<FrameQuery>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
     let face = service(&state)?;
-    let Some(owner) = device_owner(&state, &headers) else {
+    let Some(owner) = device.clone().map(Owner::Browser) else {
         return Ok(refuse(
             StatusCode::FORBIDDEN,
             "This page has expired. Reload it and try again.",
@@ -1140,22 +737,13 @@ pub async fn liveness_frame(
                 out.status,
                 facegate_core::liveness::Status::Failed | facegate_core::liveness::Status::Expired
             ) {
-                let t = Instant::now();
-                for key in throttle_keys(&state, &headers, addr) {
-                    state.login_throttle.fail(&key, t);
+                // A failed check counts as a failed face attempt from this address and browser.
+                state.login_guard.fail(&throttle_keys(&ip, device.as_deref()));
+                let mut event = Event::new(Kind::Liveness, Outcome::Failed).ip(Some(&ip));
+                if let Some(r) = out.reason {
+                    event = event.detail(format!("{r:?}"));
                 }
-                let reason = out.reason.map(|r| format!("{r:?}"));
-                state
-                    .store
-                    .audit(
-                        "liveness",
-                        None,
-                        Some(&client_ip(&state, &headers, addr)),
-                        "failed",
-                        reason.as_deref(),
-                        now(),
-                    )
-                    .await?;
+                state.audit(event).await;
             }
             Ok(answer(
                 StatusCode::OK,

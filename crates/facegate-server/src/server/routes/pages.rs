@@ -4,7 +4,7 @@
 //! consents; the browser carries only its random id. Forms carry a CSRF token equal to a SameSite=Strict
 //! cookie, compared in constant time.
 
-use std::net::SocketAddr;
+use facegate_core::audit::{Event, Kind, Outcome};
 
 use axum::Form;
 use axum::extract::{Query, State};
@@ -389,10 +389,6 @@ pub async fn login_page(
     ))
 }
 
-pub(crate) fn client_ip(state: &AppState, headers: &HeaderMap, addr: SocketAddr) -> String {
-    client_ip_of(state, headers, &addr.ip().to_string())
-}
-
 /// The client address: the peer's, or behind a trusted proxy the last X-Forwarded-For entry.
 pub(crate) fn client_ip_of(state: &AppState, headers: &HeaderMap, peer: &str) -> String {
     if state.settings.trust_proxy
@@ -445,9 +441,9 @@ pub async fn login_submit(
         )
     };
 
-    let keys = login::throttle_keys("pwd", &ip, None, Some(&username));
+    let keys = facegate_core::throttle::login_keys("pwd", &ip, None, Some(&username));
     // The attempt is counted before the password is checked, so parallel guesses all count.
-    if let Err(wait) = state.begin_attempt(&keys) {
+    if let Err(wait) = state.login_guard.begin(&keys) {
         let secs = wait.as_secs().max(1);
         let mut r = retry(
             &format!("Too many attempts. Try again in {secs} seconds."),
@@ -467,7 +463,8 @@ pub async fn login_submit(
     let verified = match login::verify_password(&state, password, hash).await {
         Ok(v) => v,
         Err(retry_after) => {
-            state.end_attempt(&keys, false);
+            // A busy server is no guess: the attempt's count is given back.
+            state.login_guard.refund(&keys);
             let mut r = retry(
                 "The server is busy. Try again in a moment.",
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -481,9 +478,14 @@ pub async fn login_submit(
     let known = user.as_ref().map(|u| u.id.clone());
     let user = user.filter(|_| verified);
     let Some(user) = user else {
-        state.end_attempt(&keys, false);
+        state.login_guard.end(&keys, false);
         state
-            .audit("login", known.as_deref(), Some(&ip), "failed", Some("pwd"))
+            .audit(
+                Event::new(Kind::Login, Outcome::Failed)
+                    .user(known.as_deref())
+                    .ip(Some(&ip))
+                    .detail("pwd"),
+            )
             .await;
         tracing::info!(event = "login_failed", method = "pwd", "failed password login");
         return Ok(retry(
@@ -502,14 +504,13 @@ pub async fn login_submit(
         .is_err()
     {
         // The password of another account than the one this login is about.
-        state.end_attempt(&keys, false);
+        state.login_guard.end(&keys, false);
         state
             .audit(
-                "login",
-                Some(&user.id),
-                Some(&ip),
-                "refused",
-                Some("pwd: another account"),
+                Event::new(Kind::Login, Outcome::Refused)
+                    .user(Some(&user.id))
+                    .ip(Some(&ip))
+                    .detail("pwd: another account"),
             )
             .await;
         return Ok(retry(
@@ -517,9 +518,14 @@ pub async fn login_submit(
             StatusCode::FORBIDDEN,
         ));
     }
-    state.end_attempt(&keys, true);
+    state.login_guard.end(&keys, true);
     state
-        .audit("login", Some(&user.id), Some(&ip), "ok", Some("pwd"))
+        .audit(
+            Event::new(Kind::Login, Outcome::Ok)
+                .user(Some(&user.id))
+                .ip(Some(&ip))
+                .detail("pwd"),
+        )
         .await;
     tracing::info!(event = "login", method = "pwd", user = %user.id, "password login");
     let id = if id.is_empty() {

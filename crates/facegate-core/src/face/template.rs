@@ -1,5 +1,5 @@
-//! Face templates and the match policy. Embeddings are unit vectors from one model pack; a template
-//! only ever meets a probe from the same pack.
+//! Face templates and how a probe is compared with them. Embeddings are unit vectors from one model
+//! pack; a template only ever meets a probe from the same pack.
 
 use serde::Serialize;
 

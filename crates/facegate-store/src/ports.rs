@@ -1,0 +1,70 @@
+//! The store as the core's ports: where the face service keeps templates and accounts, and where
+//! the audit log goes.
+
+use facegate_core::User;
+use facegate_core::audit::{AuditLog, Event};
+use facegate_core::face::{AccountStore, FaceTemplate, PortError, TemplateStore};
+
+use crate::Store;
+
+fn port(e: crate::StoreError) -> PortError {
+    PortError(e.to_string())
+}
+
+impl TemplateStore for Store {
+    async fn templates_of(&self, user_id: &str) -> Result<Vec<FaceTemplate>, PortError> {
+        self.faces_of(user_id).await.map_err(port)
+    }
+
+    async fn templates_by_pack(&self, pack: &str) -> Result<Vec<FaceTemplate>, PortError> {
+        self.faces_by_pack(pack).await.map_err(port)
+    }
+
+    async fn add_template(&self, t: &FaceTemplate) -> Result<(), PortError> {
+        self.add_face(t).await.map_err(port)
+    }
+
+    async fn delete_template(&self, user_id: &str, id: &str) -> Result<bool, PortError> {
+        self.delete_face(user_id, id).await.map_err(port)
+    }
+
+    async fn delete_templates(&self, user_id: &str) -> Result<u64, PortError> {
+        self.delete_faces(user_id).await.map_err(port)
+    }
+}
+
+impl AccountStore for Store {
+    async fn account_id(&self, username: &str) -> Result<Option<String>, PortError> {
+        Ok(self
+            .user_with_password(username)
+            .await
+            .map_err(port)?
+            .map(|(u, _)| u.id))
+    }
+
+    async fn create_account(&self, user: &User) -> Result<(), PortError> {
+        self.create_user(user, None).await.map_err(port)
+    }
+}
+
+impl AuditLog for Store {
+    async fn record(&self, event: Event) {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if let Err(e) = self
+            .audit(
+                event.kind.as_str(),
+                event.user.as_deref(),
+                event.ip.as_deref(),
+                event.outcome.as_str(),
+                event.detail.as_deref(),
+                at,
+            )
+            .await
+        {
+            // Recording must not fail the request that caused the event.
+            tracing::error!("audit event {} not recorded: {e}", event.kind.as_str());
+        }
+    }
+}
