@@ -5,6 +5,7 @@
 pub mod account;
 pub mod audit;
 pub mod face;
+pub mod face_api;
 pub mod face_fusion;
 pub mod liveness;
 pub mod login;

@@ -6,44 +6,7 @@ use sqlx::any::AnyRow;
 
 use crate::{Result, Store, StoreError, conflict_or};
 
-/// A collection with its face count.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApiCollection {
-    pub id: String,
-    /// The model pack whose embeddings it holds.
-    pub pack: String,
-    pub created_at: i64,
-    pub face_count: i64,
-}
-
-/// A face indexed into a collection.
-#[derive(Clone, PartialEq)]
-pub struct ApiFace {
-    pub id: String,
-    pub collection_id: String,
-    pub external_id: Option<String>,
-    pub pack: String,
-    pub embedding: Vec<f32>,
-    /// The face's box in the source image (JSON: left, top, width, height in pixels).
-    pub bbox: serde_json::Value,
-    /// Quality measures (JSON), as returned when it was indexed.
-    pub quality: serde_json::Value,
-    pub created_at: i64,
-}
-
-impl std::fmt::Debug for ApiFace {
-    // Embeddings are biometric data: never printed.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "ApiFace({} in {}, {}, dim {})",
-            self.id,
-            self.collection_id,
-            self.pack,
-            self.embedding.len()
-        )
-    }
-}
+pub use facegate_core::face_api::{ApiCollection, ApiFace};
 
 fn collection(r: &AnyRow) -> Result<ApiCollection> {
     Ok(ApiCollection {

@@ -68,3 +68,45 @@ impl AuditLog for Store {
         }
     }
 }
+
+impl facegate_core::face_api::CollectionStore for Store {
+    async fn create_collection(&self, id: &str, pack: &str, now: i64) -> Result<bool, PortError> {
+        match Store::create_collection(self, id, pack, now).await {
+            Ok(()) => Ok(true),
+            Err(crate::StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(port(e)),
+        }
+    }
+
+    async fn collection(
+        &self,
+        id: &str,
+    ) -> Result<Option<facegate_core::face_api::ApiCollection>, PortError> {
+        Store::collection(self, id).await.map_err(port)
+    }
+
+    async fn delete_collection(&self, id: &str) -> Result<bool, PortError> {
+        Store::delete_collection(self, id).await.map_err(port)
+    }
+
+    async fn add_faces(&self, faces: &[facegate_core::face_api::ApiFace]) -> Result<(), PortError> {
+        self.add_api_faces(faces).await.map_err(port)
+    }
+
+    async fn add_imported_faces(
+        &self,
+        faces: &[facegate_core::face_api::ApiFace],
+        collection: &str,
+        sha256: &str,
+        source: &str,
+        now: i64,
+    ) -> Result<(), PortError> {
+        Store::add_imported_faces(self, faces, collection, sha256, source, now)
+            .await
+            .map_err(port)
+    }
+
+    async fn delete_faces(&self, collection: &str, ids: &[String]) -> Result<Vec<String>, PortError> {
+        self.delete_api_faces(collection, ids).await.map_err(port)
+    }
+}

@@ -156,7 +156,7 @@ async fn import(
     }
     let face_settings = settings.face.clone();
     let face = tokio::task::spawn_blocking(move || crate::server::face::Faces::load(face_settings)).await??;
-    let api = FaceApi::load(
+    let api = crate::server::face_api::load(
         &store,
         face.pack(),
         settings.api.index_exact_max,
@@ -164,14 +164,11 @@ async fn import(
     )
     .await?;
     if store.collection(collection).await?.is_none() {
-        api.create_collection(&store, collection)
-            .await
-            .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+        api.create_collection(&store, collection, crate::server::now())
+            .await?;
         eprintln!("created collection {collection}");
     }
-    api.usable_collection(&store, collection)
-        .await
-        .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    api.usable_collection(&store, collection).await?;
 
     let total = work.len();
     let (mut imported, mut done, mut faces) = (0usize, 0usize, 0usize);
@@ -246,7 +243,7 @@ async fn import_one(
     {
         return Ok(None);
     }
-    let analysed = FaceApi::analyse(face.engine(), bytes, max_image, true, false)
+    let analysed = crate::server::face_api::analyse(face.engine(), bytes, max_image, true, false)
         .await
         .map_err(|p| p.detail.clone())?;
     if analysed.faces.is_empty() {
@@ -256,16 +253,17 @@ async fn import_one(
         .index_faces(
             store,
             collection,
-            analysed,
+            analysed.found(),
             IndexRequest {
                 external_id: Some(external),
                 max_faces: 1,
                 filter,
                 import_sha256: Some(&sha),
             },
+            crate::server::now(),
         )
         .await
-        .map_err(|p| p.detail.clone())?;
+        .map_err(|e| e.to_string())?;
     if out.indexed.is_empty() {
         let reasons: Vec<String> = out.unindexed.iter().flat_map(|(_, r)| r.clone()).collect();
         return Err(format!(

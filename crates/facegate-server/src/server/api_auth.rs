@@ -64,6 +64,51 @@ impl ApiCaller {
     }
 }
 
+/// The scope a `/v1` route needs, as a type (so the route's signature says it).
+pub trait RouteScope: Send + Sync + 'static {
+    const SCOPE: &'static str;
+}
+
+/// `faces:read`: detect, compare, search, list.
+#[derive(Debug)]
+pub struct FacesRead;
+impl RouteScope for FacesRead {
+    const SCOPE: &'static str = "faces:read";
+}
+
+/// `faces:write`: collections and indexing.
+#[derive(Debug)]
+pub struct FacesWrite;
+impl RouteScope for FacesWrite {
+    const SCOPE: &'static str = "faces:write";
+}
+
+/// `liveness`: liveness sessions.
+#[derive(Debug)]
+pub struct LivenessScope;
+impl RouteScope for LivenessScope {
+    const SCOPE: &'static str = "liveness";
+}
+
+/// The extractor of a `/v1` route: a valid bearer token with scope `S`, within its client's rate
+/// limit and monthly quota; otherwise the request is refused as problem+json before its body is read.
+#[derive(Debug)]
+pub struct Bearer<S>(pub ApiCaller, pub std::marker::PhantomData<S>);
+
+impl<S: RouteScope> axum::extract::FromRequestParts<AppState> for Bearer<S> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Problem> {
+        Ok(Bearer(
+            authorize(state, &parts.headers, S::SCOPE).await?,
+            std::marker::PhantomData,
+        ))
+    }
+}
+
 /// The bearer token's caller, without scope or limit checks.
 pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<ApiCaller, Problem> {
     let Some(token) = super::routes::bearer(headers) else {

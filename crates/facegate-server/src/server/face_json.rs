@@ -8,10 +8,6 @@ pub(crate) fn round1(x: f32) -> f64 {
     (f64::from(x) * 10.0).round() / 10.0
 }
 
-pub(crate) fn round2(x: f32) -> f64 {
-    (f64::from(x) * 100.0).round() / 100.0
-}
-
 /// A face's box in image pixels.
 pub fn bbox_json(face: &Face) -> Value {
     let b = &face.detection.bbox;

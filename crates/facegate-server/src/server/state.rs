@@ -98,7 +98,7 @@ impl AppState {
             }
             None
         };
-        let face_api = super::face_api::FaceApi::load(
+        let face_api = super::face_api::load(
             &store,
             &settings.face.pack,
             settings.api.index_exact_max,

@@ -6,14 +6,14 @@
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use serde_json::{Value, json};
 
-use super::api_input::read_input;
-use crate::server::api_auth::authorize;
+use super::api_input::{ApiInput, OneImage, OptionalParams, Params, TwoImages};
+use crate::server::api_auth::{Bearer, FacesRead, FacesWrite};
 use crate::server::face_api::{
     Analysed, FaceApi, IndexRequest, QualityFilter, bbox_json, keypoints_json, pose_json, quality_json,
     valid_external_id,
@@ -94,7 +94,7 @@ async fn analyse(
     embed: bool,
     landmarks: bool,
 ) -> Result<Analysed, Problem> {
-    FaceApi::analyse(
+    crate::server::face_api::analyse(
         service(state)?,
         image,
         state.settings.api.max_image,
@@ -115,19 +115,23 @@ fn collection_json(c: &facegate_store::ApiCollection) -> Value {
 
 // ---------------------------------------------------------------- collections
 
-async fn create_collection(State(state): State<AppState>, req: Request) -> ApiResult {
-    authorize(&state, req.headers(), "faces:write").await?;
-    let input = read_input(&state, req, &[], false).await?;
+async fn create_collection(
+    State(state): State<AppState>,
+    _: Bearer<FacesWrite>,
+    ApiInput(input, _): ApiInput<Params>,
+) -> ApiResult {
     input.only(&["collectionId"])?;
     let id = input
         .string("collectionId")?
         .ok_or_else(|| Problem::invalid_request("collectionId is required"))?;
-    let c = state.face_api.create_collection(&state.store, &id).await?;
+    let c = state
+        .face_api
+        .create_collection(&state.store, &id, crate::server::now())
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(collection_json(&c))).into_response())
 }
 
-async fn list_collections(State(state): State<AppState>, headers: axum::http::HeaderMap) -> ApiResult {
-    authorize(&state, &headers, "faces:read").await?;
+async fn list_collections(State(state): State<AppState>, _: Bearer<FacesRead>) -> ApiResult {
     let list: Vec<Value> = state
         .store
         .collections()
@@ -140,10 +144,9 @@ async fn list_collections(State(state): State<AppState>, headers: axum::http::He
 
 async fn describe_collection(
     State(state): State<AppState>,
+    _: Bearer<FacesRead>,
     Path(id): Path<String>,
-    headers: axum::http::HeaderMap,
 ) -> ApiResult {
-    authorize(&state, &headers, "faces:read").await?;
     let c = state.face_api.collection(&state.store, &id).await?;
     let mut v = collection_json(&c);
     v["index"] = state.face_api.index_info(&id);
@@ -152,20 +155,22 @@ async fn describe_collection(
 
 async fn delete_collection(
     State(state): State<AppState>,
+    _: Bearer<FacesWrite>,
     Path(id): Path<String>,
-    headers: axum::http::HeaderMap,
 ) -> ApiResult {
-    authorize(&state, &headers, "faces:write").await?;
     state.face_api.delete_collection(&state.store, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 // ---------------------------------------------------------------- faces
 
-async fn index_faces(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> ApiResult {
-    authorize(&state, req.headers(), "faces:write").await?;
+async fn index_faces(
+    State(state): State<AppState>,
+    _: Bearer<FacesWrite>,
+    Path(id): Path<String>,
+    ApiInput(mut input, _): ApiInput<OneImage>,
+) -> ApiResult {
     state.face_api.usable_collection(&state.store, &id).await?;
-    let mut input = read_input(&state, req, &["image"], false).await?;
     input.only(&["externalId", "maxFaces", "qualityFilter"])?;
     let external_id = input.string("externalId")?;
     if let Some(e) = &external_id
@@ -194,13 +199,14 @@ async fn index_faces(State(state): State<AppState>, Path(id): Path<String>, req:
         .index_faces(
             &state.store,
             &id,
-            analysed,
+            analysed.found(),
             IndexRequest {
                 external_id: external_id.as_deref(),
                 max_faces,
                 filter,
                 import_sha256: None,
             },
+            crate::server::now(),
         )
         .await?;
     let records: Vec<Value> = out
@@ -241,9 +247,8 @@ async fn list_faces(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-    headers: axum::http::HeaderMap,
+    _: Bearer<FacesRead>,
 ) -> ApiResult {
-    authorize(&state, &headers, "faces:read").await?;
     state.face_api.collection(&state.store, &id).await?;
     let limit = match q.get("limit") {
         None => 100,
@@ -273,10 +278,13 @@ async fn list_faces(
     ok(json!({ "faces": list, "nextToken": next }))
 }
 
-async fn delete_faces(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> ApiResult {
-    authorize(&state, req.headers(), "faces:write").await?;
+async fn delete_faces(
+    State(state): State<AppState>,
+    _: Bearer<FacesWrite>,
+    Path(id): Path<String>,
+    ApiInput(input, _): ApiInput<Params>,
+) -> ApiResult {
     state.face_api.collection(&state.store, &id).await?;
-    let input = read_input(&state, req, &[], false).await?;
     input.only(&["faceIds"])?;
     let ids: Vec<String> = match input.params.get("faceIds") {
         Some(Value::Array(a)) if !a.is_empty() && a.len() <= 4096 => a
@@ -298,9 +306,8 @@ async fn delete_faces(State(state): State<AppState>, Path(id): Path<String>, req
 async fn delete_face(
     State(state): State<AppState>,
     Path((id, face_id)): Path<(String, String)>,
-    headers: axum::http::HeaderMap,
+    _: Bearer<FacesWrite>,
 ) -> ApiResult {
-    authorize(&state, &headers, "faces:write").await?;
     state.face_api.collection(&state.store, &id).await?;
     let deleted = state
         .face_api
@@ -354,11 +361,10 @@ fn matches_json(api: &FaceApi, matches: &[crate::server::face_api::FaceMatch]) -
 async fn search_by_face(
     State(state): State<AppState>,
     Path((id, face_id)): Path<(String, String)>,
-    req: Request,
+    _: Bearer<FacesRead>,
+    ApiInput(input, _): ApiInput<OptionalParams>,
 ) -> ApiResult {
-    authorize(&state, req.headers(), "faces:read").await?;
     state.face_api.usable_collection(&state.store, &id).await?;
-    let input = read_input(&state, req, &[], true).await?;
     input.only(&["threshold", "maxFaces"])?;
     let threshold = input.threshold()?;
     let max = input.count("maxFaces", 1..=1000, 10)?;
@@ -374,10 +380,13 @@ async fn search_by_face(
     }))
 }
 
-async fn search_by_image(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> ApiResult {
-    authorize(&state, req.headers(), "faces:read").await?;
+async fn search_by_image(
+    State(state): State<AppState>,
+    _: Bearer<FacesRead>,
+    Path(id): Path<String>,
+    ApiInput(mut input, _): ApiInput<OneImage>,
+) -> ApiResult {
     state.face_api.usable_collection(&state.store, &id).await?;
-    let mut input = read_input(&state, req, &["image"], false).await?;
     input.only(&["threshold", "maxFaces"])?;
     let threshold = input.threshold()?;
     let max = input.count("maxFaces", 1..=1000, 10)?;
@@ -403,9 +412,11 @@ async fn search_by_image(State(state): State<AppState>, Path(id): Path<String>, 
 
 // ---------------------------------------------------------------- images only
 
-async fn compare(State(state): State<AppState>, req: Request) -> ApiResult {
-    authorize(&state, req.headers(), "faces:read").await?;
-    let mut input = read_input(&state, req, &["sourceImage", "targetImage"], false).await?;
+async fn compare(
+    State(state): State<AppState>,
+    _: Bearer<FacesRead>,
+    ApiInput(mut input, _): ApiInput<TwoImages>,
+) -> ApiResult {
     input.only(&["threshold"])?;
     let threshold = input.threshold()?;
     let source = input.image("sourceImage")?;
@@ -450,9 +461,11 @@ async fn compare(State(state): State<AppState>, req: Request) -> ApiResult {
     }))
 }
 
-async fn detect(State(state): State<AppState>, req: Request) -> ApiResult {
-    authorize(&state, req.headers(), "faces:read").await?;
-    let mut input = read_input(&state, req, &["image"], false).await?;
+async fn detect(
+    State(state): State<AppState>,
+    _: Bearer<FacesRead>,
+    ApiInput(mut input, _): ApiInput<OneImage>,
+) -> ApiResult {
     input.only(&[])?;
     let image = input.image("image")?;
     let analysed = analyse(&state, image, false, true).await?;

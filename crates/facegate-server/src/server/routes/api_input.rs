@@ -134,6 +134,57 @@ fn multipart_problem(e: axum::extract::multipart::MultipartError) -> Problem {
     }
 }
 
+/// Which fields of a `/v1` body are images, and whether the body may be empty, as a type.
+pub trait Shape: Send + Sync + 'static {
+    const IMAGES: &'static [&'static str];
+    const ALLOW_EMPTY: bool = false;
+}
+
+/// Parameters only.
+#[derive(Debug)]
+pub struct Params;
+impl Shape for Params {
+    const IMAGES: &'static [&'static str] = &[];
+}
+
+/// Parameters only, and no body at all is fine.
+#[derive(Debug)]
+pub struct OptionalParams;
+impl Shape for OptionalParams {
+    const IMAGES: &'static [&'static str] = &[];
+    const ALLOW_EMPTY: bool = true;
+}
+
+/// One image, `image`.
+#[derive(Debug)]
+pub struct OneImage;
+impl Shape for OneImage {
+    const IMAGES: &'static [&'static str] = &["image"];
+}
+
+/// Two images, `sourceImage` and `targetImage`.
+#[derive(Debug)]
+pub struct TwoImages;
+impl Shape for TwoImages {
+    const IMAGES: &'static [&'static str] = &["sourceImage", "targetImage"];
+}
+
+/// The extractor of a `/v1` body of shape `S`: malformed, oversized or mistyped bodies are refused
+/// as problem+json here, once for every route.
+#[derive(Debug)]
+pub struct ApiInput<S>(pub Input, pub std::marker::PhantomData<S>);
+
+impl<S: Shape> FromRequest<AppState> for ApiInput<S> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Problem> {
+        Ok(ApiInput(
+            read_input(state, req, S::IMAGES, S::ALLOW_EMPTY).await?,
+            std::marker::PhantomData,
+        ))
+    }
+}
+
 /// Reads a JSON or multipart body within the size limit. `image_fields` name the images.
 pub async fn read_input(
     state: &AppState,
