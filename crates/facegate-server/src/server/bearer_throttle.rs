@@ -17,7 +17,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_default();
-    let ip = super::routes::pages::client_ip_of(&state, req.headers(), &addr);
+    let ip = super::routes::extract::client_ip_of(&state, req.headers(), &addr);
     let keys = vec![format!("bearer-ip:{ip}")];
     if let Err(wait) = state.login_guard.begin(&keys) {
         let secs = wait.as_secs().max(1);

@@ -207,7 +207,7 @@ pub(crate) async fn advance(
     id: &str,
     mut pending: Pending,
 ) -> Result<(String, Option<String>), AppError> {
-    let session = super::routes::pages::current_session(state, headers).await;
+    let session = current_session(state, headers).await;
     let user = pending.txn.user_id.clone();
     // The session's factors count when it is the same person's.
     let mut factors: Vec<Factor> = session
@@ -355,65 +355,22 @@ pub(crate) fn device_of(state: &AppState, headers: &HeaderMap) -> Option<String>
 /// The device cookie's name (set by the login pages).
 pub(crate) const DEVICE: &str = "fg_device";
 
-/// Argon2 verification on a bounded pool: as many at once as there are cores, a bounded number
-/// waiting (each at most two seconds); beyond that `Err(retry_after)` at once, so a flood of logins
-/// cannot stall the other endpoints. An account without a password (or none at all) costs the same.
+/// Argon2 verification on the server's bounded pool (`password_pool.rs`).
 pub(crate) async fn verify_password(
     state: &AppState,
     password: String,
     hash: Option<String>,
 ) -> Result<bool, u64> {
-    use std::sync::atomic::Ordering;
-    let pool = &state.password_pool;
-    if pool.waiting.fetch_add(1, Ordering::SeqCst) >= pool.max_waiting {
-        pool.waiting.fetch_sub(1, Ordering::SeqCst);
-        return Err(1);
-    }
-    let permit = tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        pool.permits.clone().acquire_owned(),
-    )
-    .await;
-    pool.waiting.fetch_sub(1, Ordering::SeqCst);
-    let Ok(Ok(permit)) = permit else {
-        return Err(2);
-    };
-    pool.verifications.fetch_add(1, Ordering::SeqCst);
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        match hash {
-            Some(h) => facegate_core::password::verify(&password, &h),
-            None => {
-                facegate_core::password::verify_dummy(&password);
-                false
-            }
-        }
-    })
-    .await
-    .map_err(|_| 1)
+    state.password_pool.verify(password, hash).await
 }
 
-/// The bounded Argon2 pool.
-#[derive(Debug)]
-pub struct PasswordPool {
-    permits: std::sync::Arc<tokio::sync::Semaphore>,
-    waiting: std::sync::atomic::AtomicUsize,
-    max_waiting: usize,
-    verifications: std::sync::atomic::AtomicU64,
-}
-
-impl PasswordPool {
-    pub fn new(workers: usize, max_waiting: usize) -> PasswordPool {
-        PasswordPool {
-            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(workers.max(1))),
-            waiting: Default::default(),
-            max_waiting,
-            verifications: Default::default(),
-        }
-    }
-
-    /// Argon2 verifications run so far (real or dummy): every password attempt costs one.
-    pub fn verifications(&self) -> u64 {
-        self.verifications.load(std::sync::atomic::Ordering::SeqCst)
-    }
+/// The signed-in session of this browser (its cookie), with the cookie's storage hash.
+pub(crate) async fn current_session(state: &AppState, headers: &HeaderMap) -> Option<(Session, String)> {
+    let raw = cookies::get(
+        headers,
+        &cookies::name(cookies::SESSION, state.settings.secure_cookies()),
+    )?;
+    let hash = storage_hash(&raw);
+    let s = state.store.session(&hash, now()).await.ok()??;
+    Some((Session::from_stored(s), hash))
 }

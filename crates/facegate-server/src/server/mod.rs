@@ -12,6 +12,7 @@ pub mod html;
 pub mod keys;
 pub mod liveness;
 pub mod login;
+pub mod password_pool;
 pub mod problem;
 pub mod provider;
 pub mod routes;

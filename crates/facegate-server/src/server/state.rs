@@ -28,7 +28,7 @@ pub struct Inner {
     /// per account across every address (slows, never locks).
     pub login_guard: LoginGuard,
     /// Argon2 runs here, bounded.
-    pub password_pool: super::login::PasswordPool,
+    pub password_pool: super::password_pool::PasswordPool,
     jti: Mutex<HashMap<String, i64>>,
     /// Server secret mixed into pairwise subject identifiers; created once, kept in the database.
     pub pairwise_salt: super::settings::Secret,
@@ -116,7 +116,7 @@ impl AppState {
             store,
             keys: RwLock::new(Arc::new(keys)),
             login_guard: LoginGuard::default(),
-            password_pool: super::login::PasswordPool::new(
+            password_pool: super::password_pool::PasswordPool::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
                 256,
             ),

@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Multipart, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use serde_json::json;
 
 use super::page_form;
-use super::pages::{check_csrf, client_ip_of};
+use super::pages::check_csrf;
 use crate::server::cookies;
 use crate::server::error::AppError;
 use crate::server::login::DEVICE;
@@ -156,4 +156,17 @@ impl FromRequestParts<AppState> for Device {
             cookies::get(&parts.headers, &name).filter(|d| !d.is_empty()),
         ))
     }
+}
+
+/// The client address: the peer's, or behind a trusted proxy the last X-Forwarded-For entry.
+pub(crate) fn client_ip_of(state: &AppState, headers: &HeaderMap, peer: &str) -> String {
+    if state.settings.trust_proxy
+        && let Some(last) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+    {
+        return last.trim().to_string();
+    }
+    peer.to_string()
 }

@@ -10,7 +10,7 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use facegate_core::secret::{constant_time_eq, random_token, storage_hash};
+use facegate_core::secret::{constant_time_eq, random_token};
 use facegate_oidc::authorize::{self, AuthorizeError, Delivery};
 use facegate_oidc::client::Client;
 use facegate_oidc::{ErrorCode, OAuthError};
@@ -21,7 +21,7 @@ use super::page_form;
 use crate::server::error::AppError;
 use crate::server::login;
 pub(crate) use crate::server::login::Pending;
-use crate::server::provider::{self, Session};
+use crate::server::provider;
 use crate::server::state::AppState;
 use crate::server::{cookies, html, now};
 use facegate_core::login::Decision;
@@ -47,15 +47,7 @@ pub(crate) fn deliver(d: Delivery) -> Response {
     }
 }
 
-pub(crate) async fn current_session(state: &AppState, headers: &HeaderMap) -> Option<(Session, String)> {
-    let raw = cookies::get(
-        headers,
-        &cookies::name(cookies::SESSION, state.settings.secure_cookies()),
-    )?;
-    let hash = storage_hash(&raw);
-    let s = state.store.session(&hash, now()).await.ok()??;
-    Some((Session::from_stored(s), hash))
-}
+pub(crate) use crate::server::login::current_session;
 
 pub async fn authorize_get(
     State(state): State<AppState>,
@@ -387,19 +379,6 @@ pub async fn login_page(
         page_csp_to(redirect_uri.as_deref()),
         cookie,
     ))
-}
-
-/// The client address: the peer's, or behind a trusted proxy the last X-Forwarded-For entry.
-pub(crate) fn client_ip_of(state: &AppState, headers: &HeaderMap, peer: &str) -> String {
-    if state.settings.trust_proxy
-        && let Some(last) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-    {
-        return last.trim().to_string();
-    }
-    peer.to_string()
 }
 
 pub async fn login_submit(
