@@ -6,6 +6,13 @@ mod face_api;
 mod migrate;
 mod ports;
 mod rows;
+pub mod testing;
+
+/// A number unique within this process (names of temporary test servers).
+fn testing_counter() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+}
 
 use facegate_core::User;
 use facegate_oidc::client::Client;
@@ -13,6 +20,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 pub use face_api::{ApiCollection, ApiFace};
+pub use migrate::Backend;
 pub use rows::{Code, CodeUse, Grant, StoredKey, StoredSession, Token, TokenKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +37,10 @@ pub enum StoreError {
     Closed,
     #[error("writing failed: {0}")]
     Write(String),
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH?mode=rwc or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -45,6 +57,7 @@ pub struct Store {
     /// stored for a client that no longer exists (see [`Store::issue`]).
     /// Grants and tokens to write, for the group-commit task (see [`Store::issue`]).
     issuer: tokio::sync::mpsc::Sender<IssueJob>,
+    backend: Backend,
     clients:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Client)>>>,
 }
@@ -60,15 +73,29 @@ fn conflict_or(e: sqlx::Error, what: &'static str) -> StoreError {
     }
 }
 
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 fn json_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` (`sqlite://path?mode=rwc`) and migrates it.
+    /// Opens (creating if needed) the database at `url` (`sqlite://path?mode=rwc`, or
+    /// `postgres://user@host/db` for several instances sharing one database) and migrates it.
     pub async fn open(url: &str) -> Result<Store> {
         install_default_drivers();
-        let sqlite = url.starts_with("sqlite:");
+        let backend = Backend::of(url).ok_or_else(|| StoreError::UnsupportedUrl(redact(url)))?;
+        let sqlite = backend == Backend::Sqlite;
         let options = || {
             AnyPoolOptions::new().after_connect(|conn, _| {
                 Box::pin(async move {
@@ -99,20 +126,32 @@ impl Store {
             .max_connections(if sqlite { 1 } else { 16 })
             .connect(url)
             .await?;
-        migrate::run(&writer).await?;
+        migrate::run(&writer, backend).await?;
         let pool = if sqlite {
             options().max_connections(3).connect(url).await?
         } else {
             writer.clone()
         };
         let (issuer, jobs) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(group_commit(writer.clone(), jobs));
+        tokio::spawn(group_commit(writer.clone(), backend, jobs));
         Ok(Store {
             pool,
             writer,
             issuer,
+            backend,
             clients: Default::default(),
         })
+    }
+
+    /// Which database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+        Ok(())
     }
 
     /// SQLite's journal mode, synchronous level and foreign-key switch on a pooled connection.
@@ -170,7 +209,7 @@ impl Store {
     /// Whether an account has a password, and how many face templates of `pack`.
     pub async fn account_facts(&self, user_id: &str, pack: &str) -> Result<Option<(bool, i64)>> {
         let row = sqlx::query(
-            "SELECT password_hash IS NOT NULL AS has_password, \
+            "SELECT CASE WHEN password_hash IS NOT NULL THEN 1 ELSE 0 END AS has_password, \
              (SELECT COUNT(*) FROM face_templates f WHERE f.user_id = users.id AND f.pack = $2) AS faces \
              FROM users WHERE id = $1",
         )
@@ -863,7 +902,7 @@ const GROUP_MAX: usize = 128;
 /// Writes issued grants and tokens: each job that arrives while a transaction is being written
 /// waits for the next, so under load one commit serves many requests. A job is answered only
 /// after its transaction committed.
-async fn group_commit(writer: AnyPool, mut jobs: tokio::sync::mpsc::Receiver<IssueJob>) {
+async fn group_commit(writer: AnyPool, backend: Backend, mut jobs: tokio::sync::mpsc::Receiver<IssueJob>) {
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < GROUP_MAX {
@@ -872,14 +911,14 @@ async fn group_commit(writer: AnyPool, mut jobs: tokio::sync::mpsc::Receiver<Iss
                 Err(_) => break,
             }
         }
-        let results = write_batch(&writer, &batch).await;
+        let results = write_batch(&writer, backend, &batch).await;
         for (job, result) in batch.into_iter().zip(results) {
             let _ = job.reply.send(result);
         }
     }
 }
 
-async fn write_batch(writer: &AnyPool, batch: &[IssueJob]) -> Vec<Result<bool>> {
+async fn write_batch(writer: &AnyPool, backend: Backend, batch: &[IssueJob]) -> Vec<Result<bool>> {
     let each_failed = |e: sqlx::Error| {
         let msg = e.to_string();
         batch
@@ -887,6 +926,9 @@ async fn write_batch(writer: &AnyPool, batch: &[IssueJob]) -> Vec<Result<bool>> 
             .map(|_| Err(StoreError::Write(msg.clone())))
             .collect()
     };
+    if backend == Backend::Postgres {
+        return write_batch_pg(writer, batch).await;
+    }
     if let [one] = batch {
         // Alone: its statements commit as they run.
         return vec![
@@ -915,6 +957,69 @@ async fn write_batch(writer: &AnyPool, batch: &[IssueJob]) -> Vec<Result<bool>> 
         Ok(()) => results,
         Err(e) => each_failed(e),
     }
+}
+
+/// PostgreSQL prepares one statement at a time: each job's statements run one by one, all the jobs in
+/// one transaction (one commit, one WAL flush, for the whole group).
+async fn write_batch_pg(writer: &AnyPool, batch: &[IssueJob]) -> Vec<Result<bool>> {
+    let failed = |e: &sqlx::Error| {
+        let msg = e.to_string();
+        batch
+            .iter()
+            .map(|_| Err(StoreError::Write(msg.clone())))
+            .collect::<Vec<_>>()
+    };
+    let mut tx = match writer.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return failed(&e),
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        let mut rows = 0;
+        let mut error = None;
+        for q in issue_statements(job) {
+            match q.execute(&mut *tx).await {
+                Ok(r) => rows += r.rows_affected(),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        match error {
+            // A failed statement aborts a PostgreSQL transaction: the whole group fails alike.
+            Some(e) => return failed(&e),
+            None => results.push(Ok(written(job, rows))),
+        }
+    }
+    match tx.commit().await {
+        Ok(()) => results,
+        Err(e) => failed(&e),
+    }
+}
+
+/// One job's statements one by one (for PostgreSQL), each guarded by its client still existing.
+fn issue_statements(job: &IssueJob) -> Vec<AnyQuery<'static>> {
+    let guard = |client_param: usize| {
+        format!("WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = ${client_param})")
+    };
+    let list = |count: usize| {
+        (1..=count)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = Vec::new();
+    if let Some(g) = &job.grant {
+        // Built from the constants above only: no input reaches the SQL text.
+        let sql = format!("{GRANT_INSERT} SELECT {} {}", list(11), guard(2));
+        out.push(bind_grant(sqlx::query(sqlx::AssertSqlSafe(sql)), g));
+    }
+    for t in &job.tokens {
+        let sql = format!("{TOKEN_INSERT} SELECT {} {}", list(8), guard(4));
+        out.push(bind_token(sqlx::query(sqlx::AssertSqlSafe(sql)), t));
+    }
+    out
 }
 
 fn written(job: &IssueJob, rows: u64) -> bool {

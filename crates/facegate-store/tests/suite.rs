@@ -1,0 +1,459 @@
+//! One storage suite, run against every database facegate supports (Ory Hydra's way): the embedded
+//! SQLite and a real PostgreSQL that the test starts itself (`facegate_store::testing`). Each case
+//! gets a fresh database and checks what the server relies on: round trips of every kind of row
+//! (flags, blobs, JSON), uniqueness, single use under races, cascades and ordering.
+//!
+//! Without PostgreSQL's server programs the PostgreSQL run is skipped with a message, unless
+//! `FACEGATE_REQUIRE_POSTGRES=1` (CI), which makes it fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use facegate_core::audit::{AuditLog, Event, Kind, Outcome};
+use facegate_core::face::{AccountStore, FaceTemplate, TemplateStore};
+use facegate_core::face_api::{ApiFace, CollectionStore};
+use facegate_core::{User, Username};
+use facegate_store::{Backend, CodeUse, Grant, Store, StoredKey, StoredSession, Token, TokenKind};
+
+fn user(id: &str, name: &str) -> User {
+    User {
+        id: id.into(),
+        username: Username::parse(name).unwrap(),
+        email: Some(facegate_core::Email::parse(&format!("{name}@example.com")).unwrap()),
+        email_verified: true,
+        name: Some(format!("{name} Example")),
+        created_at: 1_700_000_000,
+    }
+}
+
+fn client(id: &str) -> facegate_oidc::client::Client {
+    facegate_oidc::client::Client {
+        client_id: id.into(),
+        secret_hash: Some("hash".into()),
+        name: format!("{id} app"),
+        redirect_uris: vec!["https://app.example/cb".into(), "http://localhost:3000/cb".into()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        auth_method: facegate_oidc::client::AuthMethod::ClientSecretBasic,
+        scope: "openid profile".into(),
+        jwks: None,
+        skip_consent: true,
+        id_token_alg: facegate_oidc::keys::SigningAlg::ES256,
+        pairwise: true,
+        created_at: 5,
+        dynamic: false,
+        resource_server: true,
+    }
+}
+
+fn grant(id: &str, client: &str, sid: Option<&str>) -> Grant {
+    Grant {
+        id: id.into(),
+        client_id: client.into(),
+        user_id: Some("u1".into()),
+        scope: "openid".into(),
+        auth_time: Some(10),
+        amr: vec!["face".into(), "mfa".into()],
+        acr: Some("urn:facegate:mfa:face:live".into()),
+        nonce: Some("n".into()),
+        sid: sid.map(String::from),
+        created_at: 10,
+        revoked_at: None,
+        claims: None,
+    }
+}
+
+fn refresh(hash: &str, grant: &str, client: &str) -> Token {
+    Token {
+        token_hash: hash.into(),
+        kind: TokenKind::Refresh,
+        grant_id: grant.into(),
+        client_id: client.into(),
+        user_id: Some("u1".into()),
+        scope: "openid".into(),
+        expires_at: i64::MAX,
+        used_at: None,
+        revoked_at: None,
+        created_at: 0,
+    }
+}
+
+async fn accounts_and_clients(s: &Store) {
+    s.create_user(&user("u1", "alice"), Some("$argon2id$x"))
+        .await
+        .unwrap();
+    let again = s.create_user(&user("u2", "alice"), None).await;
+    assert!(again.is_err(), "usernames are unique");
+    let (u, hash) = s.user_with_password("alice").await.unwrap().unwrap();
+    assert_eq!(u, user("u1", "alice"));
+    assert_eq!(hash.as_deref(), Some("$argon2id$x"));
+    assert_eq!(s.account_facts("u1", "p").await.unwrap(), Some((true, 0)));
+    s.create_account(&user("u3", "bob")).await.unwrap();
+    assert_eq!(s.account_id("bob").await.unwrap().as_deref(), Some("u3"));
+    assert_eq!(s.account_facts("u3", "p").await.unwrap(), Some((false, 0)));
+
+    s.create_client(&client("c"), Some("regtoken")).await.unwrap();
+    assert!(
+        s.create_client(&client("c"), None).await.is_err(),
+        "client ids are unique"
+    );
+    let c = s.client("c").await.unwrap().unwrap();
+    assert_eq!(c.redirect_uris, client("c").redirect_uris);
+    assert!(
+        c.skip_consent && c.pairwise && c.resource_server,
+        "flags round-trip"
+    );
+    assert_eq!(c.id_token_alg, facegate_oidc::keys::SigningAlg::ES256);
+    s.set_client_acr("c", Some("urn:facegate:face:live"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.client_acr("c").await.unwrap().as_deref(),
+        Some("urn:facegate:face:live")
+    );
+    assert!(s.delete_client("c").await.unwrap());
+    assert!(s.client("c").await.unwrap().is_none());
+    assert_eq!(
+        s.client_acr("c").await.unwrap(),
+        None,
+        "the policy goes with the client"
+    );
+}
+
+async fn codes_tokens_and_grants(s: &Store) {
+    s.create_user(&user("u1", "alice"), None).await.unwrap();
+    s.create_client(&client("c"), None).await.unwrap();
+    s.create_grant(&grant("g1", "c", Some("sid1"))).await.unwrap();
+    let g = s.grant("g1").await.unwrap().unwrap();
+    assert_eq!(g.amr, vec!["face".to_string(), "mfa".to_string()]);
+    s.insert_code("h", "g1", "https://app.example/cb", Some("chal"), i64::MAX)
+        .await
+        .unwrap();
+    // Ten concurrent redemptions of one code: exactly one wins.
+    let uses = futures_join(s, "h").await;
+    assert_eq!(
+        uses.iter().filter(|u| matches!(u, CodeUse::First(_))).count(),
+        1,
+        "{uses:?}"
+    );
+    assert!(matches!(s.use_code("nope", 2).await.unwrap(), CodeUse::Unknown));
+
+    s.insert_token(&refresh("r", "g1", "c")).await.unwrap();
+    assert!(s.use_refresh_token("r", 5).await.unwrap());
+    assert!(
+        !s.use_refresh_token("r", 6).await.unwrap(),
+        "second use is detected"
+    );
+    // Issued through the group commit, then revoked with its session.
+    assert!(
+        s.issue(Some(&grant("g2", "c", Some("sid1"))), &[refresh("r2", "g2", "c")])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.issue(Some(&grant("g3", "gone", None)), &[refresh("r3", "g3", "gone")])
+            .await
+            .unwrap(),
+        "no grant for a missing client"
+    );
+    assert_eq!(s.revoke_session_refresh_tokens("sid1", 9).await.unwrap(), 2);
+    assert_eq!(s.token("r2").await.unwrap().unwrap().revoked_at, Some(9));
+    s.revoke_grant("g1", 7).await.unwrap();
+    assert!(s.grant("g1").await.unwrap().unwrap().revoked_at.is_some());
+}
+
+async fn futures_join(s: &Store, code: &str) -> Vec<CodeUse> {
+    let mut handles = Vec::new();
+    for i in 0..10 {
+        let (s, code) = (s.clone(), code.to_string());
+        handles.push(tokio::spawn(
+            async move { s.use_code(&code, 100 + i).await.unwrap() },
+        ));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+async fn sessions_requests_and_settings(s: &Store) {
+    s.create_user(&user("u1", "alice"), None).await.unwrap();
+    let factor =
+        facegate_core::login::Factor::new(facegate_core::login::Method::Password, 100, Some("dev".into()));
+    let sess = StoredSession {
+        id_hash: "sh".into(),
+        user_id: "u1".into(),
+        auth_time: 100,
+        amr: vec!["pwd".into()],
+        acr: None,
+        expires_at: 1_000,
+        factors: vec![factor.clone()],
+    };
+    s.create_session(&sess).await.unwrap();
+    let back = s.session("sh", 500).await.unwrap().unwrap();
+    assert_eq!(back.factors, vec![factor]);
+    assert!(
+        s.session("sh", 1_001).await.unwrap().is_none(),
+        "an expired session is gone"
+    );
+    s.put_auth_request("r1", "{\"a\":1}", 2_000).await.unwrap();
+    assert_eq!(
+        s.auth_request("r1", 1_500).await.unwrap().as_deref(),
+        Some("{\"a\":1}")
+    );
+    s.update_auth_request("r1", "{\"a\":2}").await.unwrap();
+    assert_eq!(
+        s.auth_request("r1", 1_500).await.unwrap().as_deref(),
+        Some("{\"a\":2}")
+    );
+    assert!(s.auth_request("r1", 2_001).await.unwrap().is_none());
+    s.purge_expired(5_000).await.unwrap();
+    assert_eq!(s.setting_or_insert("k", "v1").await.unwrap(), "v1");
+    assert_eq!(
+        s.setting_or_insert("k", "v2").await.unwrap(),
+        "v1",
+        "first value wins"
+    );
+    s.set_setting("k", "v3").await.unwrap();
+    assert_eq!(s.setting("k").await.unwrap().as_deref(), Some("v3"));
+    s.put_consent("u1", "c", "openid", 1).await.unwrap();
+    s.put_consent("u1", "c", "openid email", 2).await.unwrap();
+    assert_eq!(
+        s.consent("u1", "c").await.unwrap().as_deref(),
+        Some("openid email")
+    );
+}
+
+async fn keys(s: &Store) {
+    let k = StoredKey {
+        kid: "k1".into(),
+        alg: "ES256".into(),
+        pkcs8: (0..=255u8).collect(),
+        created_at: 1,
+        retired_at: None,
+    };
+    s.insert_key(&k).await.unwrap();
+    s.insert_key(&StoredKey {
+        kid: "k2".into(),
+        ..k.clone()
+    })
+    .await
+    .unwrap();
+    s.retire_keys("ES256", "k2", 50).await.unwrap();
+    let keys = s.keys().await.unwrap();
+    let k1 = keys.iter().find(|x| x.kid == "k1").unwrap();
+    assert_eq!(k1.pkcs8, k.pkcs8, "every byte value survives");
+    assert_eq!(k1.retired_at, Some(50));
+    assert_eq!(s.delete_keys_retired_before(60).await.unwrap(), 1);
+}
+
+async fn faces_and_audit(s: &Store) {
+    s.create_user(&user("u1", "alice"), None).await.unwrap();
+    let embedding: Vec<f32> = (0..512).map(|i| (i as f32 * 0.37).sin() / 16.0).collect();
+    let t = FaceTemplate {
+        id: "t1".into(),
+        user_id: "u1".into(),
+        pack: "p".into(),
+        embedding: embedding.clone(),
+        quality: serde_json::json!({"yaw": 3}),
+        created_at: 7,
+    };
+    s.add_template(&t).await.unwrap();
+    assert_eq!(
+        s.templates_of("u1").await.unwrap(),
+        vec![t.clone()],
+        "embeddings round-trip bit for bit"
+    );
+    assert_eq!(s.templates_by_pack("p").await.unwrap().len(), 1);
+    assert_eq!(s.account_facts("u1", "p").await.unwrap(), Some((false, 1)));
+    assert!(!s.delete_template("u1", "other").await.unwrap());
+    assert!(s.delete_template("u1", "t1").await.unwrap());
+    s.add_template(&t).await.unwrap();
+    assert_eq!(s.delete_templates("u1").await.unwrap(), 1);
+
+    for (i, outcome) in [Outcome::Failed, Outcome::Ok].into_iter().enumerate() {
+        s.record(
+            Event::new(Kind::Login, outcome)
+                .user(Some("u1"))
+                .ip(Some("10.0.0.1"))
+                .detail(format!("face {i}")),
+        )
+        .await;
+    }
+    let events = s.audit_of("u1", 10).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|(_, kind, _, _)| kind == "login"));
+}
+
+async fn face_api_tables(s: &Store) {
+    assert!(
+        CollectionStore::create_collection(s, "staff", "p", 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !CollectionStore::create_collection(s, "staff", "p", 2)
+            .await
+            .unwrap(),
+        "ids are unique"
+    );
+    let face = |id: &str| ApiFace {
+        id: id.into(),
+        collection_id: "staff".into(),
+        external_id: Some("Jane".into()),
+        pack: "p".into(),
+        embedding: vec![0.5, -0.25, 0.125],
+        bbox: serde_json::json!({"left": 1.5}),
+        quality: serde_json::json!({"sharpness": 40}),
+        created_at: 3,
+    };
+    s.add_faces(&[face("f1"), face("f2")]).await.unwrap();
+    CollectionStore::add_imported_faces(s, &[face("f3")], "staff", "sha", "Jane", 4)
+        .await
+        .unwrap();
+    assert!(s.import_done("staff", "sha").await.unwrap());
+    assert!(
+        CollectionStore::add_imported_faces(s, &[face("f4")], "staff", "sha", "Jane", 5)
+            .await
+            .is_err(),
+        "a file is imported once"
+    );
+    assert_eq!(
+        s.all_api_faces().await.unwrap().len(),
+        3,
+        "the refused import left no face"
+    );
+    assert_eq!(s.api_face("staff", "f1").await.unwrap().unwrap(), face("f1"));
+    assert_eq!(s.collection("staff").await.unwrap().unwrap().face_count, 3);
+    let deleted = CollectionStore::delete_faces(s, "staff", &["f1".into(), "nope".into()])
+        .await
+        .unwrap();
+    assert_eq!(deleted, vec!["f1".to_string()]);
+    assert_eq!(s.count_request("c", "2026-12", 2).await.unwrap(), Some(1));
+    assert_eq!(s.count_request("c", "2026-12", 2).await.unwrap(), Some(2));
+    assert_eq!(
+        s.count_request("c", "2026-12", 2).await.unwrap(),
+        None,
+        "the quota holds"
+    );
+    assert_eq!(s.requests_in("c", "2026-12").await.unwrap(), 2);
+    assert!(CollectionStore::delete_collection(s, "staff").await.unwrap());
+    assert!(
+        s.all_api_faces().await.unwrap().is_empty(),
+        "faces go with their collection"
+    );
+}
+
+macro_rules! cases {
+    ($($case:ident),* $(,)?) => {
+        &[$((stringify!($case), |s: Store| Box::pin(async move { $case(&s).await }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>)),*]
+    };
+}
+
+type Case = (
+    &'static str,
+    fn(Store) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+);
+
+const CASES: &[Case] = cases![
+    accounts_and_clients,
+    codes_tokens_and_grants,
+    sessions_requests_and_settings,
+    keys,
+    faces_and_audit,
+    face_api_tables,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_suite_on_sqlite() {
+    for (name, case) in CASES {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let s = Store::open(&url).await.unwrap();
+        assert_eq!(s.backend(), Backend::Sqlite);
+        eprintln!("sqlite: {name}");
+        case(s).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_suite_on_postgres() {
+    let pg = match facegate_store::testing::TempPostgres::start() {
+        Ok(pg) => pg,
+        Err(e) => {
+            assert_ne!(
+                std::env::var("FACEGATE_REQUIRE_POSTGRES").as_deref(),
+                Ok("1"),
+                "PostgreSQL is required here but cannot start: {e}"
+            );
+            eprintln!("SKIPPED: the PostgreSQL storage suite ({e})");
+            return;
+        }
+    };
+    for (i, (name, case)) in CASES.iter().enumerate() {
+        let url = pg.database(&format!("suite{i}")).unwrap();
+        let s = Store::open(&url).await.unwrap();
+        assert_eq!(s.backend(), Backend::Postgres);
+        // A second instance starting on the same database migrates nothing twice.
+        Store::open(&url).await.unwrap();
+        eprintln!("postgres: {name}");
+        case(s).await;
+    }
+}
+
+#[tokio::test]
+async fn a_database_of_the_old_migration_runner_is_bridged_once() {
+    use sqlx::Row;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    {
+        // What the hand-written runner of earlier versions left: the tables, and schema_migrations.
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        sqlx::query(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        for (v, sql) in [
+            (1, include_str!("../migrations/sqlite/0001_init.sql")),
+            (2, include_str!("../migrations/sqlite/0002_id_token_alg.sql")),
+        ] {
+            for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                sqlx::query(sqlx::AssertSqlSafe(stmt.to_string()))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)")
+                .bind(v)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO users (id, username, email_verified, created_at) VALUES ('u1', 'alice', 0, 1)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let s = Store::open(&url).await.unwrap();
+    assert!(s.user("u1").await.unwrap().is_some(), "the data is kept");
+    s.create_client(&client("c"), None).await.unwrap();
+    assert!(
+        s.client("c").await.unwrap().unwrap().resource_server,
+        "later migrations applied"
+    );
+    drop(s);
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 8, "every migration recorded once");
+    // And opening again changes nothing.
+    Store::open(&url).await.unwrap();
+}
