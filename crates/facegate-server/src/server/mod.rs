@@ -45,6 +45,8 @@ pub fn router(state: AppState) -> Router {
     use routes::{admin, admin_page, face, oidc, pages};
     Router::new()
         .route("/", get(pages::home))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
         .route(
             "/authorize",
             get(pages::authorize_get).post(pages::authorize_post),
@@ -135,16 +137,35 @@ pub async fn open(settings: Settings) -> anyhow::Result<AppState> {
     AppState::new(settings, store).await
 }
 
-/// Serves until Ctrl-C. `listener` is bound by the caller (so tests can use port 0).
+/// Serves until Ctrl-C or SIGTERM, then stops accepting and lets requests in flight finish (at most
+/// 30 s, the request timeout). `listener` is bound by the caller (so tests can use port 0).
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     state.spawn_housekeeping();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what an orchestrator or `systemctl stop` sends).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
 }
 
 /// The client (`aud`) and `sub` of an ID token this server signed, accepting expired ones (a logout

@@ -41,6 +41,28 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+/// One instance of a cluster: its own listener and data folder, a shared `issuer` (the proxy's URL)
+/// and a shared database.
+pub async fn spawn_instance(listener: tokio::net::TcpListener, issuer: &str, database_url: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let mut settings = Settings::new(
+        addr,
+        issuer.to_string(),
+        dir.path().to_path_buf(),
+        Some(database_url.to_string()),
+    )
+    .unwrap();
+    settings.face.enabled = false;
+    let state = server::open(settings).await.unwrap();
+    tokio::spawn(server::serve(state.clone(), listener));
+    TestApp {
+        issuer: issuer.to_string(),
+        state,
+        _dir: dir,
+    }
+}
+
 impl TestApp {
     pub async fn add_user(&self, username: &str) -> String {
         let user = facegate_core::User {

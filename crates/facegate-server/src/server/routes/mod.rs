@@ -6,6 +6,7 @@ pub mod api;
 pub mod api_input;
 pub mod extract;
 pub mod face;
+pub mod health;
 pub mod liveness_api;
 pub mod oidc;
 pub mod pages;

@@ -1,0 +1,145 @@
+//! Several facegate instances on one PostgreSQL database behind a round-robin proxy, on loopback:
+//! what a site that outgrows one machine runs. The PostgreSQL server is started by the test
+//! (`facegate_store::testing`); without its programs the test is skipped with a message, unless
+//! `FACEGATE_REQUIRE_POSTGRES=1` (CI), which makes it fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+
+/// A TCP proxy that sends each new connection to the next backend in turn; counts per backend.
+async fn round_robin(backends: Vec<std::net::SocketAddr>) -> (std::net::SocketAddr, Arc<Vec<AtomicUsize>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let counts = Arc::new(backends.iter().map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+    let c = counts.clone();
+    tokio::spawn(async move {
+        let mut next = 0usize;
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            let i = next % backends.len();
+            next += 1;
+            c[i].fetch_add(1, Ordering::SeqCst);
+            let target = backends[i];
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (addr, counts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_postgres_serve_one_login_between_them() {
+    let pg = match facegate_store::testing::TempPostgres::start() {
+        Ok(pg) => pg,
+        Err(e) => {
+            assert_ne!(
+                std::env::var("FACEGATE_REQUIRE_POSTGRES").as_deref(),
+                Ok("1"),
+                "PostgreSQL is required here but cannot start: {e}"
+            );
+            eprintln!("SKIPPED: the cluster test ({e})");
+            return;
+        }
+    };
+    let db = pg.database("facegate").unwrap();
+    let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lb = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (aa, ab) = (la.local_addr().unwrap(), lb.local_addr().unwrap());
+    let (proxy, counts) = round_robin(vec![aa, ab]).await;
+    let issuer = format!("http://127.0.0.1:{}", proxy.port());
+    // Both start at once on an empty database: the migrator's lock lets one migrate.
+    let (a, _b) = tokio::join!(spawn_instance(la, &issuer, &db), spawn_instance(lb, &issuer, &db));
+
+    // Each instance is up and ready, on PostgreSQL.
+    for addr in [aa, ab] {
+        let r = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let r = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["database"], "postgres", "{v}");
+    }
+
+    a.add_user("alice").await;
+    let redirect = "http://localhost:9/cb";
+    let (client_id, secret) = a.confidential_client(redirect).await;
+    // A browser that opens a new connection for every request: the proxy alternates instances, so
+    // the authorization request, the login form, the consent and the token exchange each land on
+    // whichever instance is next.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let auth = format!(
+        "{issuer}/authorize?response_type=code&client_id={client_id}&redirect_uri={redirect}&scope=openid%20profile&state=s1&nonce=n1&code_challenge=5pTqDXt92_jj-qBxRGu2THtS3gHvMSIQ_Z49Sl1ye3o&code_challenge_method=S256"
+    );
+    let back = sign_in(&browser, &a, &auth, "alice").await;
+    let p = params(&back, false);
+    assert_eq!(p.get("state").map(String::as_str), Some("s1"), "{back}");
+    let code = p.get("code").expect("a code").clone();
+    let token: serde_json::Value = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+        .post(format!("{issuer}/token"))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", "dBjftJeZ4CVP-mJ92K9ACoJ45Gs7JDrEyLrwZ1XC8Qk"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = token["access_token"].as_str().unwrap_or_else(|| panic!("tokens: {token}")).to_string();
+    assert!(token["id_token"].is_string(), "{token}");
+    // The token works on both instances.
+    for addr in [aa, ab] {
+        let r = reqwest::Client::new()
+            .get(format!("http://{addr}/userinfo"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "userinfo on {addr}");
+    }
+    let served: Vec<usize> = counts.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    assert!(
+        served.iter().all(|n| *n >= 2),
+        "both instances took part: {served:?}"
+    );
+    // The code was used once, whichever instance is asked again.
+    let again = reqwest::Client::new()
+        .post(format!("http://{aa}/token"))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", "dBjftJeZ4CVP-mJ92K9ACoJ45Gs7JDrEyLrwZ1XC8Qk"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        400,
+        "a replayed code is refused on the other instance too"
+    );
+}
