@@ -417,6 +417,78 @@ impl FaceApi {
         })
     }
 
+    /// Another instance's change, applied to this instance's indexes only (the store has it).
+    /// Faces already in the index are left as they are.
+    pub fn index_stored(&self, collection: &str, rows: &[ApiFace]) {
+        let fresh: Vec<ApiFace> = rows
+            .iter()
+            .filter(|r| self.embedding_of(collection, &r.id).is_none())
+            .cloned()
+            .collect();
+        self.add_to_index(collection, &fresh);
+    }
+
+    /// Faces deleted elsewhere: out of this instance's index.
+    pub fn unindex(&self, collection: &str, ids: &[String]) {
+        if let Some(live) = self.live(collection)
+            && let Ok(mut l) = live.write()
+        {
+            for id in ids {
+                if let Some(i) = l.index.as_mut() {
+                    i.remove(id);
+                }
+                l.external.remove(id);
+            }
+        }
+    }
+
+    /// A collection created elsewhere (empty until faces arrive).
+    pub fn know_collection(&self, id: &str) {
+        if let Ok(mut m) = self.collections.write() {
+            m.entry(id.to_string()).or_insert_with(|| {
+                Arc::new(RwLock::new(Live {
+                    index: None,
+                    external: HashMap::new(),
+                }))
+            });
+        }
+    }
+
+    /// A collection deleted elsewhere.
+    pub fn forget_collection(&self, id: &str) {
+        if let Ok(mut m) = self.collections.write() {
+            m.remove(id);
+        }
+    }
+
+    /// Replaces every index with `rebuilt`'s (a resynchronisation from the database).
+    pub fn replace_with(&self, rebuilt: FaceApi) {
+        let fresh = rebuilt.collections.into_inner().unwrap_or_default();
+        if let Ok(mut m) = self.collections.write() {
+            *m = fresh;
+        }
+    }
+
+    /// Replaces one collection's index with one built from `faces`.
+    pub fn rebuild_collection(&self, id: &str, faces: Vec<ApiFace>) {
+        let one = FaceApi::build(
+            &self.pack,
+            &[],
+            self.config,
+            vec![ApiCollection {
+                id: id.to_string(),
+                pack: self.pack.clone(),
+                created_at: 0,
+                face_count: 0,
+            }],
+            faces,
+        );
+        let live = one.live(id);
+        if let (Some(live), Ok(mut m)) = (live, self.collections.write()) {
+            m.insert(id.to_string(), live);
+        }
+    }
+
     fn add_to_index(&self, collection: &str, rows: &[ApiFace]) {
         let live = match self.live(collection) {
             Some(l) => l,

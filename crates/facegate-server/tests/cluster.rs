@@ -107,7 +107,10 @@ async fn two_instances_on_postgres_serve_one_login_between_them() {
         .json()
         .await
         .unwrap();
-    let access = token["access_token"].as_str().unwrap_or_else(|| panic!("tokens: {token}")).to_string();
+    let access = token["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("tokens: {token}"))
+        .to_string();
     assert!(token["id_token"].is_string(), "{token}");
     // The token works on both instances.
     for addr in [aa, ab] {
@@ -142,4 +145,113 @@ async fn two_instances_on_postgres_serve_one_login_between_them() {
         400,
         "a replayed code is refused on the other instance too"
     );
+}
+
+/// A face as the face API service takes it, without the face engine (the cluster runs without models).
+struct Fake(Vec<f32>);
+
+impl facegate_core::face_api::ApiFaceView for Fake {
+    fn embedding(&self) -> Option<&[f32]> {
+        Some(&self.0)
+    }
+    fn bbox(&self) -> serde_json::Value {
+        serde_json::json!({"left": 0, "top": 0, "width": 10, "height": 10})
+    }
+    fn quality(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+    fn issues(&self, _: facegate_core::face_api::QualityFilter) -> Vec<String> {
+        vec![]
+    }
+}
+
+fn unit(i: usize) -> Vec<f32> {
+    let mut v = vec![0.0f32; 64];
+    v[i] = 1.0;
+    v
+}
+
+/// Polls `f` for up to `limit`; how long it took until true.
+async fn within(limit: std::time::Duration, mut f: impl FnMut() -> bool) -> Option<std::time::Duration> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_face_indexed_on_one_instance_is_found_on_the_other_within_a_second() {
+    let pg = match facegate_store::testing::TempPostgres::start() {
+        Ok(pg) => pg,
+        Err(e) => {
+            assert_ne!(
+                std::env::var("FACEGATE_REQUIRE_POSTGRES").as_deref(),
+                Ok("1"),
+                "PostgreSQL is required here but cannot start: {e}"
+            );
+            eprintln!("SKIPPED: the index sync test ({e})");
+            return;
+        }
+    };
+    let db = pg.database("facegate").unwrap();
+    let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lb = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = "http://127.0.0.1:9";
+    let (a, b) = tokio::join!(spawn_instance(la, issuer, &db), spawn_instance(lb, issuer, &db));
+    // Let both listeners start.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (fa, fb) = (&a.state.face_api, &b.state.face_api);
+    fa.create_collection(&a.state.store, "staff", 1).await.unwrap();
+    let out = fa
+        .index_faces(
+            &a.state.store,
+            "staff",
+            vec![Fake(unit(3)), Fake(unit(7))],
+            facegate_core::face_api::IndexRequest {
+                external_id: Some("jane"),
+                max_faces: 1,
+                filter: facegate_core::face_api::QualityFilter::None,
+                import_sha256: None,
+            },
+            2,
+        )
+        .await
+        .unwrap();
+    let id = out.indexed[0].0.id.clone();
+    let found = within(std::time::Duration::from_secs(1), || {
+        fb.search("staff", &unit(3), 50.0, 5, None)
+            .iter()
+            .any(|m| m.face_id == id && m.external_id.as_deref() == Some("jane"))
+    })
+    .await;
+    eprintln!("index sync delay: {found:?}");
+    assert!(
+        found.is_some(),
+        "the face indexed on A is found on B within a second"
+    );
+
+    // Deleted through B: gone on A.
+    fb.delete_faces(&b.state.store, "staff", std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    let gone = within(std::time::Duration::from_secs(1), || {
+        fa.search("staff", &unit(3), 50.0, 5, None).is_empty()
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "the face deleted on B is gone on A within a second"
+    );
+
+    // A collection dropped on A is gone on B.
+    fa.delete_collection(&a.state.store, "staff").await.unwrap();
+    let dropped = within(std::time::Duration::from_secs(1), || {
+        fb.index_info("staff").is_null()
+    })
+    .await;
+    assert!(dropped.is_some(), "the collection dropped on A is gone on B");
 }

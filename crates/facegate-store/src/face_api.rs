@@ -4,6 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::sync::CollectionChange;
 use crate::{Result, Store, StoreError, conflict_or};
 
 pub use facegate_core::face_api::{ApiCollection, ApiFace};
@@ -48,6 +49,8 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(|e| conflict_or(e, "collection"))?;
+        self.notify(&self.pool, &CollectionChange::Created(id.to_string()))
+            .await?;
         Ok(())
     }
 
@@ -73,10 +76,14 @@ impl Store {
 
     /// Deletes a collection with its faces and import records.
     pub async fn delete_collection(&self, id: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let r = sqlx::query("DELETE FROM api_collections WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        self.notify(&mut *tx, &CollectionChange::Dropped(id.to_string()))
+            .await?;
+        tx.commit().await?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -98,6 +105,7 @@ impl Store {
                 .await
                 .map_err(|e| conflict_or(e, "face"))?;
         }
+        self.notify(&mut *tx, &added(faces)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -111,6 +119,15 @@ impl Store {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
+        rows.iter().map(face).collect()
+    }
+
+    /// Every face of one collection (to rebuild its search index).
+    pub async fn api_faces_in(&self, collection_id: &str) -> Result<Vec<ApiFace>> {
+        let rows = sqlx::query("SELECT * FROM api_faces WHERE collection_id = $1 ORDER BY id")
+            .bind(collection_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(face).collect()
     }
 
@@ -147,6 +164,11 @@ impl Store {
                 deleted.push(id.clone());
             }
         }
+        let change = CollectionChange::Deleted {
+            collection: collection_id.to_string(),
+            ids: deleted.clone(),
+        };
+        self.notify(&mut *tx, &change).await?;
         tx.commit().await?;
         Ok(deleted)
     }
@@ -198,6 +220,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| conflict_or(e, "import"))?;
+        self.notify(&mut *tx, &added(faces)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -229,6 +252,14 @@ impl Store {
                 .transpose()?
                 .unwrap_or(0),
         )
+    }
+}
+
+/// The change that adding `faces` (of one collection) makes.
+fn added(faces: &[ApiFace]) -> CollectionChange {
+    CollectionChange::Added {
+        collection: faces.first().map(|f| f.collection_id.clone()).unwrap_or_default(),
+        ids: faces.iter().map(|f| f.id.clone()).collect(),
     }
 }
 

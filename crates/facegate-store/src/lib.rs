@@ -6,6 +6,7 @@ mod face_api;
 mod migrate;
 mod ports;
 mod rows;
+mod sync;
 pub mod testing;
 
 /// A number unique within this process (names of temporary test servers).
@@ -22,6 +23,7 @@ use sqlx::{AnyPool, Row};
 pub use face_api::{ApiCollection, ApiFace};
 pub use migrate::Backend;
 pub use rows::{Code, CodeUse, Grant, StoredKey, StoredSession, Token, TokenKind};
+pub use sync::{CHANNEL, CollectionChange, CollectionWatch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -58,6 +60,8 @@ pub struct Store {
     /// Grants and tokens to write, for the group-commit task (see [`Store::issue`]).
     issuer: tokio::sync::mpsc::Sender<IssueJob>,
     backend: Backend,
+    /// The URL it was opened with (PostgreSQL: for the listening connection); never printed.
+    url: DatabaseUrl,
     clients:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Client)>>>,
 }
@@ -70,6 +74,22 @@ fn conflict_or(e: sqlx::Error, what: &'static str) -> StoreError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what),
         _ => StoreError::Db(e),
+    }
+}
+
+/// A database URL, which may hold a password: `Debug` shows it redacted.
+#[derive(Clone)]
+struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
     }
 }
 
@@ -139,6 +159,7 @@ impl Store {
             writer,
             issuer,
             backend,
+            url: DatabaseUrl(url.to_string()),
             clients: Default::default(),
         })
     }

@@ -141,6 +141,7 @@ pub async fn open(settings: Settings) -> anyhow::Result<AppState> {
 /// 30 s, the request timeout). `listener` is bound by the caller (so tests can use port 0).
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     state.spawn_housekeeping();
+    state.spawn_index_sync();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

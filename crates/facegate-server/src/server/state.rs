@@ -192,6 +192,92 @@ impl AppState {
         }
     }
 
+    /// On PostgreSQL (several instances): follows the collection changes every instance announces
+    /// and applies them to this instance's search indexes; on (re)connecting, rebuilds them from the
+    /// database first, so nothing missed while not listening is lost.
+    pub fn spawn_index_sync(&self) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut watch = match state.store.watch_collections().await {
+                    Ok(Some(w)) => w,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::warn!("face API index sync: cannot listen ({e}); retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                state.resync_indexes(None).await;
+                loop {
+                    match watch.next().await {
+                        Ok(change) => state.apply_change(change).await,
+                        Err(e) => {
+                            tracing::warn!("face API index sync: {e}; reconnecting");
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    async fn resync_indexes(&self, collection: Option<&str>) {
+        let result = match collection {
+            Some(c) => match self.store.collection(c).await {
+                Ok(Some(_)) => self
+                    .store
+                    .api_faces_in(c)
+                    .await
+                    .map(|faces| self.face_api.rebuild_collection(c, faces)),
+                Ok(None) => {
+                    self.face_api.forget_collection(c);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            None => super::face_api::load(
+                &self.store,
+                &self.settings.face.pack,
+                self.settings.api.index_exact_max,
+                self.settings.api.index_nprobe,
+            )
+            .await
+            .map(|fresh| self.face_api.replace_with(fresh))
+            .map_err(|e| facegate_store::StoreError::Write(e.to_string())),
+        };
+        if let Err(e) = result {
+            tracing::error!("face API index sync: rebuilding: {e}");
+        }
+    }
+
+    async fn apply_change(&self, change: facegate_store::CollectionChange) {
+        use facegate_store::CollectionChange as C;
+        match change {
+            C::Created(c) => self.face_api.know_collection(&c),
+            C::Dropped(c) => self.face_api.forget_collection(&c),
+            C::Deleted { collection, ids } => self.face_api.unindex(&collection, &ids),
+            C::Added { collection, ids } => {
+                let mut rows = Vec::new();
+                for id in ids {
+                    if self.face_api.embedding_of(&collection, &id).is_some() {
+                        continue; // made here, or already applied
+                    }
+                    match self.store.api_face(&collection, &id).await {
+                        Ok(Some(f)) => rows.push(f),
+                        Ok(None) => {} // deleted since
+                        Err(e) => {
+                            tracing::error!("face API index sync: reading a face: {e}");
+                            return self.resync_indexes(Some(&collection)).await;
+                        }
+                    }
+                }
+                self.face_api.index_stored(&collection, &rows);
+            }
+            C::Resync(c) => self.resync_indexes(c.as_deref()).await,
+        }
+    }
+
     /// Every 30 s: reload keys (rotation by the CLI), purge expired codes, tokens and sessions.
     pub fn spawn_housekeeping(&self) {
         let state = self.clone();
