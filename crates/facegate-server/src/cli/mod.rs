@@ -23,6 +23,9 @@ pub struct Cli {
     /// Models directory (default: a per-user cache, ~/.cache/facegate/models).
     #[arg(long, global = true, env = "FACEGATE_MODELS")]
     models: Option<PathBuf>,
+    /// A TOML config file (docs/configuration.md); FACEGATE_* variables override it.
+    #[arg(long, global = true, env = "FACEGATE_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +60,9 @@ enum Command {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(path) = cli.config.clone() {
+        crate::server::settings::use_config_file(path);
+    }
     let models_dir = cli.models.unwrap_or_else(facegate_vision::default_models_dir);
     match cli.command {
         Command::Models(cmd) => models::run(cmd, &models_dir),

@@ -52,8 +52,40 @@ pub use facegate_oidc::engine::Lifetimes;
 
 impl Settings {
     /// Defaults overridden by the environment.
+    /// The settings in force: defaults, then the config file (`--config FILE` or
+    /// `FACEGATE_CONFIG`), then `FACEGATE_*` environment variables. Validated once, here.
     pub fn from_env() -> anyhow::Result<Settings> {
-        Settings::from_vars(|k| std::env::var(k).ok())
+        let file = CONFIG_FILE
+            .get()
+            .cloned()
+            .or_else(|| std::env::var_os("FACEGATE_CONFIG").map(PathBuf::from));
+        let table = match &file {
+            Some(path) => read_config(path)?,
+            None => Vec::new(),
+        };
+        Settings::layered(&table, file.as_deref(), |k| std::env::var(k).ok())
+    }
+
+    /// `from_vars` over the environment (`env`) layered on a config file's settings (`file`, as
+    /// `FACEGATE_*` names). A key of the file that no setting reads stops start-up.
+    pub fn layered(
+        file: &[(String, String)],
+        path: Option<&std::path::Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Settings> {
+        let read = std::cell::RefCell::new(std::collections::HashSet::new());
+        let settings = Settings::from_vars(|k| {
+            read.borrow_mut().insert(k.to_string());
+            env(k).or_else(|| file.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone()))
+        });
+        let where_ = path.map_or_else(|| "the config file".to_string(), |p| p.display().to_string());
+        for (name, _) in file {
+            if !read.borrow().contains(name) {
+                let key = name.trim_start_matches("FACEGATE_").to_lowercase();
+                bail!("{where_}: unknown setting {key:?} (docs/configuration.md lists them)");
+            }
+        }
+        settings.with_context(|| format!("settings (from {where_} and the environment)"))
     }
 
     /// Defaults overridden by `FACEGATE_*` variables as `lookup` finds them (the environment, or a
@@ -94,13 +126,15 @@ impl Settings {
             Some("second-factor") => facegate_core::login::FaceRole::SecondFactorOnly,
             Some(other) => bail!("FACEGATE_FACE_MODE must be login or second-factor (got {other:?})"),
         };
-        let flag = |k: &str| -> anyhow::Result<bool> {
-            match var(k).as_deref() {
-                None | Some("0" | "false" | "off") => Ok(false),
+        let flag_or = |k: &str, default: bool| -> anyhow::Result<bool> {
+            match var(k).as_deref().map(str::trim) {
+                None => Ok(default),
+                Some("0" | "false" | "off") => Ok(false),
                 Some("1" | "true" | "on") => Ok(true),
                 Some(other) => bail!("{k} must be 1 or 0 (got {other:?})"),
             }
         };
+        let flag = |k: &str| flag_or(k, false);
         let second_factor =
             flag("FACEGATE_FACE_2FA")? || role == facegate_core::login::FaceRole::SecondFactorOnly;
         let signup = flag("FACEGATE_FACE_SIGNUP")?;
@@ -138,28 +172,33 @@ impl Settings {
                 .context("FACEGATE_REFRESH_TOKEN_MAX_AGE must be a positive number of seconds")?,
             None => Lifetimes::default().refresh_token_absolute,
         };
+        let trust_proxy = flag("FACEGATE_TRUST_PROXY")?;
+        let logout_revokes_refresh = flag_or("FACEGATE_LOGOUT_REVOKES_REFRESH", true)?;
+        let face_enabled = flag_or("FACEGATE_FACE", true)?;
+        let liveness = match var("FACEGATE_LIVENESS").as_deref().map(str::trim) {
+            None | Some("required" | "on" | "1") => super::face::Liveness::Required,
+            Some("off" | "0") => super::face::Liveness::Off,
+            Some(other) => bail!("FACEGATE_LIVENESS must be required or off (got {other:?})"),
+        };
+        // Read by the liveness settings only with a seed; named here too, so a config file may hold it.
+        let _ = var("FACEGATE_INSECURE_TESTING");
         Settings::new(listen, issuer, data_dir, var("FACEGATE_DATABASE_URL")).map(|s| Settings {
             registration_token,
             admin_token,
-            trust_proxy: var("FACEGATE_TRUST_PROXY").is_some_and(|v| v == "1" || v == "true"),
-            logout_revokes_refresh: var("FACEGATE_LOGOUT_REVOKES_REFRESH")
-                .is_none_or(|v| v != "0" && v != "false" && v != "off"),
+            trust_proxy,
+            logout_revokes_refresh,
             lifetimes: Lifetimes {
                 refresh_token_absolute,
                 ..Lifetimes::default()
             },
             face: super::face::FaceSettings {
-                enabled: var("FACEGATE_FACE").is_none_or(|v| v != "off" && v != "0"),
+                enabled: face_enabled,
                 pack: var("FACEGATE_FACE_PACK").unwrap_or_else(|| facegate_vision::DEFAULT_PACK.into()),
                 target_fmr,
                 target_fmr_1n,
                 identify_margin,
                 role,
-                liveness: if var("FACEGATE_LIVENESS").is_some_and(|v| v == "off") {
-                    super::face::Liveness::Off
-                } else {
-                    super::face::Liveness::Required
-                },
+                liveness,
                 signup,
                 second_factor,
                 checks,
@@ -356,5 +395,83 @@ impl ApiSettings {
             )?,
             index_nprobe: get(var, "FACEGATE_INDEX_NPROBE", |_: &usize| true, d.index_nprobe)?,
         })
+    }
+}
+
+static CONFIG_FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The config file named on the command line (`--config`), for every later `Settings::from_env`.
+pub fn use_config_file(path: PathBuf) {
+    let _ = CONFIG_FILE.set(path);
+}
+
+/// A TOML config file's settings as `FACEGATE_*` names: `database_url = "postgres://..."` is
+/// `FACEGATE_DATABASE_URL`. Values are strings, numbers or booleans; anything else is an error.
+pub fn read_config(path: &std::path::Path) -> anyhow::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_config(&text).with_context(|| format!("in {}", path.display()))
+}
+
+pub fn parse_config(text: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let table: toml::Table = text.parse().context("not valid TOML")?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            if !key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                bail!("setting names are lower_case_with_underscores, not {key:?}");
+            }
+            let v = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => if b { "1" } else { "0" }.to_string(),
+                _ => bail!("{key} must be a string, a number or a boolean"),
+            };
+            Ok((format!("FACEGATE_{}", key.to_uppercase()), v))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    fn with(file: &str, env: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let table = parse_config(file)?;
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::layered(&table, None, move |k| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn a_config_file_is_layered_under_the_environment() {
+        let s = with(
+            "listen = \"127.0.0.1:9000\"\ndatabase_url = \"postgres://f@db/f\"\nface = false\napi_burst = 7\n",
+            &[("FACEGATE_API_BURST", "9")],
+        )
+        .unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.database_url, "postgres://f@db/f");
+        assert!(!s.face.enabled);
+        assert_eq!(s.api.burst, 9, "the environment wins over the file");
+    }
+
+    #[test]
+    fn an_unknown_key_or_a_bad_value_stops_start_up_naming_it() {
+        let e = with("lisen = \"127.0.0.1:9000\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("unknown setting \"lisen\""), "{e}");
+        let e = format!("{:#}", with("trust_proxy = \"yes\"\n", &[]).unwrap_err());
+        assert!(e.contains("FACEGATE_TRUST_PROXY"), "{e}");
+        let e = format!("{:#}", with("", &[("FACEGATE_LIVENESS", "of")]).unwrap_err());
+        assert!(e.contains("FACEGATE_LIVENESS"), "{e}");
+        let e = format!("{:#}", with("", &[("FACEGATE_FACE", "no")]).unwrap_err());
+        assert!(e.contains("FACEGATE_FACE"), "{e}");
+        let e = format!("{:#}", with("[face]\npack = \"open\"\n", &[]).unwrap_err());
+        assert!(e.contains("string, a number or a boolean"), "{e}");
+        assert!(parse_config("not toml = = =").is_err());
     }
 }
