@@ -42,6 +42,7 @@ pub const GRANT_TYPES: &[&str] = &[
     "implicit",
     "refresh_token",
     "client_credentials",
+    crate::token::DEVICE_CODE_GRANT,
 ];
 
 /// A registered client.

@@ -28,6 +28,7 @@ pub fn metadata(issuer: &str, algs: &[SigningAlg], registration: bool) -> Value 
         "end_session_endpoint": e("/logout"),
         "revocation_endpoint": e("/revoke"),
         "introspection_endpoint": e("/introspect"),
+        "device_authorization_endpoint": e("/device_authorization"),
         "scopes_supported": crate::scope::SUPPORTED,
         "response_types_supported": RESPONSE_TYPES,
         "response_modes_supported": RESPONSE_MODES,

@@ -2,6 +2,7 @@
 //! default) and, later, PostgreSQL run the same queries; per-database migration folders hold the only
 //! SQL that differs. Secrets are stored as hashes only.
 
+mod device;
 mod face_api;
 mod migrate;
 mod rows;
@@ -12,6 +13,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 pub use face_api::{ApiCollection, ApiFace};
+pub use facegate_oidc::engine::device::DeviceAuthorization;
 pub use rows::{Code, CodeUse, Grant, StoredKey, StoredSession, Token, TokenKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -463,6 +465,7 @@ impl Store {
 
     pub async fn delete_client(&self, client_id: &str) -> Result<bool> {
         self.forget_client(client_id);
+        self.delete_client_devices(client_id).await?;
         sqlx::query("DELETE FROM tokens WHERE client_id = $1")
             .bind(client_id)
             .execute(&self.writer)
@@ -781,18 +784,19 @@ impl Store {
         ] {
             sqlx::query(q).bind(now).execute(&self.pool).await?;
         }
+        self.purge_devices(now).await?;
         Ok(())
     }
 }
 
-const GRANT_INSERT: &str =
+pub(crate) const GRANT_INSERT: &str =
     "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, acr, nonce, sid, created_at, claims)";
 const TOKEN_INSERT: &str =
     "INSERT INTO tokens (token_hash, kind, grant_id, client_id, user_id, scope, expires_at, created_at)";
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-fn bind_grant<'q>(q: AnyQuery<'q>, g: &Grant) -> AnyQuery<'q> {
+pub(crate) fn bind_grant<'q>(q: AnyQuery<'q>, g: &Grant) -> AnyQuery<'q> {
     q.bind(g.id.clone())
         .bind(g.client_id.clone())
         .bind(g.user_id.clone())
@@ -846,6 +850,24 @@ impl facegate_oidc::engine::Storage for Store {
     }
     async fn revoke_token(&self, token_hash: &str, now: i64) -> Result<()> {
         Store::revoke_token(self, token_hash, now).await
+    }
+    async fn create_device_authorization(&self, d: &DeviceAuthorization) -> Result<bool> {
+        Store::create_device_authorization(self, d).await
+    }
+    async fn device(&self, device_code_hash: &str) -> Result<Option<DeviceAuthorization>> {
+        Store::device(self, device_code_hash).await
+    }
+    async fn device_by_user_code(&self, user_code_hash: &str) -> Result<Option<DeviceAuthorization>> {
+        Store::device_by_user_code(self, user_code_hash).await
+    }
+    async fn device_polled(&self, device_code_hash: &str, now: i64, interval: i64) -> Result<()> {
+        Store::device_polled(self, device_code_hash, now, interval).await
+    }
+    async fn decide_device(&self, user_code_hash: &str, grant: Option<&Grant>, now: i64) -> Result<bool> {
+        Store::decide_device(self, user_code_hash, grant, now).await
+    }
+    async fn use_device(&self, device_code_hash: &str, now: i64) -> Result<bool> {
+        Store::use_device(self, device_code_hash, now).await
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod client_credentials;
 mod code;
+pub mod device;
 mod refresh;
 
 use std::future::Future;
@@ -120,6 +121,43 @@ pub trait Storage: Sync {
         token_hash: &str,
         now: i64,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    // ---- the device authorization grant (RFC 8628), see [`device`]
+
+    /// Stores a new device request; false if its user code is taken by a live one (then retry).
+    fn create_device_authorization(
+        &self,
+        d: &device::DeviceAuthorization,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    fn device(
+        &self,
+        device_code_hash: &str,
+    ) -> impl Future<Output = Result<Option<device::DeviceAuthorization>, Self::Error>> + Send;
+    fn device_by_user_code(
+        &self,
+        user_code_hash: &str,
+    ) -> impl Future<Output = Result<Option<device::DeviceAuthorization>, Self::Error>> + Send;
+    /// Records a poll at `now` and the interval the device must keep from now on.
+    fn device_polled(
+        &self,
+        device_code_hash: &str,
+        now: i64,
+        interval: i64,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Approves (storing `grant` with it) or denies (`None`) a pending, unexpired request, in one
+    /// transaction; false if it was no longer pending.
+    fn decide_device(
+        &self,
+        user_code_hash: &str,
+        grant: Option<&Grant>,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    /// Marks an approved device code used; false if it was not approved or already used.
+    fn use_device(
+        &self,
+        device_code_hash: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 }
 
 /// How long things live, in seconds.
@@ -134,6 +172,10 @@ pub struct Lifetimes {
     pub refresh_token_absolute: i64,
     pub session: i64,
     pub auth_request: i64,
+    /// How long a device code and its user code live (RFC 8628 3.2 `expires_in`).
+    pub device_code: i64,
+    /// The polling interval a device is told to keep (RFC 8628 3.2 `interval`).
+    pub device_interval: i64,
 }
 
 impl Default for Lifetimes {
@@ -146,6 +188,8 @@ impl Default for Lifetimes {
             refresh_token_absolute: 180 * 24 * 3600,
             session: 12 * 3600,
             auth_request: 30 * 60,
+            device_code: 600,
+            device_interval: 5,
         }
     }
 }
@@ -372,10 +416,7 @@ impl<S: Storage> Context<'_, S> {
             GrantRequest::ClientCredentials { scope } => {
                 client_credentials::exchange(self, &client, scope.as_deref()).await
             }
-            GrantRequest::DeviceCode { .. } => Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "the device_code grant is not enabled",
-            )),
+            GrantRequest::DeviceCode { device_code } => device::exchange(self, &client, &device_code).await,
         }
     }
 

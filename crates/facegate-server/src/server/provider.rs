@@ -323,3 +323,47 @@ fn build_client(
     };
     Ok((client, secret))
 }
+
+// ---------------------------------------------------------------- device authorization (RFC 8628)
+
+pub async fn device_authorization(
+    state: &AppState,
+    req: engine::device::DeviceRequest,
+) -> Result<engine::device::DeviceResponse, OAuthError> {
+    engine_ctx!(state, ctx);
+    ctx.device_authorization(req).await
+}
+
+/// The live device request a typed user code names, and its client.
+pub async fn device_for_user_code(
+    state: &AppState,
+    typed: &str,
+) -> Result<Option<(engine::device::DeviceAuthorization, Client)>, OAuthError> {
+    engine_ctx!(state, ctx);
+    ctx.device_for_user_code(typed).await
+}
+
+/// The person's answer to a device request: approval under their session and the login policy's
+/// outcome, or denial. False if the request was no longer pending.
+pub async fn device_decide(
+    state: &AppState,
+    d: &engine::device::DeviceAuthorization,
+    approval: Option<(&Session, &facegate_core::login::Outcome)>,
+) -> Result<bool, OAuthError> {
+    engine_ctx!(state, ctx);
+    let grant = approval.map(|(session, outcome)| Grant {
+        id: random_token(16),
+        client_id: d.client_id.clone(),
+        user_id: Some(session.user_id.clone()),
+        scope: d.scope.clone(),
+        auth_time: Some(outcome.auth_time),
+        amr: outcome.amr.clone(),
+        acr: Some(outcome.acr.as_str().to_string()),
+        nonce: None,
+        sid: Some(session.sid.clone()),
+        created_at: ctx.now,
+        revoked_at: None,
+        claims: None,
+    });
+    ctx.device_decide(d, grant.as_ref()).await
+}

@@ -138,6 +138,14 @@ impl Settings {
                 .context("FACEGATE_REFRESH_TOKEN_MAX_AGE must be a positive number of seconds")?,
             None => Lifetimes::default().refresh_token_absolute,
         };
+        let device_code = match var("FACEGATE_DEVICE_CODE_SECONDS") {
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|s: &i64| (1..=86_400).contains(s))
+                .context("FACEGATE_DEVICE_CODE_SECONDS must be a number of seconds from 1 to 86400")?,
+            None => Lifetimes::default().device_code,
+        };
         Settings::new(listen, issuer, data_dir, var("FACEGATE_DATABASE_URL")).map(|s| Settings {
             registration_token,
             admin_token,
@@ -146,6 +154,7 @@ impl Settings {
                 .is_none_or(|v| v != "0" && v != "false" && v != "off"),
             lifetimes: Lifetimes {
                 refresh_token_absolute,
+                device_code,
                 ..Lifetimes::default()
             },
             face: super::face::FaceSettings {

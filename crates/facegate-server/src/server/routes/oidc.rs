@@ -252,3 +252,14 @@ pub async fn registration_delete(
     state.store.delete_client(&client.client_id).await?;
     Ok(no_store(axum::http::StatusCode::NO_CONTENT.into_response()))
 }
+
+/// RFC 8628 3.1: the device authorization endpoint.
+pub async fn device_authorization(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let req = facegate_oidc::engine::device::DeviceRequest::parse(authorization(&headers), &pairs)?;
+    let response = provider::device_authorization(&state, req).await?;
+    Ok(no_store(Json(response).into_response()))
+}
