@@ -397,6 +397,8 @@ mod tests {
             created_at: 0,
             dynamic: false,
             resource_server: false,
+            require_par: false,
+            jwt_access_tokens: false,
         }
     }
 

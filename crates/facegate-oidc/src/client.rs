@@ -78,6 +78,13 @@ pub struct Client {
     /// the CLI or the admin API.
     #[serde(default)]
     pub resource_server: bool,
+    /// `require_pushed_authorization_requests` (RFC 9126 6): `/authorize` accepts this client's
+    /// requests only through a `request_uri` from the PAR endpoint.
+    #[serde(default)]
+    pub require_par: bool,
+    /// Access tokens are JWTs (RFC 9068, `typ: at+jwt`) rather than opaque strings.
+    #[serde(default)]
+    pub jwt_access_tokens: bool,
 }
 
 impl Client {
@@ -140,6 +147,12 @@ pub struct ClientMetadata {
     /// May introspect every client's tokens (administrators only; refused at RFC 7591 registration).
     #[serde(default)]
     pub resource_server: bool,
+    /// RFC 9126 6: accept authorization requests from this client only when pushed.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// Issue this client's access tokens as JWTs (RFC 9068); opaque by default.
+    #[serde(default)]
+    pub jwt_access_tokens: bool,
 }
 
 /// The validated metadata, ready to be stored with a new id and secret.
@@ -156,6 +169,8 @@ pub struct ValidClientMetadata {
     pub id_token_alg: SigningAlg,
     pub pairwise: bool,
     pub resource_server: bool,
+    pub require_par: bool,
+    pub jwt_access_tokens: bool,
 }
 
 impl ClientMetadata {
@@ -287,6 +302,8 @@ impl ClientMetadata {
             jwks: self.jwks,
             skip_consent: self.skip_consent,
             resource_server: self.resource_server,
+            require_par: self.require_pushed_authorization_requests,
+            jwt_access_tokens: self.jwt_access_tokens,
         })
     }
 }

@@ -261,6 +261,8 @@ mod tests {
             created_at: 0,
             dynamic: false,
             resource_server: false,
+            require_par: false,
+            jwt_access_tokens: false,
         }
     }
 

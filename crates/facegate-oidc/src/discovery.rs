@@ -29,6 +29,8 @@ pub fn metadata(issuer: &str, algs: &[SigningAlg], registration: bool) -> Value 
         "revocation_endpoint": e("/revoke"),
         "introspection_endpoint": e("/introspect"),
         "device_authorization_endpoint": e("/device_authorization"),
+        "pushed_authorization_request_endpoint": e("/par"),
+        "require_pushed_authorization_requests": false,
         "scopes_supported": crate::scope::SUPPORTED,
         "response_types_supported": RESPONSE_TYPES,
         "response_modes_supported": RESPONSE_MODES,

@@ -5,6 +5,7 @@
 mod device;
 mod face_api;
 mod migrate;
+mod par;
 mod rows;
 
 use facegate_core::User;
@@ -355,8 +356,8 @@ impl Store {
 
     pub async fn create_client(&self, c: &Client, registration_token_hash: Option<&str>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, auth_method, scope, jwks, skip_consent, registration_token_hash, created_at, id_token_alg, subject_type, resource_server) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, auth_method, scope, jwks, skip_consent, registration_token_hash, created_at, id_token_alg, subject_type, resource_server, require_par, jwt_access_tokens) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(&c.client_id)
         .bind(c.secret_hash.clone())
@@ -373,6 +374,8 @@ impl Store {
         .bind(c.id_token_alg.as_str())
         .bind(if c.pairwise { "pairwise" } else { "public" })
         .bind(i64::from(c.resource_server))
+        .bind(i64::from(c.require_par))
+        .bind(i64::from(c.jwt_access_tokens))
         .execute(&self.writer)
         .await
         .map_err(|e| conflict_or(e, "a client with that id"))?;
@@ -385,7 +388,7 @@ impl Store {
         sqlx::query(
             "UPDATE clients SET secret_hash = $2, name = $3, redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, \
              auth_method = $7, scope = $8, jwks = $9, skip_consent = $10, registration_token_hash = COALESCE($11, registration_token_hash), \
-             id_token_alg = $12, subject_type = $13, resource_server = $14 WHERE client_id = $1",
+             id_token_alg = $12, subject_type = $13, resource_server = $14, require_par = $15, jwt_access_tokens = $16 WHERE client_id = $1",
         )
         .bind(&c.client_id)
         .bind(c.secret_hash.clone())
@@ -401,6 +404,8 @@ impl Store {
         .bind(c.id_token_alg.as_str())
         .bind(if c.pairwise { "pairwise" } else { "public" })
         .bind(i64::from(c.resource_server))
+        .bind(i64::from(c.require_par))
+        .bind(i64::from(c.jwt_access_tokens))
         .execute(&self.writer)
         .await?;
         self.forget_client(&c.client_id);
@@ -868,6 +873,12 @@ impl facegate_oidc::engine::Storage for Store {
     }
     async fn use_device(&self, device_code_hash: &str, now: i64) -> Result<bool> {
         Store::use_device(self, device_code_hash, now).await
+    }
+    async fn push_request(&self, key: &str, json: &str, expires_at: i64) -> Result<()> {
+        Store::push_request(self, key, json, expires_at).await
+    }
+    async fn take_pushed_request(&self, key: &str, now: i64) -> Result<Option<String>> {
+        Store::take_pushed_request(self, key, now).await
     }
 }
 

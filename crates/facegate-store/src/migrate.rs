@@ -13,6 +13,7 @@ const SQLITE: &[(i64, &str)] = &[
     (8, include_str!("../migrations/sqlite/0008_oauth_clients.sql")),
     (9, include_str!("../migrations/sqlite/0009_grant_claims.sql")),
     (13, include_str!("../migrations/sqlite/0013_device_codes.sql")),
+    (15, include_str!("../migrations/sqlite/0015_client_options.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<(), sqlx::Error> {

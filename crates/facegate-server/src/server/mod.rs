@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
             Router::new()
                 .route("/token", post(oidc::token))
                 .route("/device_authorization", post(oidc::device_authorization))
+                .route("/par", post(oidc::par))
                 .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
                 .route("/revoke", post(oidc::revoke))
                 .layer(axum::middleware::from_fn_with_state(

@@ -12,7 +12,7 @@ use facegate_oidc::keys::KeySet;
 use facegate_oidc::scope::Scopes;
 use facegate_oidc::token::{TokenQuery, TokenRequest};
 use facegate_oidc::{ErrorCode, OAuthError};
-use facegate_store::{Grant, Store, StoredSession, Token, TokenKind};
+use facegate_store::{Grant, Store, StoredSession, Token};
 
 use super::now;
 use super::state::AppState;
@@ -174,7 +174,7 @@ pub async fn issue_authorization(
     engine_ctx!(state, ctx);
     let mut access = None;
     if req.response_type.token {
-        let (a, row) = ctx.new_token(&grant, &grant.scope, TokenKind::Access, lt.access_token);
+        let (a, row) = ctx.new_access_token(client, &grant, &grant.scope)?;
         state.store.insert_token(&row).await.map_err(server_error)?;
         params.push(("access_token".into(), a.clone()));
         params.push(("token_type".into(), "Bearer".into()));
@@ -320,6 +320,8 @@ fn build_client(
         created_at: existing.map_or_else(now, |c| c.created_at),
         dynamic,
         resource_server: valid.resource_server,
+        require_par: valid.require_par,
+        jwt_access_tokens: valid.jwt_access_tokens,
     };
     Ok((client, secret))
 }
@@ -366,4 +368,37 @@ pub async fn device_decide(
         claims: None,
     });
     ctx.device_decide(d, grant.as_ref()).await
+}
+
+// ---------------------------------------------------------------- pushed authorization requests (RFC 9126)
+
+pub async fn push_authorization(
+    state: &AppState,
+    authorization: Option<&str>,
+    pairs: &[(String, String)],
+) -> Result<engine::par::ParResponse, OAuthError> {
+    engine_ctx!(state, ctx);
+    ctx.push_authorization(authorization, pairs).await
+}
+
+/// The parameters of an authorization request as `/authorize` should read them: a `request_uri`
+/// from the PAR endpoint is replaced by what was pushed (consumed: single use), for the client it
+/// was pushed by only. `Ok(None)` means the request names nothing usable. The flag says whether
+/// the request was pushed.
+pub async fn resolve_pushed(
+    state: &AppState,
+    pairs: Vec<(String, String)>,
+) -> Result<Option<(Vec<(String, String)>, bool)>, OAuthError> {
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let Some(uri) = get("request_uri").filter(|u| u.starts_with(engine::par::REQUEST_URI_PREFIX)) else {
+        return Ok(Some((pairs, false)));
+    };
+    let Some(client_id) = get("client_id") else {
+        return Ok(None);
+    };
+    engine_ctx!(state, ctx);
+    Ok(ctx
+        .take_pushed(&client_id, &uri)
+        .await?
+        .map(|pushed| (pushed, true)))
 }

@@ -72,7 +72,7 @@ fn approve_page(
             &format!(
                 "<h1>{} on another device wants to</h1><ul>{items}</ul>\
                  <p>Only approve if you started this on your own device and it shows the code \
-                 <strong id=\"user-code\">{}</strong>.</p>\
+                 <strong id=\"user-code\" style=\"white-space:nowrap\">{}</strong>.</p>\
                  <form method=\"post\" action=\"/device\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"user_code\" value=\"{}\">\
                  <button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\

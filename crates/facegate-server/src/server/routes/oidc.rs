@@ -120,6 +120,8 @@ pub fn client_json(
         "scope": c.scope,
         "client_id_issued_at": c.created_at,
         "resource_server": c.resource_server,
+        "require_pushed_authorization_requests": c.require_par,
+        "jwt_access_tokens": c.jwt_access_tokens,
     });
     if let Some(obj) = v.as_object_mut() {
         if let Some(s) = secret {
@@ -262,4 +264,16 @@ pub async fn device_authorization(
     let req = facegate_oidc::engine::device::DeviceRequest::parse(authorization(&headers), &pairs)?;
     let response = provider::device_authorization(&state, req).await?;
     Ok(no_store(Json(response).into_response()))
+}
+
+/// RFC 9126 2.1: the pushed authorization request endpoint (201 with a request_uri).
+pub async fn par(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let response = provider::push_authorization(&state, authorization(&headers), &pairs).await?;
+    Ok(no_store(
+        (axum::http::StatusCode::CREATED, Json(response)).into_response(),
+    ))
 }

@@ -78,6 +78,16 @@ async fn authorize(
     headers: HeaderMap,
     pairs: Vec<(String, String)>,
 ) -> Result<Response, AppError> {
+    // A pushed request (RFC 9126): its parameters replace the browser's.
+    let Some((pairs, pushed)) = provider::resolve_pushed(&state, pairs).await? else {
+        return Err(AppError::Page(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "The application's request could not be completed ({}).",
+                facegate_oidc::engine::par::unusable_request_uri().description
+            ),
+        ));
+    };
     // Look the client up first (async), then validate synchronously against it.
     let client_id = pairs
         .iter()
@@ -95,6 +105,10 @@ async fn authorize(
             return Ok(authorize_error(&state, dynamic, &target, &e));
         }
     };
+    if client.require_par && !pushed {
+        let e = OAuthError::invalid_request("this client must use pushed authorization requests");
+        return Ok(authorize_error(&state, dynamic, &req.target, &e));
+    }
     let pending = Pending::for_request(req);
     let id = login::create(&state, &pending).await?;
     proceed(&state, &headers, &id, pending, client).await
