@@ -399,6 +399,8 @@ mod tests {
             resource_server: false,
             require_par: false,
             jwt_access_tokens: false,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
         }
     }
 

@@ -85,6 +85,13 @@ pub struct Client {
     /// Access tokens are JWTs (RFC 9068, `typ: at+jwt`) rather than opaque strings.
     #[serde(default)]
     pub jwt_access_tokens: bool,
+    /// OpenID Connect Back-Channel Logout 1.0: where logout tokens are POSTed when a session in
+    /// which this client got tokens ends.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in logout tokens (facegate always sends it).
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
 }
 
 impl Client {
@@ -153,6 +160,11 @@ pub struct ClientMetadata {
     /// Issue this client's access tokens as JWTs (RFC 9068); opaque by default.
     #[serde(default)]
     pub jwt_access_tokens: bool,
+    /// Back-Channel Logout 1.0 (`backchannel_logout_uri`, `backchannel_logout_session_required`).
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
 }
 
 /// The validated metadata, ready to be stored with a new id and secret.
@@ -171,6 +183,8 @@ pub struct ValidClientMetadata {
     pub resource_server: bool,
     pub require_par: bool,
     pub jwt_access_tokens: bool,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 impl ClientMetadata {
@@ -229,6 +243,14 @@ impl ClientMetadata {
                 bad(
                     ErrorCode::InvalidClientMetadata,
                     format!("post_logout_redirect_uris: {d}"),
+                )
+            })?;
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            check_backchannel_uri(uri).map_err(|d| {
+                bad(
+                    ErrorCode::InvalidClientMetadata,
+                    format!("backchannel_logout_uri: {d}"),
                 )
             })?;
         }
@@ -304,7 +326,22 @@ impl ClientMetadata {
             resource_server: self.resource_server,
             require_par: self.require_pushed_authorization_requests,
             jwt_access_tokens: self.jwt_access_tokens,
+            backchannel_logout_uri: self.backchannel_logout_uri,
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
         })
+    }
+}
+
+/// A back-channel logout URI (Back-Channel Logout 1.0 2.2): absolute http(s) without a fragment,
+/// https except for loopback hosts; facegate POSTs to it, so nothing else is accepted.
+fn check_backchannel_uri(uri: &str) -> Result<(), String> {
+    let u = Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URI ({e})"))?;
+    let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match u.scheme() {
+        _ if u.fragment().is_some() => Err(format!("{uri:?} has a fragment")),
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(format!("{uri:?} must use https (http only for localhost)")),
     }
 }
 

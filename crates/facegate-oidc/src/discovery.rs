@@ -54,7 +54,8 @@ pub fn metadata(issuer: &str, algs: &[SigningAlg], registration: bool) -> Value 
         "acr_values_supported": facegate_core::login::Acr::supported(),
         "authorization_response_iss_parameter_supported": true,
         "frontchannel_logout_supported": false,
-        "backchannel_logout_supported": false,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     });
     if registration && let Some(obj) = m.as_object_mut() {
         obj.insert("registration_endpoint".into(), json!(e("/register")));

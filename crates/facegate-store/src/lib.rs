@@ -356,8 +356,8 @@ impl Store {
 
     pub async fn create_client(&self, c: &Client, registration_token_hash: Option<&str>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, auth_method, scope, jwks, skip_consent, registration_token_hash, created_at, id_token_alg, subject_type, resource_server, require_par, jwt_access_tokens) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, auth_method, scope, jwks, skip_consent, registration_token_hash, created_at, id_token_alg, subject_type, resource_server, require_par, jwt_access_tokens, backchannel_logout_uri, backchannel_logout_session_required) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(&c.client_id)
         .bind(c.secret_hash.clone())
@@ -376,6 +376,8 @@ impl Store {
         .bind(i64::from(c.resource_server))
         .bind(i64::from(c.require_par))
         .bind(i64::from(c.jwt_access_tokens))
+        .bind(c.backchannel_logout_uri.clone())
+        .bind(i64::from(c.backchannel_logout_session_required))
         .execute(&self.writer)
         .await
         .map_err(|e| conflict_or(e, "a client with that id"))?;
@@ -388,7 +390,8 @@ impl Store {
         sqlx::query(
             "UPDATE clients SET secret_hash = $2, name = $3, redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, \
              auth_method = $7, scope = $8, jwks = $9, skip_consent = $10, registration_token_hash = COALESCE($11, registration_token_hash), \
-             id_token_alg = $12, subject_type = $13, resource_server = $14, require_par = $15, jwt_access_tokens = $16 WHERE client_id = $1",
+             id_token_alg = $12, subject_type = $13, resource_server = $14, require_par = $15, jwt_access_tokens = $16, backchannel_logout_uri = $17, \
+             backchannel_logout_session_required = $18 WHERE client_id = $1",
         )
         .bind(&c.client_id)
         .bind(c.secret_hash.clone())
@@ -406,6 +409,8 @@ impl Store {
         .bind(i64::from(c.resource_server))
         .bind(i64::from(c.require_par))
         .bind(i64::from(c.jwt_access_tokens))
+        .bind(c.backchannel_logout_uri.clone())
+        .bind(i64::from(c.backchannel_logout_session_required))
         .execute(&self.writer)
         .await?;
         self.forget_client(&c.client_id);
@@ -879,6 +884,9 @@ impl facegate_oidc::engine::Storage for Store {
     }
     async fn take_pushed_request(&self, key: &str, now: i64) -> Result<Option<String>> {
         Store::take_pushed_request(self, key, now).await
+    }
+    async fn session_clients(&self, sid: &str) -> Result<Vec<(String, String)>> {
+        Store::session_clients(self, sid).await
     }
 }
 

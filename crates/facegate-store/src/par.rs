@@ -1,5 +1,6 @@
 //! Pushed authorization requests (RFC 9126), for `facegate_oidc::engine::par`: kept in the table
-//! of pending requests under a key derived from the client and the request_uri, taken once.
+//! of pending requests under a key derived from the client and the request_uri, taken once. And
+//! the clients of a login session, for back-channel logout (`facegate_oidc::engine::logout`).
 
 use sqlx::Row;
 
@@ -19,5 +20,19 @@ impl Store {
                 .fetch_optional(&self.writer)
                 .await?;
         Ok(row.map(|r| r.try_get::<String, _>("request")).transpose()?)
+    }
+
+    /// The clients granted something in login session `sid`, each with the person: who gets a
+    /// back-channel logout token when it ends.
+    pub async fn session_clients(&self, sid: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT client_id, user_id FROM grants WHERE sid = $1 AND user_id IS NOT NULL ORDER BY client_id",
+        )
+        .bind(sid)
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("client_id")?, r.try_get("user_id")?)))
+            .collect()
     }
 }

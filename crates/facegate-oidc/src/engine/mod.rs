@@ -6,6 +6,7 @@
 mod client_credentials;
 mod code;
 pub mod device;
+pub mod logout;
 pub mod par;
 mod refresh;
 
@@ -169,6 +170,11 @@ pub trait Storage: Sync {
         json: &str,
         expires_at: i64,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// The clients (and the person) that were granted something in login session `sid`.
+    fn session_clients(
+        &self,
+        sid: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, Self::Error>> + Send;
     /// Removes and returns a pushed request that has not expired (the first call wins).
     fn take_pushed_request(
         &self,

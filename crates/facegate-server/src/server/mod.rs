@@ -1,6 +1,7 @@
 //! The HTTP server: router, limits, start-up.
 
 pub mod api_auth;
+pub mod backchannel;
 pub mod bearer_throttle;
 pub mod cookies;
 pub mod cors;

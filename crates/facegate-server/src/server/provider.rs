@@ -322,6 +322,8 @@ fn build_client(
         resource_server: valid.resource_server,
         require_par: valid.require_par,
         jwt_access_tokens: valid.jwt_access_tokens,
+        backchannel_logout_uri: valid.backchannel_logout_uri,
+        backchannel_logout_session_required: valid.backchannel_logout_session_required,
     };
     Ok((client, secret))
 }
@@ -401,4 +403,13 @@ pub async fn resolve_pushed(
         .take_pushed(&client_id, &uri)
         .await?
         .map(|pushed| (pushed, true)))
+}
+
+/// The back-channel logout tokens owed when session `sid` ends (see server/backchannel.rs).
+pub async fn backchannel_logouts(
+    state: &AppState,
+    sid: &str,
+) -> Result<Vec<engine::logout::LogoutDelivery>, OAuthError> {
+    engine_ctx!(state, ctx);
+    ctx.backchannel_logouts(sid).await
 }

@@ -122,6 +122,8 @@ pub fn client_json(
         "resource_server": c.resource_server,
         "require_pushed_authorization_requests": c.require_par,
         "jwt_access_tokens": c.jwt_access_tokens,
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
     });
     if let Some(obj) = v.as_object_mut() {
         if let Some(s) = secret {

@@ -668,6 +668,8 @@ pub async fn logout(
             ));
         }
         state.store.delete_session(hash).await?;
+        // Back-Channel Logout 1.0: the clients of this session are told, in the background.
+        crate::server::backchannel::notify(&state, &session.sid);
         if state.settings.logout_revokes_refresh {
             state
                 .store
