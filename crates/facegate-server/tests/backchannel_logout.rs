@@ -196,4 +196,23 @@ async fn a_client_outside_the_session_hears_nothing_and_bad_uris_are_refused() {
             .unwrap_err();
         assert_eq!(e.error.as_str(), "invalid_client_metadata", "{bad}");
     }
+    // Dynamic registration may not aim facegate's POSTs at its own loopback services.
+    let r = reqwest::Client::new()
+        .post(app.url("/register"))
+        .bearer_auth("initial-token")
+        .json(&serde_json::json!({"redirect_uris": [REDIRECT], "backchannel_logout_uri": "http://127.0.0.1:22/x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = reqwest::Client::new()
+        .post(app.url("/register"))
+        .bearer_auth("initial-token")
+        .json(&serde_json::json!({"redirect_uris": [REDIRECT], "backchannel_logout_uri": "https://rp.example/bc"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["backchannel_logout_uri"], "https://rp.example/bc");
 }

@@ -295,6 +295,17 @@ fn build_client(
         {
             return Err(bad("the face API scopes are granted only by an administrator"));
         }
+        // facegate POSTs to this URI: a client registered by anyone holding the initial token may
+        // not point it at this machine's own loopback services.
+        if valid
+            .backchannel_logout_uri
+            .as_deref()
+            .is_some_and(|u| !u.starts_with("https://"))
+        {
+            return Err(bad(
+                "a dynamically registered backchannel_logout_uri must use https",
+            ));
+        }
     }
     let uses_secret = matches!(
         valid.auth_method,
