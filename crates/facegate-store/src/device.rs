@@ -53,7 +53,7 @@ impl Store {
     pub async fn device(&self, device_code_hash: &str) -> Result<Option<DeviceAuthorization>> {
         let row = sqlx::query("SELECT * FROM device_codes WHERE device_code_hash = $1")
             .bind(device_code_hash)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&self.pool)
             .await?;
         row.map(|r| device(&r)).transpose()
     }

@@ -29,7 +29,7 @@ impl Store {
             "SELECT DISTINCT client_id, user_id FROM grants WHERE sid = $1 AND user_id IS NOT NULL ORDER BY client_id",
         )
         .bind(sid)
-        .fetch_all(&self.writer)
+        .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("client_id")?, r.try_get("user_id")?)))
