@@ -10,7 +10,7 @@ all: build
 
 # facegate and the notes example (examples/notes), release builds.
 build:
-	$(CARGO) build --release -p facegate-server -p facegate-example-notes
+	$(CARGO) build --release -p facegate-server -p facegate-example-notes -p facegate-example-device-cli
 
 # Fetch the default model pack and the ONNX Runtime library, and the `open` pack its accuracy guard
 # tests (no-op when installed and intact).

@@ -15,6 +15,8 @@ pub enum Kind {
     FacesDeleted,
     Liveness,
     Logout,
+    /// A device authorization (RFC 8628) approved or denied.
+    Device,
 }
 
 impl Kind {
@@ -27,6 +29,7 @@ impl Kind {
             Kind::FacesDeleted => "faces_deleted",
             Kind::Liveness => "liveness",
             Kind::Logout => "logout",
+            Kind::Device => "device",
         }
     }
 }

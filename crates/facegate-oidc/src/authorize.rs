@@ -397,6 +397,10 @@ mod tests {
             created_at: 0,
             dynamic: false,
             resource_server: false,
+            require_par: false,
+            jwt_access_tokens: false,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
         }
     }
 

@@ -42,6 +42,7 @@ pub const GRANT_TYPES: &[&str] = &[
     "implicit",
     "refresh_token",
     "client_credentials",
+    crate::token::DEVICE_CODE_GRANT,
 ];
 
 /// A registered client.
@@ -77,6 +78,20 @@ pub struct Client {
     /// the CLI or the admin API.
     #[serde(default)]
     pub resource_server: bool,
+    /// `require_pushed_authorization_requests` (RFC 9126 6): `/authorize` accepts this client's
+    /// requests only through a `request_uri` from the PAR endpoint.
+    #[serde(default)]
+    pub require_par: bool,
+    /// Access tokens are JWTs (RFC 9068, `typ: at+jwt`) rather than opaque strings.
+    #[serde(default)]
+    pub jwt_access_tokens: bool,
+    /// OpenID Connect Back-Channel Logout 1.0: where logout tokens are POSTed when a session in
+    /// which this client got tokens ends.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in logout tokens (facegate always sends it).
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
 }
 
 impl Client {
@@ -139,6 +154,17 @@ pub struct ClientMetadata {
     /// May introspect every client's tokens (administrators only; refused at RFC 7591 registration).
     #[serde(default)]
     pub resource_server: bool,
+    /// RFC 9126 6: accept authorization requests from this client only when pushed.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// Issue this client's access tokens as JWTs (RFC 9068); opaque by default.
+    #[serde(default)]
+    pub jwt_access_tokens: bool,
+    /// Back-Channel Logout 1.0 (`backchannel_logout_uri`, `backchannel_logout_session_required`).
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
 }
 
 /// The validated metadata, ready to be stored with a new id and secret.
@@ -155,6 +181,10 @@ pub struct ValidClientMetadata {
     pub id_token_alg: SigningAlg,
     pub pairwise: bool,
     pub resource_server: bool,
+    pub require_par: bool,
+    pub jwt_access_tokens: bool,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 impl ClientMetadata {
@@ -213,6 +243,14 @@ impl ClientMetadata {
                 bad(
                     ErrorCode::InvalidClientMetadata,
                     format!("post_logout_redirect_uris: {d}"),
+                )
+            })?;
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            check_backchannel_uri(uri).map_err(|d| {
+                bad(
+                    ErrorCode::InvalidClientMetadata,
+                    format!("backchannel_logout_uri: {d}"),
                 )
             })?;
         }
@@ -286,7 +324,24 @@ impl ClientMetadata {
             jwks: self.jwks,
             skip_consent: self.skip_consent,
             resource_server: self.resource_server,
+            require_par: self.require_pushed_authorization_requests,
+            jwt_access_tokens: self.jwt_access_tokens,
+            backchannel_logout_uri: self.backchannel_logout_uri,
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
         })
+    }
+}
+
+/// A back-channel logout URI (Back-Channel Logout 1.0 2.2): absolute http(s) without a fragment,
+/// https except for loopback hosts; facegate POSTs to it, so nothing else is accepted.
+fn check_backchannel_uri(uri: &str) -> Result<(), String> {
+    let u = Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URI ({e})"))?;
+    let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match u.scheme() {
+        _ if u.fragment().is_some() => Err(format!("{uri:?} has a fragment")),
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(format!("{uri:?} must use https (http only for localhost)")),
     }
 }
 

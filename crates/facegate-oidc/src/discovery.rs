@@ -28,6 +28,9 @@ pub fn metadata(issuer: &str, algs: &[SigningAlg], registration: bool) -> Value 
         "end_session_endpoint": e("/logout"),
         "revocation_endpoint": e("/revoke"),
         "introspection_endpoint": e("/introspect"),
+        "device_authorization_endpoint": e("/device_authorization"),
+        "pushed_authorization_request_endpoint": e("/par"),
+        "require_pushed_authorization_requests": false,
         "scopes_supported": crate::scope::SUPPORTED,
         "response_types_supported": RESPONSE_TYPES,
         "response_modes_supported": RESPONSE_MODES,
@@ -51,7 +54,8 @@ pub fn metadata(issuer: &str, algs: &[SigningAlg], registration: bool) -> Value 
         "acr_values_supported": facegate_core::login::Acr::supported(),
         "authorization_response_iss_parameter_supported": true,
         "frontchannel_logout_supported": false,
-        "backchannel_logout_supported": false,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     });
     if registration && let Some(obj) = m.as_object_mut() {
         obj.insert("registration_endpoint".into(), json!(e("/register")));

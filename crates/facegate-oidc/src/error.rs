@@ -25,6 +25,10 @@ pub enum ErrorCode {
     InvalidRedirectUri,
     InvalidClientMetadata,
     SlowDown,
+    /// RFC 8628 3.5: the person has not yet approved or denied the device's request.
+    AuthorizationPending,
+    /// RFC 8628 3.5: the device code has expired.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -50,6 +54,8 @@ impl ErrorCode {
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::SlowDown => "slow_down",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::ExpiredToken => "expired_token",
         }
     }
 
@@ -59,7 +65,6 @@ impl ErrorCode {
             Self::InvalidClient | Self::InvalidToken => 401,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
-            Self::SlowDown => 429,
             _ => 400,
         }
     }

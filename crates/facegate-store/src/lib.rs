@@ -2,8 +2,10 @@
 //! default) and, later, PostgreSQL run the same queries; per-database migration folders hold the only
 //! SQL that differs. Secrets are stored as hashes only.
 
+mod device;
 mod face_api;
 mod migrate;
+mod par;
 mod ports;
 mod rows;
 mod sync;
@@ -21,6 +23,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 pub use face_api::{ApiCollection, ApiFace};
+pub use facegate_oidc::engine::device::DeviceAuthorization;
 pub use migrate::Backend;
 pub use rows::{Code, CodeUse, Grant, StoredKey, StoredSession, Token, TokenKind};
 pub use sync::{CHANNEL, CollectionChange, CollectionWatch};
@@ -414,8 +417,8 @@ impl Store {
 
     pub async fn create_client(&self, c: &Client, registration_token_hash: Option<&str>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, auth_method, scope, jwks, skip_consent, registration_token_hash, created_at, id_token_alg, subject_type, resource_server) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, auth_method, scope, jwks, skip_consent, registration_token_hash, created_at, id_token_alg, subject_type, resource_server, require_par, jwt_access_tokens, backchannel_logout_uri, backchannel_logout_session_required) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(&c.client_id)
         .bind(c.secret_hash.clone())
@@ -432,6 +435,10 @@ impl Store {
         .bind(c.id_token_alg.as_str())
         .bind(if c.pairwise { "pairwise" } else { "public" })
         .bind(i64::from(c.resource_server))
+        .bind(i64::from(c.require_par))
+        .bind(i64::from(c.jwt_access_tokens))
+        .bind(c.backchannel_logout_uri.clone())
+        .bind(i64::from(c.backchannel_logout_session_required))
         .execute(&self.writer)
         .await
         .map_err(|e| conflict_or(e, "a client with that id"))?;
@@ -444,7 +451,8 @@ impl Store {
         sqlx::query(
             "UPDATE clients SET secret_hash = $2, name = $3, redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, \
              auth_method = $7, scope = $8, jwks = $9, skip_consent = $10, registration_token_hash = COALESCE($11, registration_token_hash), \
-             id_token_alg = $12, subject_type = $13, resource_server = $14 WHERE client_id = $1",
+             id_token_alg = $12, subject_type = $13, resource_server = $14, require_par = $15, jwt_access_tokens = $16, backchannel_logout_uri = $17, \
+             backchannel_logout_session_required = $18 WHERE client_id = $1",
         )
         .bind(&c.client_id)
         .bind(c.secret_hash.clone())
@@ -460,6 +468,10 @@ impl Store {
         .bind(c.id_token_alg.as_str())
         .bind(if c.pairwise { "pairwise" } else { "public" })
         .bind(i64::from(c.resource_server))
+        .bind(i64::from(c.require_par))
+        .bind(i64::from(c.jwt_access_tokens))
+        .bind(c.backchannel_logout_uri.clone())
+        .bind(i64::from(c.backchannel_logout_session_required))
         .execute(&self.writer)
         .await?;
         self.forget_client(&c.client_id);
@@ -524,6 +536,7 @@ impl Store {
 
     pub async fn delete_client(&self, client_id: &str) -> Result<bool> {
         self.forget_client(client_id);
+        self.delete_client_devices(client_id).await?;
         sqlx::query("DELETE FROM tokens WHERE client_id = $1")
             .bind(client_id)
             .execute(&self.writer)
@@ -842,18 +855,19 @@ impl Store {
         ] {
             sqlx::query(q).bind(now).execute(&self.pool).await?;
         }
+        self.purge_devices(now).await?;
         Ok(())
     }
 }
 
-const GRANT_INSERT: &str =
+pub(crate) const GRANT_INSERT: &str =
     "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, acr, nonce, sid, created_at, claims)";
 const TOKEN_INSERT: &str =
     "INSERT INTO tokens (token_hash, kind, grant_id, client_id, user_id, scope, expires_at, created_at)";
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-fn bind_grant<'q>(q: AnyQuery<'q>, g: &Grant) -> AnyQuery<'q> {
+pub(crate) fn bind_grant<'q>(q: AnyQuery<'q>, g: &Grant) -> AnyQuery<'q> {
     q.bind(g.id.clone())
         .bind(g.client_id.clone())
         .bind(g.user_id.clone())
@@ -907,6 +921,33 @@ impl facegate_oidc::engine::Storage for Store {
     }
     async fn revoke_token(&self, token_hash: &str, now: i64) -> Result<()> {
         Store::revoke_token(self, token_hash, now).await
+    }
+    async fn create_device_authorization(&self, d: &DeviceAuthorization) -> Result<bool> {
+        Store::create_device_authorization(self, d).await
+    }
+    async fn device(&self, device_code_hash: &str) -> Result<Option<DeviceAuthorization>> {
+        Store::device(self, device_code_hash).await
+    }
+    async fn device_by_user_code(&self, user_code_hash: &str) -> Result<Option<DeviceAuthorization>> {
+        Store::device_by_user_code(self, user_code_hash).await
+    }
+    async fn device_polled(&self, device_code_hash: &str, now: i64, interval: i64) -> Result<()> {
+        Store::device_polled(self, device_code_hash, now, interval).await
+    }
+    async fn decide_device(&self, user_code_hash: &str, grant: Option<&Grant>, now: i64) -> Result<bool> {
+        Store::decide_device(self, user_code_hash, grant, now).await
+    }
+    async fn use_device(&self, device_code_hash: &str, now: i64) -> Result<bool> {
+        Store::use_device(self, device_code_hash, now).await
+    }
+    async fn push_request(&self, key: &str, json: &str, expires_at: i64) -> Result<()> {
+        Store::push_request(self, key, json, expires_at).await
+    }
+    async fn take_pushed_request(&self, key: &str, now: i64) -> Result<Option<String>> {
+        Store::take_pushed_request(self, key, now).await
+    }
+    async fn session_clients(&self, sid: &str) -> Result<Vec<(String, String)>> {
+        Store::session_clients(self, sid).await
     }
 }
 

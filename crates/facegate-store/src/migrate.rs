@@ -45,10 +45,32 @@ const SQLITE: &[Source] = &[
         "grant claims",
         include_str!("../migrations/sqlite/0009_grant_claims.sql"),
     ),
+    (
+        13,
+        "device codes",
+        include_str!("../migrations/sqlite/0013_device_codes.sql"),
+    ),
+    (
+        15,
+        "client options",
+        include_str!("../migrations/sqlite/0015_client_options.sql"),
+    ),
 ];
 
 /// PostgreSQL starts at the schema of SQLite's 0009 (one file); later versions go in both lists.
-const POSTGRES: &[Source] = &[(1, "init", include_str!("../migrations/postgres/0001_init.sql"))];
+const POSTGRES: &[Source] = &[
+    (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
+    (
+        13,
+        "device codes",
+        include_str!("../migrations/postgres/0013_device_codes.sql"),
+    ),
+    (
+        15,
+        "client options",
+        include_str!("../migrations/postgres/0015_client_options.sql"),
+    ),
+];
 
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

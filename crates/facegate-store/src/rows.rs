@@ -91,6 +91,10 @@ pub(crate) fn client(r: &AnyRow) -> Result<Client> {
             .try_get::<Option<String>, _>("registration_token_hash")?
             .is_some(),
         resource_server: r.try_get::<i64, _>("resource_server")? != 0,
+        require_par: r.try_get::<i64, _>("require_par")? != 0,
+        jwt_access_tokens: r.try_get::<i64, _>("jwt_access_tokens")? != 0,
+        backchannel_logout_uri: r.try_get("backchannel_logout_uri")?,
+        backchannel_logout_session_required: r.try_get::<i64, _>("backchannel_logout_session_required")? != 0,
     })
 }
 

@@ -41,6 +41,10 @@ async fn codes_are_single_use_and_refresh_tokens_rotate() {
             created_at: 0,
             dynamic: false,
             resource_server: false,
+            require_par: false,
+            jwt_access_tokens: false,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
         },
         None,
     )

@@ -41,6 +41,10 @@ fn client(id: &str) -> facegate_oidc::client::Client {
         created_at: 5,
         dynamic: false,
         resource_server: true,
+        require_par: true,
+        jwt_access_tokens: true,
+        backchannel_logout_uri: Some("https://app.example/bcl".into()),
+        backchannel_logout_session_required: true,
     }
 }
 
@@ -453,7 +457,7 @@ async fn a_database_of_the_old_migration_runner_is_bridged_once() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(n, 8, "every migration recorded once");
+    assert_eq!(n, 10, "every migration recorded once");
     // And opening again changes nothing.
     Store::open(&url).await.unwrap();
 }

@@ -5,6 +5,9 @@
 
 mod client_credentials;
 mod code;
+pub mod device;
+pub mod logout;
+pub mod par;
 mod refresh;
 
 use std::future::Future;
@@ -120,6 +123,64 @@ pub trait Storage: Sync {
         token_hash: &str,
         now: i64,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    // ---- the device authorization grant (RFC 8628), see [`device`]
+
+    /// Stores a new device request; false if its user code is taken by a live one (then retry).
+    fn create_device_authorization(
+        &self,
+        d: &device::DeviceAuthorization,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    fn device(
+        &self,
+        device_code_hash: &str,
+    ) -> impl Future<Output = Result<Option<device::DeviceAuthorization>, Self::Error>> + Send;
+    fn device_by_user_code(
+        &self,
+        user_code_hash: &str,
+    ) -> impl Future<Output = Result<Option<device::DeviceAuthorization>, Self::Error>> + Send;
+    /// Records a poll at `now` and the interval the device must keep from now on.
+    fn device_polled(
+        &self,
+        device_code_hash: &str,
+        now: i64,
+        interval: i64,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Approves (storing `grant` with it) or denies (`None`) a pending, unexpired request, in one
+    /// transaction; false if it was no longer pending.
+    fn decide_device(
+        &self,
+        user_code_hash: &str,
+        grant: Option<&Grant>,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    /// Marks an approved device code used; false if it was not approved or already used.
+    fn use_device(
+        &self,
+        device_code_hash: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    // ---- pushed authorization requests (RFC 9126), see [`par`]
+
+    /// Stores a pushed request's parameters (JSON) under `key` until `expires_at`.
+    fn push_request(
+        &self,
+        key: &str,
+        json: &str,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// The clients (and the person) that were granted something in login session `sid`.
+    fn session_clients(
+        &self,
+        sid: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, Self::Error>> + Send;
+    /// Removes and returns a pushed request that has not expired (the first call wins).
+    fn take_pushed_request(
+        &self,
+        key: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
 }
 
 /// How long things live, in seconds.
@@ -134,6 +195,12 @@ pub struct Lifetimes {
     pub refresh_token_absolute: i64,
     pub session: i64,
     pub auth_request: i64,
+    /// How long a device code and its user code live (RFC 8628 3.2 `expires_in`).
+    pub device_code: i64,
+    /// The polling interval a device is told to keep (RFC 8628 3.2 `interval`).
+    pub device_interval: i64,
+    /// How long a pushed authorization request's `request_uri` lives (RFC 9126 2.2 `expires_in`).
+    pub par: i64,
 }
 
 impl Default for Lifetimes {
@@ -146,6 +213,9 @@ impl Default for Lifetimes {
             refresh_token_absolute: 180 * 24 * 3600,
             session: 12 * 3600,
             auth_request: 30 * 60,
+            device_code: 600,
+            device_interval: 5,
+            par: 60,
         }
     }
 }
@@ -225,6 +295,17 @@ impl<S: Storage> Context<'_, S> {
     /// A new token of `kind` for `scope` under `grant` (not yet stored): the secret and its row.
     pub fn new_token(&self, grant: &Grant, scope: &str, kind: TokenKind, lifetime: i64) -> (String, Token) {
         let secret = random_token(32);
+        self.token_row(secret, grant, scope, kind, lifetime)
+    }
+
+    fn token_row(
+        &self,
+        secret: String,
+        grant: &Grant,
+        scope: &str,
+        kind: TokenKind,
+        lifetime: i64,
+    ) -> (String, Token) {
         let row = Token {
             token_hash: storage_hash(&secret),
             kind,
@@ -238,6 +319,55 @@ impl<S: Storage> Context<'_, S> {
             created_at: self.now,
         };
         (secret, row)
+    }
+
+    /// A new access token for `client` (not yet stored): an opaque random secret, or for clients
+    /// registered with `jwt_access_tokens` a JWT (RFC 9068) signed with the provider's RS256 key.
+    /// Either way only its hash is stored, so userinfo, introspection and revocation treat both
+    /// alike; a resource server that checks the JWT's signature alone cannot see a revocation
+    /// before `exp` (access tokens live [`Lifetimes::access_token`]).
+    pub fn new_access_token(
+        &self,
+        client: &Client,
+        grant: &Grant,
+        scope: &str,
+    ) -> Result<(String, Token), OAuthError> {
+        let lifetime = self.lifetimes.access_token;
+        if !client.jwt_access_tokens {
+            return Ok(self.new_token(grant, scope, TokenKind::Access, lifetime));
+        }
+        let sub = match &grant.user_id {
+            Some(u) => subject(self.pairwise_salt, client, u),
+            None => client.client_id.clone(),
+        };
+        let mut claims = serde_json::json!({
+            "iss": self.issuer,
+            "sub": sub,
+            // Without resource indicators (RFC 8707) the resource is facegate itself: its userinfo
+            // endpoint and face API (RFC 9068 2.2: a default resource).
+            "aud": self.issuer,
+            "exp": self.now + lifetime,
+            "iat": self.now,
+            "jti": random_token(16),
+            "client_id": client.client_id,
+            "scope": scope,
+        });
+        if let (Some(obj), Some(_)) = (claims.as_object_mut(), &grant.user_id) {
+            if let Some(t) = grant.auth_time {
+                obj.insert("auth_time".into(), serde_json::json!(t));
+            }
+            if let Some(a) = &grant.acr {
+                obj.insert("acr".into(), serde_json::json!(a));
+            }
+            obj.insert("amr".into(), serde_json::json!(grant.amr));
+        }
+        let jwt = self
+            .keys
+            .signer(crate::keys::SigningAlg::RS256)
+            .map_err(server_error)?
+            .sign(&claims, Some("at+jwt"))
+            .map_err(server_error)?;
+        Ok(self.token_row(jwt, grant, scope, TokenKind::Access, lifetime))
     }
 
     /// Signs an ID token for `grant`; `profile` holds the claims beyond the protocol's.
@@ -287,7 +417,7 @@ impl<S: Storage> Context<'_, S> {
     ) -> Result<TokenResponse, OAuthError> {
         let lt = self.lifetimes;
         let scopes = Scopes::parse(scope);
-        let (access, access_row) = self.new_token(grant, scope, TokenKind::Access, lt.access_token);
+        let (access, access_row) = self.new_access_token(client, grant, scope)?;
         let mut rows = vec![access_row];
         let mut refresh = None;
         if scopes.contains("offline_access")
@@ -372,10 +502,7 @@ impl<S: Storage> Context<'_, S> {
             GrantRequest::ClientCredentials { scope } => {
                 client_credentials::exchange(self, &client, scope.as_deref()).await
             }
-            GrantRequest::DeviceCode { .. } => Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "the device_code grant is not enabled",
-            )),
+            GrantRequest::DeviceCode { device_code } => device::exchange(self, &client, &device_code).await,
         }
     }
 

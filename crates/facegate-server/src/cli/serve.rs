@@ -170,6 +170,18 @@ pub enum ClientCommand {
         /// A resource server: may introspect tokens issued to other clients.
         #[arg(long)]
         resource_server: bool,
+        /// Accept this client's authorization requests only through the PAR endpoint (RFC 9126).
+        #[arg(long)]
+        require_par: bool,
+        /// Issue this client's access tokens as JWTs (RFC 9068) instead of opaque strings.
+        #[arg(long)]
+        jwt_access_tokens: bool,
+        /// Back-Channel Logout: where to POST logout tokens when a session of this client ends.
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// The client needs `sid` in its logout tokens (always sent).
+        #[arg(long)]
+        backchannel_logout_session_required: bool,
         #[arg(long)]
         json: bool,
     },
@@ -197,7 +209,7 @@ pub fn client(cmd: ClientCommand) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         let store = store().await?;
         match cmd {
-            ClientCommand::Add { name, redirect_uris, post_logout_redirect_uris, public, grant_types, auth_method, scope, skip_consent, id_token_alg, pairwise, resource_server, json } => {
+            ClientCommand::Add { name, redirect_uris, post_logout_redirect_uris, public, grant_types, auth_method, scope, skip_consent, id_token_alg, pairwise, resource_server, require_par, jwt_access_tokens, backchannel_logout_uri, backchannel_logout_session_required, json } => {
                 let meta = ClientMetadata {
                     name: Some(name),
                     redirect_uris,
@@ -210,6 +222,10 @@ pub fn client(cmd: ClientCommand) -> anyhow::Result<()> {
                     id_token_signed_response_alg: id_token_alg,
                     subject_type: pairwise.then(|| "pairwise".to_string()),
                     resource_server,
+                    require_pushed_authorization_requests: require_par,
+                    jwt_access_tokens,
+                    backchannel_logout_uri,
+                    backchannel_logout_session_required,
                 };
                 let (client, secret) = provider::register_client(&store, meta, None).await.map_err(|e| anyhow::anyhow!("{}: {}", e.error.as_str(), e.description))?;
                 if json {

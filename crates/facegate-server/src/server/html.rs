@@ -165,7 +165,7 @@ pub fn login(
     )
 }
 
-fn describe_scope(s: &str) -> Option<&'static str> {
+pub(crate) fn describe_scope(s: &str) -> Option<&'static str> {
     Some(match s {
         "openid" => "Know who you are (a stable identifier)",
         "profile" => "Your name and username",

@@ -37,6 +37,10 @@ pub(crate) struct Pending {
     /// Account actions that need a fresh login with the account's strongest factor (enrolment).
     #[serde(default)]
     pub(crate) reauth: bool,
+    /// A device authorization (RFC 8628) being approved: the client whose login policy applies
+    /// (its `facegate client policy`, or by default `urn:facegate:face:live`).
+    #[serde(default)]
+    pub(crate) device_client: Option<String>,
     pub(crate) created_at: i64,
 }
 
@@ -48,6 +52,7 @@ impl Pending {
             txn: LoginTransaction::new(t),
             return_to: None,
             reauth: false,
+            device_client: None,
             created_at: t,
         }
     }
@@ -59,7 +64,16 @@ impl Pending {
             txn: LoginTransaction::new(t),
             return_to: Some(return_to.to_string()),
             reauth: false,
+            device_client: None,
             created_at: t,
+        }
+    }
+
+    /// Approving a device's request for `client_id`, then back to `return_to` (the device page).
+    pub(crate) fn for_device(client_id: &str, return_to: &str) -> Pending {
+        Pending {
+            device_client: Some(client_id.to_string()),
+            ..Pending::for_account(return_to)
         }
     }
 
@@ -168,7 +182,19 @@ pub(crate) async fn decide_for(
                 },
                 ..Default::default()
             },
-            None,
+            match &pending.device_client {
+                // A device's request is approved with the client's policy, by default face with
+                // liveness: whoever approves hands a session on another machine its tokens.
+                Some(c) => Some(
+                    state
+                        .store
+                        .client_acr(c)
+                        .await?
+                        .and_then(|a| Acr::parse(&a))
+                        .unwrap_or(Acr::FaceLive),
+                ),
+                None => None,
+            },
         ),
     };
     Ok(login::decide(&login::Context {

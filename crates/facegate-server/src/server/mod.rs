@@ -1,6 +1,7 @@
 //! The HTTP server: router, limits, start-up.
 
 pub mod api_auth;
+pub mod backchannel;
 pub mod bearer_throttle;
 pub mod cookies;
 pub mod cors;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/consent", get(pages::consent_page).post(pages::consent_submit))
         .route("/logout", get(pages::logout).post(pages::logout))
+        .route("/device", get(routes::device::page).post(routes::device::submit))
         .route("/introspect", post(oidc::introspect))
         .route("/admin", get(admin_page::index))
         // Where a bearer secret or the admin password is presented: throttled per address.
@@ -91,6 +93,8 @@ pub fn router(state: AppState) -> Router {
         .merge(
             Router::new()
                 .route("/token", post(oidc::token))
+                .route("/device_authorization", post(oidc::device_authorization))
+                .route("/par", post(oidc::par))
                 .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
                 .route("/revoke", post(oidc::revoke))
                 .layer(axum::middleware::from_fn_with_state(

@@ -12,7 +12,7 @@ use facegate_oidc::keys::KeySet;
 use facegate_oidc::scope::Scopes;
 use facegate_oidc::token::{TokenQuery, TokenRequest};
 use facegate_oidc::{ErrorCode, OAuthError};
-use facegate_store::{Grant, Store, StoredSession, Token, TokenKind};
+use facegate_store::{Grant, Store, StoredSession, Token};
 
 use super::now;
 use super::state::AppState;
@@ -174,7 +174,7 @@ pub async fn issue_authorization(
     engine_ctx!(state, ctx);
     let mut access = None;
     if req.response_type.token {
-        let (a, row) = ctx.new_token(&grant, &grant.scope, TokenKind::Access, lt.access_token);
+        let (a, row) = ctx.new_access_token(client, &grant, &grant.scope)?;
         state.store.insert_token(&row).await.map_err(server_error)?;
         params.push(("access_token".into(), a.clone()));
         params.push(("token_type".into(), "Bearer".into()));
@@ -295,6 +295,17 @@ fn build_client(
         {
             return Err(bad("the face API scopes are granted only by an administrator"));
         }
+        // facegate POSTs to this URI: a client registered by anyone holding the initial token may
+        // not point it at this machine's own loopback services.
+        if valid
+            .backchannel_logout_uri
+            .as_deref()
+            .is_some_and(|u| !u.starts_with("https://"))
+        {
+            return Err(bad(
+                "a dynamically registered backchannel_logout_uri must use https",
+            ));
+        }
     }
     let uses_secret = matches!(
         valid.auth_method,
@@ -320,6 +331,96 @@ fn build_client(
         created_at: existing.map_or_else(now, |c| c.created_at),
         dynamic,
         resource_server: valid.resource_server,
+        require_par: valid.require_par,
+        jwt_access_tokens: valid.jwt_access_tokens,
+        backchannel_logout_uri: valid.backchannel_logout_uri,
+        backchannel_logout_session_required: valid.backchannel_logout_session_required,
     };
     Ok((client, secret))
+}
+
+// ---------------------------------------------------------------- device authorization (RFC 8628)
+
+pub async fn device_authorization(
+    state: &AppState,
+    req: engine::device::DeviceRequest,
+) -> Result<engine::device::DeviceResponse, OAuthError> {
+    engine_ctx!(state, ctx);
+    ctx.device_authorization(req).await
+}
+
+/// The live device request a typed user code names, and its client.
+pub async fn device_for_user_code(
+    state: &AppState,
+    typed: &str,
+) -> Result<Option<(engine::device::DeviceAuthorization, Client)>, OAuthError> {
+    engine_ctx!(state, ctx);
+    ctx.device_for_user_code(typed).await
+}
+
+/// The person's answer to a device request: approval under their session and the login policy's
+/// outcome, or denial. False if the request was no longer pending.
+pub async fn device_decide(
+    state: &AppState,
+    d: &engine::device::DeviceAuthorization,
+    approval: Option<(&Session, &facegate_core::login::Outcome)>,
+) -> Result<bool, OAuthError> {
+    engine_ctx!(state, ctx);
+    let grant = approval.map(|(session, outcome)| Grant {
+        id: random_token(16),
+        client_id: d.client_id.clone(),
+        user_id: Some(session.user_id.clone()),
+        scope: d.scope.clone(),
+        auth_time: Some(outcome.auth_time),
+        amr: outcome.amr.clone(),
+        acr: Some(outcome.acr.as_str().to_string()),
+        nonce: None,
+        sid: Some(session.sid.clone()),
+        created_at: ctx.now,
+        revoked_at: None,
+        claims: None,
+    });
+    ctx.device_decide(d, grant.as_ref()).await
+}
+
+// ---------------------------------------------------------------- pushed authorization requests (RFC 9126)
+
+pub async fn push_authorization(
+    state: &AppState,
+    authorization: Option<&str>,
+    pairs: &[(String, String)],
+) -> Result<engine::par::ParResponse, OAuthError> {
+    engine_ctx!(state, ctx);
+    ctx.push_authorization(authorization, pairs).await
+}
+
+/// The parameters of an authorization request as `/authorize` should read them: a `request_uri`
+/// from the PAR endpoint is replaced by what was pushed (consumed: single use), for the client it
+/// was pushed by only. `Ok(None)` means the request names nothing usable. The flag says whether
+/// the request was pushed.
+pub async fn resolve_pushed(
+    state: &AppState,
+    pairs: Vec<(String, String)>,
+) -> Result<Option<(Vec<(String, String)>, bool)>, OAuthError> {
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let Some(uri) = get("request_uri").filter(|u| u.starts_with(engine::par::REQUEST_URI_PREFIX)) else {
+        return Ok(Some((pairs, false)));
+    };
+    let Some(client_id) = get("client_id") else {
+        return Ok(None);
+    };
+    engine_ctx!(state, ctx);
+    Ok(ctx
+        .take_pushed(&client_id, &uri)
+        .await?
+        .map(|pushed| (pushed, true)))
+}
+
+/// The back-channel logout tokens owed when session `sid` ends (see server/backchannel.rs).
+pub async fn backchannel_logouts(
+    state: &AppState,
+    sid: &str,
+) -> Result<Vec<engine::logout::LogoutDelivery>, OAuthError> {
+    engine_ctx!(state, ctx);
+    ctx.backchannel_logouts(sid).await
 }

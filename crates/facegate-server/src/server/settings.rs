@@ -182,6 +182,14 @@ impl Settings {
         };
         // Read by the liveness settings only with a seed; named here too, so a config file may hold it.
         let _ = var("FACEGATE_INSECURE_TESTING");
+        let device_code = match var("FACEGATE_DEVICE_CODE_SECONDS") {
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|s: &i64| (1..=86_400).contains(s))
+                .context("FACEGATE_DEVICE_CODE_SECONDS must be a number of seconds from 1 to 86400")?,
+            None => Lifetimes::default().device_code,
+        };
         Settings::new(listen, issuer, data_dir, var("FACEGATE_DATABASE_URL")).map(|s| Settings {
             registration_token,
             admin_token,
@@ -189,6 +197,7 @@ impl Settings {
             logout_revokes_refresh,
             lifetimes: Lifetimes {
                 refresh_token_absolute,
+                device_code,
                 ..Lifetimes::default()
             },
             face: super::face::FaceSettings {

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod admin_page;
 pub mod api;
 pub mod api_input;
+pub mod device;
 pub mod extract;
 pub mod face;
 pub mod health;

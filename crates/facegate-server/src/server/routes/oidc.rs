@@ -120,6 +120,10 @@ pub fn client_json(
         "scope": c.scope,
         "client_id_issued_at": c.created_at,
         "resource_server": c.resource_server,
+        "require_pushed_authorization_requests": c.require_par,
+        "jwt_access_tokens": c.jwt_access_tokens,
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
     });
     if let Some(obj) = v.as_object_mut() {
         if let Some(s) = secret {
@@ -251,4 +255,27 @@ pub async fn registration_delete(
     let client = registered_client(&state, &client_id, &headers).await?;
     state.store.delete_client(&client.client_id).await?;
     Ok(no_store(axum::http::StatusCode::NO_CONTENT.into_response()))
+}
+
+/// RFC 8628 3.1: the device authorization endpoint.
+pub async fn device_authorization(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let req = facegate_oidc::engine::device::DeviceRequest::parse(authorization(&headers), &pairs)?;
+    let response = provider::device_authorization(&state, req).await?;
+    Ok(no_store(Json(response).into_response()))
+}
+
+/// RFC 9126 2.1: the pushed authorization request endpoint (201 with a request_uri).
+pub async fn par(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let response = provider::push_authorization(&state, authorization(&headers), &pairs).await?;
+    Ok(no_store(
+        (axum::http::StatusCode::CREATED, Json(response)).into_response(),
+    ))
 }

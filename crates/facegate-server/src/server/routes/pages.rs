@@ -70,6 +70,16 @@ async fn authorize(
     headers: HeaderMap,
     pairs: Vec<(String, String)>,
 ) -> Result<Response, AppError> {
+    // A pushed request (RFC 9126): its parameters replace the browser's.
+    let Some((pairs, pushed)) = provider::resolve_pushed(&state, pairs).await? else {
+        return Err(AppError::Page(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "The application's request could not be completed ({}).",
+                facegate_oidc::engine::par::unusable_request_uri().description
+            ),
+        ));
+    };
     // Look the client up first (async), then validate synchronously against it.
     let client_id = pairs
         .iter()
@@ -87,6 +97,10 @@ async fn authorize(
             return Ok(authorize_error(&state, dynamic, &target, &e));
         }
     };
+    if client.require_par && !pushed {
+        let e = OAuthError::invalid_request("this client must use pushed authorization requests");
+        return Ok(authorize_error(&state, dynamic, &req.target, &e));
+    }
     let pending = Pending::for_request(req);
     let id = login::create(&state, &pending).await?;
     proceed(&state, &headers, &id, pending, client).await
@@ -639,6 +653,8 @@ pub async fn logout(
             ));
         }
         state.store.delete_session(hash).await?;
+        // Back-Channel Logout 1.0: the clients of this session are told, in the background.
+        crate::server::backchannel::notify(&state, &session.sid);
         if state.settings.logout_revokes_refresh {
             state
                 .store
