@@ -2,6 +2,7 @@
 //! then a temporary lock. In memory, per instance.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,11 @@ impl ThrottlePolicy {
             window: Duration::from_secs(60 * 60),
             max_delay: Duration::from_secs(30),
         }
+    }
+
+    /// How long a key with `failures` counted must wait before its next attempt.
+    pub fn wait_after(&self, failures: u32) -> Duration {
+        self.wait(failures)
     }
 
     fn wait(&self, failures: u32) -> Duration {
@@ -282,6 +288,46 @@ impl LoginGuard {
                 self.local.fail(k, now);
             }
         }
+    }
+}
+
+/// Where login attempts are counted: in this process (`LoginGuard`), or in the database, shared by
+/// every instance (`facegate_store::SharedGuard`, on PostgreSQL). The rules are the same: an attempt
+/// is counted on every key before it is verified; a success clears the account's count at this
+/// address or device and gives back the others'; keys starting with `acct:` follow the account-wide
+/// policy that slows but never locks.
+pub trait AttemptGuard: Send + Sync {
+    fn begin(&self, keys: &[String]) -> impl Future<Output = Result<(), Duration>> + Send;
+    fn end(&self, keys: &[String], ok: bool) -> impl Future<Output = ()> + Send;
+    fn refund(&self, keys: &[String]) -> impl Future<Output = ()> + Send;
+    fn waiting(&self, keys: &[String]) -> impl Future<Output = Option<Duration>> + Send;
+    fn fail(&self, keys: &[String]) -> impl Future<Output = ()> + Send;
+}
+
+/// The policy a key follows.
+pub fn policy_for(key: &str) -> ThrottlePolicy {
+    if key.starts_with("acct:") {
+        ThrottlePolicy::account_wide()
+    } else {
+        ThrottlePolicy::default()
+    }
+}
+
+impl AttemptGuard for LoginGuard {
+    async fn begin(&self, keys: &[String]) -> Result<(), Duration> {
+        LoginGuard::begin(self, keys)
+    }
+    async fn end(&self, keys: &[String], ok: bool) {
+        LoginGuard::end(self, keys, ok)
+    }
+    async fn refund(&self, keys: &[String]) {
+        LoginGuard::refund(self, keys)
+    }
+    async fn waiting(&self, keys: &[String]) -> Option<Duration> {
+        LoginGuard::waiting(self, keys)
+    }
+    async fn fail(&self, keys: &[String]) {
+        LoginGuard::fail(self, keys)
     }
 }
 

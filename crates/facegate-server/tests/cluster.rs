@@ -145,6 +145,67 @@ async fn two_instances_on_postgres_serve_one_login_between_them() {
         400,
         "a replayed code is refused on the other instance too"
     );
+
+    // Guessing alice's password through the proxy: the guesses alternate instances, and the lock
+    // that follows holds on both (each instance alone saw only half of them). A new browser: the
+    // guesser has no session.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let r = browser.get(&auth).send().await.unwrap();
+    let login = location(&r);
+    let login = if login.starts_with('/') {
+        format!("{issuer}{login}")
+    } else {
+        login
+    };
+    let page = browser.get(&login).send().await.unwrap().text().await.unwrap();
+    let (csrf, req) = (field(&page, "csrf"), field(&page, "req"));
+    let before: Vec<usize> = counts.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = browser
+            .post(format!("{issuer}/login"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("req", req.as_str()),
+                ("username", "alice"),
+                ("password", "wrong guess"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    let after: Vec<usize> = counts.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    assert!(
+        before.iter().zip(&after).all(|(b, a)| a - b >= 2),
+        "the guesses reached both instances: {before:?} -> {after:?}"
+    );
+    assert_eq!(&statuses[..4], &[401, 401, 401, 401], "{statuses:?}");
+    assert_eq!(
+        statuses[4], 429,
+        "the fifth guess waits, whichever instance takes it: {statuses:?}"
+    );
+    // Asked directly, each instance holds the guesser back (the right password too, for now).
+    for addr in [aa, ab] {
+        let r = browser
+            .post(format!("http://{addr}/login"))
+            .header("origin", &issuer)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("req", req.as_str()),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 429, "instance {addr} holds the lock");
+    }
 }
 
 /// A face as the face API service takes it, without the face engine (the cluster runs without models).

@@ -4,6 +4,7 @@
 
 mod device;
 mod face_api;
+mod guard;
 mod migrate;
 mod par;
 mod ports;
@@ -24,6 +25,7 @@ use sqlx::{AnyPool, Row};
 
 pub use face_api::{ApiCollection, ApiFace};
 pub use facegate_oidc::engine::device::DeviceAuthorization;
+pub use guard::SharedGuard;
 pub use migrate::Backend;
 pub use rows::{Code, CodeUse, Grant, StoredKey, StoredSession, Token, TokenKind};
 pub use sync::{CHANNEL, CollectionChange, CollectionWatch};
@@ -856,6 +858,11 @@ impl Store {
             sqlx::query(q).bind(now).execute(&self.pool).await?;
         }
         self.purge_devices(now).await?;
+        // Throttle rows an hour past their last lock (the longest window is an hour).
+        sqlx::query("DELETE FROM login_attempts WHERE blocked_until < $1 AND first_at < $1")
+            .bind(now.saturating_sub(3600).saturating_mul(1000))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

@@ -51,6 +51,11 @@ const SQLITE: &[Source] = &[
         include_str!("../migrations/sqlite/0013_device_codes.sql"),
     ),
     (
+        14,
+        "login attempts",
+        include_str!("../migrations/sqlite/0014_login_attempts.sql"),
+    ),
+    (
         15,
         "client options",
         include_str!("../migrations/sqlite/0015_client_options.sql"),
@@ -64,6 +69,11 @@ const POSTGRES: &[Source] = &[
         13,
         "device codes",
         include_str!("../migrations/postgres/0013_device_codes.sql"),
+    ),
+    (
+        14,
+        "login attempts",
+        include_str!("../migrations/postgres/0014_login_attempts.sql"),
     ),
     (
         15,

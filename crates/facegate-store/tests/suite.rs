@@ -347,6 +347,39 @@ async fn face_api_tables(s: &Store) {
     );
 }
 
+async fn shared_throttle(s: &Store) {
+    use facegate_core::throttle::{AttemptGuard, login_keys};
+    let g = facegate_store::SharedGuard::new(s.clone());
+    let keys = login_keys("pwd", "203.0.113.6", None, Some("alice"));
+    // Counted before verifying: three free, the fourth earns a delay, the rest wait.
+    let mut admitted = 0;
+    for _ in 0..10 {
+        if g.begin(&keys).await.is_ok() {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 4);
+    assert!(g.waiting(&keys).await.is_some());
+    // The owner elsewhere is not locked out: the account-wide key only slows, never locks.
+    let owner = login_keys("pwd", "198.51.100.1", Some("dev"), Some("alice"));
+    assert!(
+        g.waiting(&owner)
+            .await
+            .is_none_or(|w| w <= std::time::Duration::from_secs(30))
+    );
+    // A success at another address clears that address's count only.
+    g.begin(&owner).await.unwrap();
+    g.end(&owner, true).await;
+    assert!(g.waiting(&keys).await.is_some(), "the stranger's lock stays");
+    // A failed liveness check counts without an attempt begun.
+    let face = login_keys("face", "192.0.2.1", None, None);
+    for _ in 0..4 {
+        g.fail(&face).await;
+    }
+    assert!(g.waiting(&face).await.is_some());
+    s.purge_expired(i64::MAX / 2000).await.unwrap();
+}
+
 macro_rules! cases {
     ($($case:ident),* $(,)?) => {
         &[$((stringify!($case), |s: Store| Box::pin(async move { $case(&s).await }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>)),*]
@@ -365,6 +398,7 @@ const CASES: &[Case] = cases![
     keys,
     faces_and_audit,
     face_api_tables,
+    shared_throttle,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,7 +491,7 @@ async fn a_database_of_the_old_migration_runner_is_bridged_once() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(n, 10, "every migration recorded once");
+    assert_eq!(n, 11, "every migration recorded once");
     // And opening again changes nothing.
     Store::open(&url).await.unwrap();
 }

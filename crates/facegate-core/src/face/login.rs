@@ -14,7 +14,7 @@ use crate::account::{User, Username};
 use crate::audit::{self, AuditLog, Event};
 use crate::login::{FaceMode, FaceRole, Factor, LoginTransaction, Method};
 use crate::secret::random_token;
-use crate::throttle::{LoginGuard, login_keys};
+use crate::throttle::{AttemptGuard, login_keys};
 
 /// What the person sent.
 #[derive(Debug)]
@@ -92,14 +92,15 @@ enum Settle {
 
 impl<A: FaceAnalyzer> FaceService<A> {
     /// A face login attempt (see the module's documentation).
-    pub async fn login<S>(
+    pub async fn login<S, G>(
         &self,
         store: &S,
-        guard: &LoginGuard,
+        guard: &G,
         attempt: Attempt<'_>,
     ) -> Result<SignedIn, LoginRefusal>
     where
         S: TemplateStore + AccountStore + AuditLog,
+        G: AttemptGuard,
     {
         let bound = attempt.txn.user_id.clone();
         if bound.is_none() && self.rules.role != FaceRole::Login {
@@ -112,13 +113,13 @@ impl<A: FaceAnalyzer> FaceService<A> {
             attempt.device.as_deref(),
             account_key.as_deref(),
         );
-        guard.begin(&keys).map_err(LoginRefusal::Throttled)?;
+        guard.begin(&keys).await.map_err(LoginRefusal::Throttled)?;
         let ip = attempt.ip.clone();
         let (result, settle, detail) = self.judge(store, attempt).await;
         match settle {
-            Settle::Success => guard.end(&keys, true),
-            Settle::Guess => guard.end(&keys, false),
-            Settle::NoGuess => guard.refund(&keys),
+            Settle::Success => guard.end(&keys, true).await,
+            Settle::Guess => guard.end(&keys, false).await,
+            Settle::NoGuess => guard.refund(&keys).await,
         }
         if let Some((outcome, detail)) = detail {
             let user = match &result {

@@ -2,6 +2,7 @@
 //! form) is throttled per client address like a password: an answer of 401 or 403 counts as a
 //! failure, and an address that failed too often waits (429 + Retry-After) before it is heard again.
 
+use facegate_core::throttle::AttemptGuard;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -19,7 +20,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         .unwrap_or_default();
     let ip = super::routes::extract::client_ip_of(&state, req.headers(), &addr);
     let keys = vec![format!("bearer-ip:{ip}")];
-    if let Err(wait) = state.login_guard.begin(&keys) {
+    if let Err(wait) = state.login_guard.begin(&keys).await {
         let secs = wait.as_secs().max(1);
         let mut r = (
             StatusCode::TOO_MANY_REQUESTS,
@@ -33,6 +34,6 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     }
     let r = next.run(req).await;
     let failed = matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
-    state.login_guard.end(&keys, !failed);
+    state.login_guard.end(&keys, !failed).await;
     r
 }

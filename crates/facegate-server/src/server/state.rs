@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use facegate_core::throttle::{LoginGuard, RateLimiter, WindowCounter};
+use facegate_core::throttle::{AttemptGuard, LoginGuard, RateLimiter, WindowCounter};
 use facegate_oidc::keys::KeySet;
 use facegate_store::Store;
 
@@ -26,7 +26,7 @@ pub struct Inner {
     documents: RwLock<Arc<Documents>>,
     /// Failed logins per client address, device, and account at an address or device (locks), and
     /// per account across every address (slows, never locks).
-    pub login_guard: LoginGuard,
+    pub login_guard: Guard,
     /// Argon2 runs here, bounded.
     pub password_pool: super::password_pool::PasswordPool,
     jti: Mutex<HashMap<String, i64>>,
@@ -40,6 +40,47 @@ pub struct Inner {
     pub face_api: super::face_api::FaceApi,
     /// Per-client rate limits of the /v1 APIs.
     pub api_limiter: RateLimiter,
+}
+
+/// The login throttle: in this process on SQLite (one instance), in the database on PostgreSQL, so a
+/// lockout holds on every instance. `memory` also serves the admin page's own throttle.
+#[derive(Debug)]
+pub struct Guard {
+    pub memory: LoginGuard,
+    shared: Option<facegate_store::SharedGuard>,
+}
+
+impl AttemptGuard for Guard {
+    async fn begin(&self, keys: &[String]) -> Result<(), Duration> {
+        match &self.shared {
+            Some(s) => s.begin(keys).await,
+            None => self.memory.begin(keys),
+        }
+    }
+    async fn end(&self, keys: &[String], ok: bool) {
+        match &self.shared {
+            Some(s) => s.end(keys, ok).await,
+            None => self.memory.end(keys, ok),
+        }
+    }
+    async fn refund(&self, keys: &[String]) {
+        match &self.shared {
+            Some(s) => s.refund(keys).await,
+            None => self.memory.refund(keys),
+        }
+    }
+    async fn waiting(&self, keys: &[String]) -> Option<Duration> {
+        match &self.shared {
+            Some(s) => s.waiting(keys).await,
+            None => self.memory.waiting(keys),
+        }
+    }
+    async fn fail(&self, keys: &[String]) {
+        match &self.shared {
+            Some(s) => s.fail(keys).await,
+            None => self.memory.fail(keys),
+        }
+    }
 }
 
 /// The public documents, ready to send.
@@ -106,6 +147,8 @@ impl AppState {
         )
         .await?;
         let documents = RwLock::new(Arc::new(Documents::new(&settings, &keys)));
+        let shared_guard = (store.backend() == facegate_store::Backend::Postgres)
+            .then(|| facegate_store::SharedGuard::new(store.clone()));
         Ok(AppState(Arc::new(Inner {
             documents,
             face_api,
@@ -115,7 +158,10 @@ impl AppState {
             settings,
             store,
             keys: RwLock::new(Arc::new(keys)),
-            login_guard: LoginGuard::default(),
+            login_guard: Guard {
+                memory: LoginGuard::default(),
+                shared: shared_guard,
+            },
             password_pool: super::password_pool::PasswordPool::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
                 256,

@@ -125,7 +125,7 @@ pub async fn login(
         .is_none_or(|o| o == state.settings.issuer_origin());
     let key = "admin";
     let t = std::time::Instant::now();
-    if state.login_guard.local.check(key, t).is_err() || !origin_ok {
+    if state.login_guard.memory.local.check(key, t).is_err() || !origin_ok {
         return Ok(sign_in_form(
             Some("Too many attempts; wait a while."),
             StatusCode::TOO_MANY_REQUESTS,
@@ -133,13 +133,13 @@ pub async fn login(
     }
     let token = form.get("token").map(String::as_str).unwrap_or("");
     if !constant_time_eq(token.as_bytes(), expected.expose().as_bytes()) {
-        state.login_guard.local.fail(key, t);
+        state.login_guard.memory.local.fail(key, t);
         return Ok(sign_in_form(
             Some("That is not the admin token."),
             StatusCode::UNAUTHORIZED,
         ));
     }
-    state.login_guard.local.succeed(key);
+    state.login_guard.memory.local.succeed(key);
     let raw = random_token(32);
     state.add_admin_session(storage_hash(&raw));
     let secure = state.settings.secure_cookies();

@@ -10,6 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use facegate_core::login::{Decision, Refusal, Step};
+use facegate_core::throttle::AttemptGuard;
 use facegate_oidc::client::Client;
 use facegate_oidc::engine::device::{DeviceAuthorization, normalize_user_code};
 use serde::Deserialize;
@@ -96,7 +97,7 @@ async fn lookup(
     cookie: Option<String>,
 ) -> Result<Result<(String, DeviceAuthorization, Client), Response>, AppError> {
     let keys = vec![format!("devcode-ip:{ip}")];
-    if let Err(wait) = state.login_guard.begin(&keys) {
+    if let Err(wait) = state.login_guard.begin(&keys).await {
         let secs = wait.as_secs().max(1);
         let mut r = entry_page(
             cookie,
@@ -115,7 +116,7 @@ async fn lookup(
             .map(|(d, c)| (code, d, c)),
         None => None,
     };
-    state.login_guard.end(&keys, found.is_some());
+    state.login_guard.end(&keys, found.is_some()).await;
     Ok(found.ok_or_else(|| {
         entry_page(
             cookie,

@@ -14,6 +14,7 @@ use facegate_core::audit::{Event, Kind, Outcome};
 use facegate_core::face::{Attempt, EnrolRefusal, FaceError, FaceInput, LoginRefusal, TemplateSource};
 use facegate_core::liveness::FrameRefusal;
 use facegate_core::secret::random_token;
+use facegate_core::throttle::AttemptGuard;
 use serde_json::json;
 
 use super::extract::{CaptureUpload, ClientAddr, CsrfForm, Device, capture_refusal};
@@ -606,8 +607,8 @@ pub async fn delete_all_faces(
 }
 
 /// The 429 answer when any of `keys` is held back by the login throttle.
-fn throttled(state: &AppState, keys: &[String]) -> Option<Response> {
-    state.login_guard.waiting(keys).map(too_many)
+async fn throttled(state: &AppState, keys: &[String]) -> Option<Response> {
+    state.login_guard.waiting(keys).await.map(too_many)
 }
 
 /// Throttle keys of a face attempt without an account yet: the address and, when it has one, the
@@ -638,7 +639,7 @@ pub async fn liveness_start(
             "This page has expired. Reload it and try again.",
         ));
     };
-    if let Some(r) = throttled(&state, &throttle_keys(&ip, device.as_deref())) {
+    if let Some(r) = throttled(&state, &throttle_keys(&ip, device.as_deref())).await {
         return Ok(r);
     }
     // Starting checks is cheap for a client and not for us: a few a second per address at most.
@@ -738,7 +739,10 @@ pub async fn liveness_frame(
                 facegate_core::liveness::Status::Failed | facegate_core::liveness::Status::Expired
             ) {
                 // A failed check counts as a failed face attempt from this address and browser.
-                state.login_guard.fail(&throttle_keys(&ip, device.as_deref()));
+                state
+                    .login_guard
+                    .fail(&throttle_keys(&ip, device.as_deref()))
+                    .await;
                 let mut event = Event::new(Kind::Liveness, Outcome::Failed).ip(Some(&ip));
                 if let Some(r) = out.reason {
                     event = event.detail(format!("{r:?}"));

@@ -5,6 +5,7 @@
 //! cookie, compared in constant time.
 
 use facegate_core::audit::{Event, Kind, Outcome};
+use facegate_core::throttle::AttemptGuard;
 
 use axum::Form;
 use axum::extract::{Query, State};
@@ -436,7 +437,7 @@ pub async fn login_submit(
 
     let keys = facegate_core::throttle::login_keys("pwd", &ip, None, Some(&username));
     // The attempt is counted before the password is checked, so parallel guesses all count.
-    if let Err(wait) = state.login_guard.begin(&keys) {
+    if let Err(wait) = state.login_guard.begin(&keys).await {
         let secs = wait.as_secs().max(1);
         let mut r = retry(
             &format!("Too many attempts. Try again in {secs} seconds."),
@@ -457,7 +458,7 @@ pub async fn login_submit(
         Ok(v) => v,
         Err(retry_after) => {
             // A busy server is no guess: the attempt's count is given back.
-            state.login_guard.refund(&keys);
+            state.login_guard.refund(&keys).await;
             let mut r = retry(
                 "The server is busy. Try again in a moment.",
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -471,7 +472,7 @@ pub async fn login_submit(
     let known = user.as_ref().map(|u| u.id.clone());
     let user = user.filter(|_| verified);
     let Some(user) = user else {
-        state.login_guard.end(&keys, false);
+        state.login_guard.end(&keys, false).await;
         state
             .audit(
                 Event::new(Kind::Login, Outcome::Failed)
@@ -497,7 +498,7 @@ pub async fn login_submit(
         .is_err()
     {
         // The password of another account than the one this login is about.
-        state.login_guard.end(&keys, false);
+        state.login_guard.end(&keys, false).await;
         state
             .audit(
                 Event::new(Kind::Login, Outcome::Refused)
@@ -511,7 +512,7 @@ pub async fn login_submit(
             StatusCode::FORBIDDEN,
         ));
     }
-    state.login_guard.end(&keys, true);
+    state.login_guard.end(&keys, true).await;
     state
         .audit(
             Event::new(Kind::Login, Outcome::Ok)
