@@ -228,7 +228,7 @@ pub fn run(args: LivenessEvalArgs, models_dir: &Path) -> anyhow::Result<()> {
         let mut observations = Vec::with_capacity(frames.len());
         for f in &frames {
             let img = facegate_vision::decode(f, &Default::default())?;
-            observations.push(crate::server::liveness::observe_image(
+            observations.push(crate::server::liveness::observe_image_core(
                 &pipeline,
                 antispoof.as_ref(),
                 &img,
