@@ -31,6 +31,10 @@ pub struct FaceMeasures {
     pub corner_lift: f32,
     /// Passive anti-spoof model: probability that the face is live, when a model is loaded.
     pub live_score: Option<f32>,
+    /// Centre of the face box, as a fraction of the frame.
+    pub center: (f32, f32),
+    /// Face box width over frame width.
+    pub width: f32,
 }
 
 /// What one frame showed.
@@ -42,6 +46,58 @@ pub struct FrameObservation {
     pub face: Option<FaceMeasures>,
     /// Its embedding, when the face is turned no further than asked.
     pub embedding: Option<Vec<f32>>,
+    /// Perceptual hash of the frame (see [`perceptual_hash`]): the same picture re-encoded, with a
+    /// byte changed or a little noise, hashes within a few bits of the original.
+    pub phash: Option<[u64; 4]>,
+}
+
+/// A 256-bit difference hash of the whole picture: grey levels on a 17x16 grid (each cell the mean of its
+/// pixels), one bit per pair of horizontal neighbours (left brighter than right). Averaging over
+/// cells makes it blind to JPEG re-encoding and sensor-like noise, while a different moment of a
+/// moving person (a head a few pixels elsewhere) changes many bits.
+pub fn perceptual_hash(img: &image::RgbImage) -> [u64; 4] {
+    region_hash(img, (0, 0, img.width(), img.height()))
+}
+
+/// The same over a region (x0, y0, x1, y1) of the picture: the face and a margin around it, so a
+/// still background does not make two moments of a person look alike.
+pub fn region_hash(img: &image::RgbImage, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> [u64; 4] {
+    const W: usize = 17;
+    const H: usize = 16;
+    let (x1, y1) = (x1.min(img.width()), y1.min(img.height()));
+    let (x0, y0) = (x0.min(x1.saturating_sub(1)), y0.min(y1.saturating_sub(1)));
+    let (iw, ih) = (((x1 - x0) as usize).max(1), ((y1 - y0) as usize).max(1));
+    let step = if iw * ih > 200_000 { 2 } else { 1 };
+    let mut sum = [[0f64; W]; H];
+    let mut count = [[0u32; W]; H];
+    for y in (0..ih).step_by(step) {
+        let cy = (y * H / ih).min(H - 1);
+        for x in (0..iw).step_by(step) {
+            let cx = (x * W / iw).min(W - 1);
+            let Some(p) = img.get_pixel_checked(x0 + x as u32, y0 + y as u32).map(|p| p.0) else {
+                continue;
+            };
+            sum[cy][cx] += 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]);
+            count[cy][cx] += 1;
+        }
+    }
+    let mut bits = [0u64; 4];
+    for y in 0..H {
+        for x in 0..W - 1 {
+            let a = sum[y][x] / f64::from(count[y][x].max(1));
+            let b = sum[y][x + 1] / f64::from(count[y][x + 1].max(1));
+            if a > b {
+                let i = y * (W - 1) + x;
+                bits[i / 64] |= 1 << (i % 64);
+            }
+        }
+    }
+    bits
+}
+
+/// Bits that differ between two perceptual hashes (0-256).
+pub fn hash_distance(a: &[u64; 4], b: &[u64; 4]) -> u32 {
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
 }
 
 /// Everything the challenges need from one frame.
@@ -78,15 +134,30 @@ pub fn observe_image(
         faces.retain(|f| f.detection.bbox.area() >= main * 0.25);
     }
     let count = faces.len();
+    let phash = Some(perceptual_hash(img));
     let Some(face) = faces.into_iter().next() else {
-        return Ok(FrameObservation::default());
+        return Ok(FrameObservation {
+            phash,
+            ..Default::default()
+        });
     };
     if count != 1 {
         return Ok(FrameObservation {
             faces: count,
+            phash,
             ..Default::default()
         });
     }
+    // The face with half its size around it.
+    let b = &face.detection.bbox;
+    let (mx, my) = (b.width() * 0.25, b.height() * 0.25);
+    let region = (
+        (b.x1 - mx).max(0.0) as u32,
+        (b.y1 - my).max(0.0) as u32,
+        (b.x2 + mx).max(0.0) as u32,
+        (b.y2 + my).max(0.0) as u32,
+    );
+    let phash = Some(region_hash(img, region));
     let (w, h) = (img.width().max(1) as f32, img.height().max(1) as f32);
     let kps = &face.detection.keypoints;
     // Nose, eye midline and eye width: from the 106 landmarks when there are any, else the 5 points.
@@ -127,7 +198,10 @@ pub fn observe_image(
             mouth_width,
             corner_lift,
             live_score,
+            center: norm(face.detection.bbox.center()),
+            width: face.detection.bbox.width() / w,
         }),
         embedding,
+        phash,
     })
 }

@@ -10,6 +10,8 @@ pub struct Blink {
     done: usize,
     open: Vec<f32>,
     closed: bool,
+    /// Open-eyed frames since the last blink asked for.
+    quiet: u32,
 }
 
 impl Blink {
@@ -19,6 +21,7 @@ impl Blink {
             done: 0,
             open: Vec::new(),
             closed: false,
+            quiet: 0,
         }
     }
 
@@ -55,7 +58,16 @@ impl Challenge for Blink {
         };
         if !self.closed {
             if f.eyes < level * BLINK_CLOSED {
+                if self.done >= self.count {
+                    // One blink more than asked: what a clip of someone blinking does.
+                    return Step::Wrong;
+                }
                 self.closed = true;
+            } else if self.done >= self.count {
+                self.quiet += 1;
+                if self.quiet >= super::BLINK_QUIET_FRAMES {
+                    return Step::Done;
+                }
             } else if self.open.len() < 15 {
                 self.open.push(f.eyes);
             }
@@ -63,11 +75,7 @@ impl Challenge for Blink {
         } else if f.eyes > level * BLINK_OPEN {
             self.closed = false;
             self.done += 1;
-            if self.done >= self.count {
-                Step::Done
-            } else {
-                Step::Advanced
-            }
+            Step::Advanced
         } else {
             Step::Waiting
         }
@@ -80,10 +88,18 @@ impl Challenge for Blink {
     fn prompt(&self) -> String {
         if self.open_level().is_none() {
             "Look straight at the camera.".into()
-        } else if self.count - self.done > 1 {
-            format!("Blink {} times.", self.count - self.done)
+        } else if self.done >= self.count {
+            "Keep your eyes open.".into()
+        } else if self.done > 0 {
+            "Blink again.".into()
+        } else if self.count > 1 {
+            format!("Blink {} times, then keep your eyes open.", self.count)
         } else {
-            "Blink.".into()
+            "Blink once, then keep your eyes open.".into()
         }
+    }
+
+    fn current_move(&self) -> Option<&'static str> {
+        self.open_level().map(|_| "blink")
     }
 }

@@ -42,6 +42,10 @@ pub enum FailReason {
     TooManyFrames,
     /// A movement that was not asked for.
     WrongMove,
+    /// A frame of this check was seen in another check (a recording sent again).
+    Replayed,
+    /// The face jumped between consecutive frames (frames picked from a recording).
+    Discontinuous,
 }
 
 impl FailReason {
@@ -53,6 +57,8 @@ impl FailReason {
             FailReason::FaceLost => "Your face was out of view or not alone for too long.",
             FailReason::TooManyFrames => "The check took too many pictures.",
             FailReason::WrongMove => "That was not the movement asked for.",
+            FailReason::Replayed => "These pictures were already used in another check.",
+            FailReason::Discontinuous => "The pictures did not come from a camera watching one person.",
         }
     }
 }
@@ -84,8 +90,18 @@ pub struct Policy {
     pub min_live_score: f32,
     /// Cosine two frames of the same person must reach (lenient: one person across poses).
     pub continuity_threshold: f32,
-    /// Frames turned further than this are not embedded.
+    /// Frames turned no further than this are frontal: compared with the first at
+    /// `continuity_threshold`, and averaged into the embedding a login compares with the account.
     pub frontal_yaw: f32,
+    /// Frames turned no further than this are embedded (90: all of them).
+    pub embed_yaw: f32,
+    /// Every embedded frame, turned ones included, must reach this cosine with the mean of the
+    /// check's frontal frames (the identity splice: frontal frames of one person, turns of another).
+    pub identity_threshold: Option<f32>,
+    /// How far a face may move between consecutive frames (None: not checked).
+    pub continuity: Option<super::continuity::Limits>,
+    /// Jumps tolerated in one check (a detector's occasional misfire) before it fails.
+    pub max_jumps: u32,
 }
 
 impl Default for Policy {
@@ -97,6 +113,10 @@ impl Default for Policy {
             min_live_score: 0.02,
             continuity_threshold: 0.2,
             frontal_yaw: 25.0,
+            embed_yaw: 90.0,
+            identity_threshold: None,
+            continuity: Some(super::continuity::Limits::default()),
+            max_jumps: 3,
         }
     }
 }
@@ -108,8 +128,11 @@ pub struct FrameOutcome {
     /// The token for the next frame (none once the check is finished).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
-    pub progress: f32,
+    /// What to do now, in words (never how far the check has got).
     pub prompt: String,
+    /// The move to make now, one word for the page to draw ("left", "blink", ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_move: Option<&'static str>,
     /// Feedback on this frame when it could not be used ("no-face", "several-faces").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame_issue: Option<&'static str>,
@@ -146,6 +169,13 @@ pub struct Check {
     live_scores: Vec<f32>,
     /// Embeddings of near-frontal frames, for the identity checks (never logged).
     embeddings: Vec<Vec<f32>>,
+    /// Turned frames' embeddings seen before the first frontal frame, compared once there is one.
+    pending: Vec<Vec<f32>>,
+    /// When the frame being analysed arrived.
+    accepted_at: Option<Instant>,
+    /// The last frame with one face, and when it arrived.
+    last_face: Option<(FaceObservation, Instant)>,
+    jumps: u32,
     decision: Option<Decision>,
 }
 
@@ -176,6 +206,10 @@ impl Check {
             faceless: 0,
             live_scores: Vec::new(),
             embeddings: Vec::new(),
+            pending: Vec::new(),
+            accepted_at: None,
+            last_face: None,
+            jumps: 0,
             decision: None,
         }
     }
@@ -245,8 +279,60 @@ impl Check {
         }
         self.token = None;
         self.in_flight = true;
+        self.accepted_at = Some(now);
         self.status = Status::InProgress;
         Ok(())
+    }
+
+    /// A frame of this check was seen in another check: the check fails (see [`super::FrameMemory`]).
+    pub fn fail_replayed(&mut self, now: Instant) -> FrameOutcome {
+        self.in_flight = false;
+        if !self.status(now).is_final() {
+            self.finish(Some(FailReason::Replayed), Status::Failed);
+        }
+        self.outcome(None)
+    }
+
+    /// Mean of the frontal embeddings, unit length.
+    fn reference(&self) -> Option<Vec<f32>> {
+        let first = self.embeddings.first()?;
+        let mut mean = vec![0f32; first.len()];
+        for e in &self.embeddings {
+            for (m, v) in mean.iter_mut().zip(e) {
+                *m += v;
+            }
+        }
+        let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        mean.iter_mut().for_each(|v| *v /= norm);
+        Some(mean)
+    }
+
+    /// The identity checks on one frame's embedding: false when it is someone else.
+    fn same_person(&mut self, e: Vec<f32>, frontal: bool) -> bool {
+        if frontal {
+            if let Some(first) = self.embeddings.first()
+                && cosine(first, &e) < self.policy.continuity_threshold
+            {
+                return false;
+            }
+            if self.embeddings.len() < 64 {
+                self.embeddings.push(e.clone());
+            }
+        }
+        let Some(strict) = self.policy.identity_threshold else {
+            return true;
+        };
+        let Some(reference) = self.reference() else {
+            if self.pending.len() < 32 {
+                self.pending.push(e);
+            }
+            return true;
+        };
+        let pending = std::mem::take(&mut self.pending);
+        pending
+            .iter()
+            .chain(std::iter::once(&e))
+            .all(|p| cosine(&reference, p) >= strict)
     }
 
     /// Records what the accepted frame showed and hands out the next token. A frame that could not
@@ -264,18 +350,27 @@ impl Check {
                 if let Some(s) = face.live_score {
                     self.live_scores.push(s);
                 }
-                if let Some(e) = obs.embedding
-                    && face.yaw.abs() <= self.policy.frontal_yaw
+                let arrived = self.accepted_at.unwrap_or(now);
+                if let (Some(limits), Some((prev, at))) = (self.policy.continuity, self.last_face)
+                    && super::continuity::jump(&prev, &face, arrived.saturating_duration_since(at), &limits)
+                        .is_some()
                 {
-                    if let Some(first) = self.embeddings.first()
-                        && cosine(first, &e) < self.policy.continuity_threshold
-                    {
-                        self.finish(Some(FailReason::IdentityChanged), Status::Failed);
+                    // A frame that jumps is not used (a detector's misfire, or a frame picked
+                    // from elsewhere); the next one is compared with the last that fitted.
+                    self.jumps += 1;
+                    if self.jumps > self.policy.max_jumps {
+                        self.finish(Some(FailReason::Discontinuous), Status::Failed);
                         return self.outcome(None);
                     }
-                    if self.embeddings.len() < 64 {
-                        self.embeddings.push(e);
-                    }
+                    self.token = Some(random_token(24));
+                    return self.outcome(None);
+                }
+                self.last_face = Some((face, arrived));
+                if let Some(e) = obs.embedding
+                    && !self.same_person(e, face.yaw.abs() <= self.policy.frontal_yaw)
+                {
+                    self.finish(Some(FailReason::IdentityChanged), Status::Failed);
+                    return self.outcome(None);
                 }
                 let step = self.challenge.observe(&face);
                 if step == Step::Wrong {
@@ -350,7 +445,11 @@ impl Check {
         FrameOutcome {
             status: self.status,
             next_token: self.token.clone(),
-            progress: self.challenge.progress(),
+            current_move: if self.status.is_final() {
+                None
+            } else {
+                self.challenge.current_move()
+            },
             prompt: if self.status.is_final() {
                 match self.decision.as_ref().and_then(|d| d.reason) {
                     None => "Done.".into(),

@@ -15,7 +15,10 @@ use serde::Serialize;
 
 mod blink;
 mod check;
+pub mod continuity;
 mod head_turns;
+pub mod memory;
+mod moves;
 mod nose_target;
 pub mod port;
 mod rng;
@@ -27,6 +30,8 @@ mod tests;
 pub use blink::*;
 pub use check::*;
 pub use head_turns::*;
+pub use memory::FrameMemory;
+pub use moves::*;
 pub use nose_target::*;
 pub use port::{Analysis, FramePort, PortError, Priority};
 pub use rng::Rng;
@@ -34,6 +39,9 @@ pub use service::{
     LivenessError, LivenessService, LivenessSettings, MAX_PER_ORIGIN, Owner, Report, Started, USE_WITHIN,
 };
 pub use smile::*;
+
+/// Moves in a default [`Moves`] challenge.
+pub const DEFAULT_MOVES: usize = 3;
 
 /// Everything measured on one face in one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -57,6 +65,10 @@ pub struct FaceObservation {
     pub corner_lift: f32,
     /// Passive anti-spoof model: probability that the face is live, when a model is loaded.
     pub live_score: Option<f32>,
+    /// Centre of the face box, as a fraction of the frame.
+    pub center: (f32, f32),
+    /// Face box width over frame width.
+    pub width: f32,
 }
 
 /// What the server saw in one frame.
@@ -65,8 +77,10 @@ pub struct Observation {
     /// Faces of a meaningful size (bystanders far smaller than the main face are not counted).
     pub faces: usize,
     pub face: Option<FaceObservation>,
-    /// The frame's embedding, taken on near-frontal frames for the identity check.
+    /// The frame's embedding, for the identity checks.
     pub embedding: Option<Vec<f32>>,
+    /// Perceptual hash of the frame (256 bits): near-identical pictures hash within a few bits.
+    pub phash: Option<[u64; 4]>,
 }
 
 /// What a challenge says after a frame.
@@ -90,10 +104,15 @@ pub trait Challenge: Send + Sync + fmt::Debug {
     fn params(&self) -> serde_json::Value;
     /// Feeds one frame's single face.
     fn observe(&mut self, face: &FaceObservation) -> Step;
-    /// Share of the challenge done, 0-1.
+    /// Share of the challenge done, 0-1 (for the confidence only: never shown to the client).
     fn progress(&self) -> f32;
     /// What the person should do now, in plain words.
     fn prompt(&self) -> String;
+    /// The move to make now, as one word the page can draw ("left", "right", "up", "down",
+    /// "blink"), when there is one.
+    fn current_move(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -103,10 +122,20 @@ pub enum ChallengeKind {
     NoseTarget,
     Blink,
     Smile,
+    /// A random sequence of moves of several kinds (see [`Moves`]): the default.
+    Moves,
 }
 
 impl ChallengeKind {
-    pub const ALL: [ChallengeKind; 4] = [
+    pub const ALL: [ChallengeKind; 5] = [
+        ChallengeKind::HeadTurns,
+        ChallengeKind::NoseTarget,
+        ChallengeKind::Blink,
+        ChallengeKind::Smile,
+        ChallengeKind::Moves,
+    ];
+    /// The four kinds before [`ChallengeKind::Moves`] (the tests' seeds are for this list).
+    pub const CLASSIC: [ChallengeKind; 4] = [
         ChallengeKind::HeadTurns,
         ChallengeKind::NoseTarget,
         ChallengeKind::Blink,
@@ -119,6 +148,7 @@ impl ChallengeKind {
             ChallengeKind::NoseTarget => "nose-target",
             ChallengeKind::Blink => "blink",
             ChallengeKind::Smile => "smile",
+            ChallengeKind::Moves => "moves",
         }
     }
 
@@ -126,9 +156,15 @@ impl ChallengeKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s.trim())
     }
 
-    /// A new challenge of this kind with random parameters.
+    /// A new challenge of this kind with random parameters (a [`Moves`] sequence of 3 moves).
     pub fn create(self, rng: &mut Rng) -> Box<dyn Challenge> {
+        self.create_with(rng, DEFAULT_MOVES)
+    }
+
+    /// The same, with `moves` moves in a [`Moves`] sequence.
+    pub fn create_with(self, rng: &mut Rng, moves: usize) -> Box<dyn Challenge> {
         match self {
+            ChallengeKind::Moves => Box::new(Moves::random(rng, moves)),
             ChallengeKind::HeadTurns => Box::new(HeadTurns::random(rng)),
             ChallengeKind::NoseTarget => Box::new(NoseTarget::random(rng)),
             ChallengeKind::Blink => Box::new(Blink::new(1 + rng.below(2) as usize)),

@@ -48,4 +48,9 @@ pub trait FramePort: Send + Sync + 'static {
         frame: Vec<u8>,
         frontal_yaw: f32,
     ) -> impl Future<Output = (Vec<u8>, Result<Analysis, PortError>)> + Send;
+    /// The cosine every frame of a check (turned ones too) must reach with the check's frontal
+    /// frames, for the engine's embedding model; None: not checked.
+    fn identity_threshold(&self) -> Option<f32> {
+        None
+    }
 }

@@ -28,6 +28,11 @@ pub struct LivenessSettings {
     pub lifetime: Duration,
     /// How long a finished check's result can still be read.
     pub keep_results: Duration,
+    /// Moves in a [`super::Moves`] challenge.
+    pub moves: usize,
+    /// Keep every frame's perceptual hash across checks and fail a check that sends a frame
+    /// another check saw ([`super::FrameMemory`]).
+    pub remember_frames: bool,
 }
 
 impl Default for LivenessSettings {
@@ -35,14 +40,14 @@ impl Default for LivenessSettings {
         LivenessSettings {
             // Smile is left out by default: one smile is all a recording of the person smiling
             // needs (docs/liveness.md). FACEGATE_LIVENESS_CHALLENGES can add it.
-            kinds: vec![
-                ChallengeKind::HeadTurns,
-                ChallengeKind::NoseTarget,
-                ChallengeKind::Blink,
-            ],
+            // A random sequence of moves of several kinds: the eval (docs/liveness.md) measured
+            // head-turns, nose-target and blink alone as passable by a recording or a script.
+            kinds: vec![ChallengeKind::Moves],
             seed: None,
             lifetime: Duration::from_secs(45),
             keep_results: Duration::from_secs(10 * 60),
+            moves: super::DEFAULT_MOVES,
+            remember_frames: true,
         }
     }
 }
@@ -87,6 +92,8 @@ struct Entry {
     succeeded_at: Option<Instant>,
     /// Frames accepted so far: after the first, the check is under way and its frames go first.
     frames_sent: u32,
+    /// Frames another check saw (see [`super::FrameMemory`]).
+    replayed_frames: u32,
 }
 
 /// A passed check is usable this long after it passed.
@@ -144,6 +151,8 @@ pub struct LivenessService<P: FramePort> {
     pub settings: LivenessSettings,
     checks: Mutex<HashMap<String, Arc<Mutex<Entry>>>>,
     rng: Mutex<Rng>,
+    memory: Mutex<super::FrameMemory>,
+    clock: Arc<dyn Fn() -> Instant + Send + Sync>,
 }
 
 /// Checks kept in memory at most (running ones and results still readable).
@@ -181,18 +190,42 @@ impl<P: FramePort> LivenessService<P> {
             }
         }
         let rng = settings.seed.map_or_else(Rng::from_system, Rng::seeded);
+        let port: P = port.into();
         LivenessService {
-            port: port.into(),
-            has_passive,
             policy: Policy {
                 lifetime: settings.lifetime,
                 continuity_threshold,
+                identity_threshold: port.identity_threshold(),
                 ..Policy::default()
             },
+            port,
+            has_passive,
             settings,
             checks: Mutex::new(HashMap::new()),
             rng: Mutex::new(rng),
+            memory: Mutex::new(super::FrameMemory::default()),
+            clock: Arc::new(Instant::now),
         }
+    }
+
+    /// The same service with another clock (the eval runs checks at a camera's frame rate).
+    pub fn with_clock(mut self, clock: impl Fn() -> Instant + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The same service with other rules for its checks.
+    pub fn with_policy(mut self, edit: impl FnOnce(&mut Policy)) -> Self {
+        edit(&mut self.policy);
+        self
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    fn now(&self) -> Instant {
+        (self.clock)()
     }
 
     pub fn has_passive_model(&self) -> bool {
@@ -220,7 +253,7 @@ impl<P: FramePort> LivenessService<P> {
         binding: Option<String>,
         origin: Option<String>,
     ) -> Result<Started, LivenessError> {
-        let now = Instant::now();
+        let now = self.now();
         let mut checks = lock(&self.checks);
         let keep = self.settings.keep_results;
         checks.retain(|_, e| lock(e).check.deadline + keep > now);
@@ -256,7 +289,7 @@ impl<P: FramePort> LivenessService<P> {
                 None => lock(&self.rng).clone(),
             };
             let kind = self.settings.kinds[rng.below(self.settings.kinds.len() as u64) as usize];
-            let c = kind.create(&mut rng);
+            let c = kind.create_with(&mut rng, self.settings.moves);
             if self.settings.seed.is_none() {
                 *lock(&self.rng) = rng;
             }
@@ -277,6 +310,7 @@ impl<P: FramePort> LivenessService<P> {
                 origin,
                 succeeded_at: None,
                 frames_sent: 0,
+                replayed_frames: 0,
             })),
         );
         Ok(started)
@@ -319,17 +353,17 @@ impl<P: FramePort> LivenessService<P> {
         {
             let mut g = lock(&entry);
             g.check
-                .accept(token, &bytes, Instant::now())
+                .accept(token, &bytes, self.now())
                 .map_err(LivenessError::Refused)?;
             g.frames_sent += 1;
         }
-        let (bytes, analysed) = self.port.analyse(permit, bytes, self.policy.frontal_yaw).await;
+        let (bytes, analysed) = self.port.analyse(permit, bytes, self.policy.embed_yaw).await;
         let obs = match analysed {
             Ok(Analysis::Observed(o)) => Some(o),
             Ok(Analysis::Unreadable) => None,
             Err(e) => {
                 let mut g = lock(&entry);
-                let _ = g.check.record(None, Instant::now());
+                let _ = g.check.record(None, self.now());
                 return Err(LivenessError::Unavailable(e.to_string()));
             }
         };
@@ -344,9 +378,22 @@ impl<P: FramePort> LivenessService<P> {
                 g.reference = Some((score, bytes));
             }
         }
-        let out = g.check.record(obs, Instant::now());
+        let now = self.now();
+        let replayed = self.settings.remember_frames
+            && obs
+                .as_ref()
+                .and_then(|o| o.phash)
+                .is_some_and(|h| lock(&self.memory).seen_elsewhere(super::memory::tag(&g.check.id), h, now));
+        if replayed {
+            g.replayed_frames += 1;
+        }
+        let out = if g.replayed_frames >= super::memory::REPLAY_FRAMES {
+            g.check.fail_replayed(now)
+        } else {
+            g.check.record(obs, now)
+        };
         if out.status == Status::Succeeded && g.succeeded_at.is_none() {
-            g.succeeded_at = Some(Instant::now());
+            g.succeeded_at = Some(self.now());
         }
         if out.status.is_final()
             && let Some(d) = g.check.decision()
@@ -368,7 +415,7 @@ impl<P: FramePort> LivenessService<P> {
     pub fn report(&self, owner: &Owner, id: &str) -> Result<Report, LivenessError> {
         let entry = self.entry(owner, id)?;
         let mut g = lock(&entry);
-        let status = g.check.status(Instant::now());
+        let status = g.check.status(self.now());
         Ok(Report {
             id: g.check.id.clone(),
             kind: g.check.kind(),
@@ -388,7 +435,7 @@ impl<P: FramePort> LivenessService<P> {
     pub fn consume(&self, owner: &Owner, id: &str, binding: &str) -> Result<(Vec<f32>, u8), LivenessError> {
         let entry = self.entry(owner, id)?;
         let mut g = lock(&entry);
-        let now = Instant::now();
+        let now = self.now();
         if g.check.status(now) != Status::Succeeded {
             return Err(LivenessError::NotPassed);
         }

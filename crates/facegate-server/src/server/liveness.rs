@@ -17,13 +17,32 @@ pub use facegate_core::liveness::{
 /// The liveness service as this server runs it.
 pub type LivenessService = facegate_core::liveness::LivenessService<EnginePort>;
 
+/// The false-accept rate whose calibrated threshold every frame of a check (turned ones included)
+/// must reach against the check's frontal frames: `facegate liveness-eval` measured the live
+/// video's turned frames against this and the identity splice (docs/liveness.md).
+pub const IDENTITY_FAR: f64 = 1e-2;
+
 /// The face engine as the liveness service's port.
 #[derive(Debug, Clone)]
-pub struct EnginePort(pub Arc<FaceEngine>);
+pub struct EnginePort {
+    pub engine: Arc<FaceEngine>,
+    identity_threshold: Option<f32>,
+}
 
 impl From<Arc<FaceEngine>> for EnginePort {
     fn from(engine: Arc<FaceEngine>) -> Self {
-        EnginePort(engine)
+        // The pack's calibrated thresholds are the worker's; ask one worker once.
+        let identity_threshold = engine
+            .submit(facegate_vision::Priority::New, |w: &FaceWorker| {
+                w.pipeline.manifest().threshold_for(IDENTITY_FAR)
+            })
+            .ok()
+            .and_then(|p| p.wait().ok())
+            .flatten();
+        EnginePort {
+            engine,
+            identity_threshold,
+        }
     }
 }
 
@@ -42,7 +61,7 @@ impl FramePort for EnginePort {
             Priority::Continuing => facegate_vision::Priority::Continuing,
             Priority::New => facegate_vision::Priority::New,
         };
-        self.0.reserve(priority).map_err(port_error)
+        self.engine.reserve(priority).map_err(port_error)
     }
 
     fn analyse(
@@ -76,6 +95,10 @@ impl FramePort for EnginePort {
             }
         }
     }
+
+    fn identity_threshold(&self) -> Option<f32> {
+        self.identity_threshold
+    }
 }
 
 /// The vision pipeline's measures as the liveness check's observation.
@@ -93,8 +116,11 @@ pub fn to_core(o: FrameObservation) -> Observation {
             mouth_width: f.mouth_width,
             corner_lift: f.corner_lift,
             live_score: f.live_score,
+            center: f.center,
+            width: f.width,
         }),
         embedding: o.embedding,
+        phash: o.phash,
     }
 }
 
