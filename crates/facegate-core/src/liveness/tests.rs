@@ -597,7 +597,12 @@ mod recordings {
             .into_iter()
             .enumerate()
             .map(|(i, f)| Observation {
-                phash: Some([(i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15), !(i as u64), 0, 0]),
+                phash: Some([
+                    (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    !(i as u64),
+                    0,
+                    0,
+                ]),
                 ..obs(f, vec![1.0, 0.0]).unwrap()
             })
             .collect();
