@@ -23,8 +23,9 @@ pub struct Limits {
 
 /// The frame interval the limits are for (a camera at 15 frames a second).
 pub const REFERENCE: Duration = Duration::from_millis(67);
-/// The allowance grows with the gap between frames up to this many times the limits.
-pub const MAX_STRETCH: f32 = 3.0;
+/// The allowance grows with the gap between frames up to this many times the limits (no more: a
+/// script answering slowly must not buy the jump from one picked frame to the next).
+pub const MAX_STRETCH: f32 = 1.5;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -32,7 +33,7 @@ impl Default for Limits {
             center: 0.35,
             scale: 1.25,
             yaw: 30.0,
-            pitch: 20.0,
+            pitch: 15.0,
         }
     }
 }

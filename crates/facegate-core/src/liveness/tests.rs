@@ -411,14 +411,14 @@ mod recordings {
         assert!(
             continuity::jump(
                 &face(0.0, 0.0),
-                &face(50.0, 0.0),
+                &face(40.0, 0.0),
                 Duration::from_millis(200),
                 &limits
             )
             .is_none()
         );
         assert_eq!(
-            continuity::jump(&face(0.0, 0.0), &face(120.0, 0.0), slow, &limits),
+            continuity::jump(&face(0.0, 0.0), &face(50.0, 0.0), slow, &limits),
             Some("yaw")
         );
     }

@@ -819,6 +819,15 @@ pub fn run(args: LivenessEvalArgs, models_dir: &Path) -> anyhow::Result<()> {
                 let r = run_trial(&sim, &svc, live.dt(), picker(&table, live, kind));
                 put(name, r, &mut results);
             }
+            // The same against a slow server (a frame every 250 ms): more time between frames
+            // must not buy larger jumps.
+            if kind == Picker::OutOfOrder {
+                for seed in seeds(4) {
+                    let svc = sim.service(config, Draw::Server(seed));
+                    let r = run_trial(&sim, &svc, Duration::from_millis(250), picker(&table, live, kind));
+                    put("frame-picking script, out of order, slow server (4 frames/s)", r, &mut results);
+                }
+            }
         }
         // The recording replayed, never seen before: plain and looped.
         for seed in seeds(2) {
