@@ -175,6 +175,8 @@ pub struct Check {
     accepted_at: Option<Instant>,
     /// The last frame with one face, and when it arrived.
     last_face: Option<(FaceObservation, Instant)>,
+    /// The one before it.
+    before_last: Option<(FaceObservation, Instant)>,
     jumps: u32,
     decision: Option<Decision>,
 }
@@ -209,6 +211,7 @@ impl Check {
             pending: Vec::new(),
             accepted_at: None,
             last_face: None,
+            before_last: None,
             jumps: 0,
             decision: None,
         }
@@ -351,20 +354,30 @@ impl Check {
                     self.live_scores.push(s);
                 }
                 let arrived = self.accepted_at.unwrap_or(now);
-                if let (Some(limits), Some((prev, at))) = (self.policy.continuity, self.last_face)
+                if let Some(limits) = self.policy.continuity
+                    && let Some((prev, at)) = self.last_face
                     && super::continuity::jump(&prev, &face, arrived.saturating_duration_since(at), &limits)
                         .is_some()
                 {
-                    // A frame that jumps is not used (a detector's misfire, or a frame picked
-                    // from elsewhere); the next one is compared with the last that fitted.
                     self.jumps += 1;
                     if self.jumps > self.policy.max_jumps {
                         self.finish(Some(FailReason::Discontinuous), Status::Failed);
                         return self.outcome(None);
                     }
-                    self.token = Some(random_token(24));
-                    return self.outcome(None);
+                    // This frame fits the one before the last: the last was the odd one out (a
+                    // pose estimate's misfire), and this one carries on. Otherwise this one is
+                    // not used (a frame picked from elsewhere): the next is compared with the last.
+                    let fits_before = self.before_last.is_some_and(|(b, bt)| {
+                        super::continuity::jump(&b, &face, arrived.saturating_duration_since(bt), &limits)
+                            .is_none()
+                    });
+                    if !fits_before {
+                        self.token = Some(random_token(24));
+                        return self.outcome(None);
+                    }
+                    self.last_face = self.before_last;
                 }
+                self.before_last = self.last_face;
                 self.last_face = Some((face, arrived));
                 if let Some(e) = obs.embedding
                     && !self.same_person(e, face.yaw.abs() <= self.policy.frontal_yaw)

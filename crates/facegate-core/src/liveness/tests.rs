@@ -477,6 +477,12 @@ mod recordings {
             performance().into_iter().map(|f| (f, e.clone())).collect(),
         );
         assert_eq!(out.status, Status::Succeeded, "{out:?}");
+        // With one misfired pose estimate in the middle (seen on the live video): still passes.
+        let mut glitched = performance();
+        glitched.insert(3, face(-35.0, 0.0));
+        let mut c = Check::new(turns(), Policy::default(), t0);
+        let out = feed(&mut c, t0, glitched.into_iter().map(|f| (f, e.clone())).collect());
+        assert_eq!(out.status, Status::Succeeded, "{out:?}");
         // The script: a frontal frame, then the recording's most turned frames, as prompted.
         let picked = [
             face(0.0, 0.0),

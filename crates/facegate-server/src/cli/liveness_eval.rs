@@ -825,7 +825,11 @@ pub fn run(args: LivenessEvalArgs, models_dir: &Path) -> anyhow::Result<()> {
                 for seed in seeds(4) {
                     let svc = sim.service(config, Draw::Server(seed));
                     let r = run_trial(&sim, &svc, Duration::from_millis(250), picker(&table, live, kind));
-                    put("frame-picking script, out of order, slow server (4 frames/s)", r, &mut results);
+                    put(
+                        "frame-picking script, out of order, slow server (4 frames/s)",
+                        r,
+                        &mut results,
+                    );
                 }
             }
         }
