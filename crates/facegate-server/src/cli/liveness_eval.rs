@@ -112,17 +112,20 @@ enum Config {
     NoContinuity,
     NoIdentity,
     NoExtraMoveRule,
+    /// Sequences one move longer than the default.
+    LongerSequences,
     /// Before issue 12: head-turns, nose-target, blink; none of the new mechanisms.
     Classic,
 }
 
 impl Config {
-    const ALL: [Config; 6] = [
+    const ALL: [Config; 7] = [
         Config::Default,
         Config::NoMemory,
         Config::NoContinuity,
         Config::NoIdentity,
         Config::NoExtraMoveRule,
+        Config::LongerSequences,
         Config::Classic,
     ];
 
@@ -132,7 +135,8 @@ impl Config {
             Config::NoMemory => "no frame memory",
             Config::NoContinuity => "no continuity",
             Config::NoIdentity => "no identity on turned frames",
-            Config::NoExtraMoveRule => "sequences of 2 (no rule)",
+            Config::NoExtraMoveRule => "sequences of 2 (no nod-or-blink rule)",
+            Config::LongerSequences => "one move more",
             Config::Classic => "before (classic)",
         }
     }
@@ -174,6 +178,9 @@ impl Sim {
         }
         if config == Config::NoExtraMoveRule && matches!(draw, Draw::Server(_)) {
             settings.moves = 2;
+        }
+        if config == Config::LongerSequences && matches!(draw, Draw::Server(_)) {
+            settings.moves = facegate_core::liveness::DEFAULT_MOVES + 1;
         }
         if config == Config::Classic && matches!(draw, Draw::Server(_)) {
             settings.kinds = vec![
@@ -1022,7 +1029,7 @@ fn hash_report(table: &HashMap<u64, Observation>, live: &Source, cam: &Source, b
         v
     };
     format!(
-        "\nPerceptual hash distances (bits of 256; min / median / max), the frame memory's threshold is {} bits, and a check fails on its {}th frame within it of another check's:\n\n\
+        "\nPerceptual hash distances (bits of 256; min / median / max), the frame memory's threshold is {} bits, and a check fails at the {}rd frame within it of another check's:\n\n\
          | pair of frames | distance | within the threshold |\n|---|---|---|\n\
          | same frame, one byte changed | {}\n\
          | same frame, camera noise + JPEG re-encoded | {}\n\
