@@ -205,3 +205,33 @@ pub fn observe_image(
         phash,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A picture with structure: a bright disc (a "face") on a gradient.
+    fn picture(dx: u32, noise: u32) -> image::RgbImage {
+        image::RgbImage::from_fn(320, 240, |x, y| {
+            let (cx, cy) = (160.0 + dx as f32, 120.0);
+            let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
+            let base = if d < 60.0 { 200.0 - d } else { (x + y) as f32 / 3.0 };
+            // Deterministic "sensor noise".
+            let n = ((x * 7919 + y * 104_729 + noise * 31) % 11) as f32 - 5.0;
+            let v = (base + if noise > 0 { n } else { 0.0 }).clamp(0.0, 255.0) as u8;
+            image::Rgb([v, v, v])
+        })
+    }
+
+    #[test]
+    fn the_same_picture_with_noise_hashes_alike_and_a_moved_one_does_not() {
+        let a = perceptual_hash(&picture(0, 0));
+        assert!(hash_distance(&a, &perceptual_hash(&picture(0, 1))) <= 8);
+        assert!(hash_distance(&a, &perceptual_hash(&picture(40, 0))) > 24);
+        // A region: only what is inside it counts.
+        let r = (100, 60, 220, 180);
+        let b = region_hash(&picture(0, 0), r);
+        assert_eq!(b, region_hash(&picture(0, 0), r));
+        assert_ne!(b, a);
+    }
+}
