@@ -29,8 +29,8 @@
  * picture. POST data-liveness (the form's fields) answers {id, token, kind, params, prompt}; then
  * camera frames go one at a time, each waiting for the previous answer (so the rate is what the
  * server keeps up with), as image/jpeg to data-liveness/{id}/frame?token=..., each answer carrying
- * the next one-time token, the progress and what to do now. The challenge is drawn on the overlay
- * (a target for the nose, an arrow for a head turn, a progress arc). When the server says
+ * the next one-time token and what to do now (a prompt, and the move to draw). The challenge is drawn on the overlay
+ * (a target for the nose, an arrow for a head turn, a ring once passed). When the server says
  * SUCCEEDED, the form is posted to data-endpoint with `liveness` = the check's id and no picture.
  * The form's data-challenge attribute names the running challenge, for styling and tests.
  */
@@ -82,7 +82,7 @@
     var auto = form.getAttribute('data-auto') === '1';
     // Live guidance: small preview frames go to this endpoint while the camera is on.
     var checkUrl = form.getAttribute('data-check');
-    // Liveness: the check's start endpoint, and the running challenge ({kind, params, progress}).
+    // Liveness: the check's start endpoint, and the running challenge ({kind, params, move, done}).
     var livenessUrl = form.getAttribute('data-liveness');
     var challenge = null;
     var guideTimer = null;
@@ -175,11 +175,10 @@
     function drawChallenge(ctx, w, h, cx, cy, rx, ry) {
       var accent = accentColour();
       ctx.setLineDash([]);
-      // Progress: an arc over the oval.
-      var p = Math.max(0, Math.min(1, challenge.progress || 0));
-      if (p > 0) {
+      // Done: a full ring over the oval (the server says only what to do now, not how far it got).
+      if (challenge.done) {
         ctx.beginPath();
-        ctx.ellipse(cx, cy, rx + 7, ry + 7, 0, -Math.PI / 2, -Math.PI / 2 + p * Math.PI * 2);
+        ctx.ellipse(cx, cy, rx + 7, ry + 7, 0, 0, Math.PI * 2);
         ctx.lineWidth = 6;
         ctx.strokeStyle = '#2da44e';
         ctx.stroke();
@@ -197,10 +196,9 @@
         ctx.arc(t.x, t.y, 4, 0, Math.PI * 2);
         ctx.fillStyle = '#ffd33d';
         ctx.fill();
-      } else if (challenge.kind === 'head-turns' && params.sequence) {
-        var step = Math.round(p * params.sequence.length);
-        var dir = params.sequence[Math.min(step, params.sequence.length - 1)];
-        if (step < params.sequence.length) drawArrow(ctx, cx, cy, rx, ry, dir, accent);
+      } else if (/^(left|right|up|down)$/.test(challenge.move || '') && !challenge.done) {
+        // The move to make now, as the server said in its last answer.
+        drawArrow(ctx, cx, cy, rx, ry, challenge.move, accent);
       }
     }
 
@@ -804,9 +802,9 @@
             }
             if (!r.ok) return fail(r);
             var d = r.data;
-            challenge.progress = Number(d.progress) || 0;
+            challenge.move = d.move || null;
             if (d.status === 'SUCCEEDED') {
-              challenge.progress = 1;
+              challenge.done = true;
               drawOverlay();
               setStatus('Check passed. Signing in…', 'busy');
               return post(null, null, endpoint, { liveness: id }).then(function (s) {
@@ -839,7 +837,7 @@
           if (!r.ok) return fail(r);
           var d = r.data;
           id = d.id;
-          challenge = { kind: d.kind, params: d.params || {}, progress: 0 };
+          challenge = { kind: d.kind, params: d.params || {}, move: d.move || null, done: false };
           form.setAttribute('data-challenge', String(d.kind || ''));
           setStatus(d.prompt || 'Follow the instructions.', 'busy');
           drawOverlay();

@@ -231,6 +231,18 @@ async fn start_up_fails_closed() {
         ])
         .is_ok()
     );
+    // Switching off the liveness frame memory lets a replayed recording pass: tests only.
+    let e = vars(&[("FACEGATE_LIVENESS_FRAME_MEMORY", "off")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("FACEGATE_INSECURE_TESTING"), "{e}");
+    assert!(
+        vars(&[
+            ("FACEGATE_LIVENESS_FRAME_MEMORY", "off"),
+            ("FACEGATE_INSECURE_TESTING", "1")
+        ])
+        .is_ok_and(|s| !s.face.checks.remember_frames)
+    );
     let e = vars(&[("FACEGATE_ADMIN_TOKEN", "admin-token")])
         .unwrap_err()
         .to_string();

@@ -16,6 +16,7 @@ pub mod geometry;
 pub mod landmarks;
 pub mod measures;
 pub mod metrics;
+pub mod observe;
 pub mod pack;
 pub mod pipeline;
 pub mod quality;

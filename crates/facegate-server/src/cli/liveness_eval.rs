@@ -1,17 +1,27 @@
 //! `facegate liveness-eval`: APCER and BPCER (ISO/IEC 30107-3) of the liveness check on the shared
-//! test material. Every presentation (a video, or a photo turned into one the way an attacker would
-//! hold or move it) becomes frames with ffmpeg; each frame is analysed once; then every challenge
-//! instance runs over the same frames through the real state machines and decision rules, with the
-//! server's clock simulated at the frame rate.
+//! test material, attack by attack, each with its number of trials and a 95% upper bound
+//! (Clopper-Pearson). Every presentation becomes frames with ffmpeg and each frame is analysed once
+//! with the real pipeline; then every trial runs through the real `LivenessService` (challenge draw,
+//! tokens, frame memory, continuity, identity, passive score, decision) with a port that hands back
+//! the analysed frame and a clock at the camera's frame rate. Attackers are scripts that see every
+//! answer, as they would over HTTP.
+//!
+//! Configurations: the default, then the default with one mechanism off at a time, and the classic
+//! challenges without any of the new mechanisms (what facegate did before): a mechanism is on by
+//! default only when this shows it helps.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
 use facegate_core::liveness::{
-    Blink, Challenge, Check, Direction, HeadTurns, NoseTarget, Observation, Policy, Smile, Status,
+    Analysis, ChallengeKind, Direction, FramePort, FrameRefusal, LivenessError, LivenessService,
+    LivenessSettings, Move, Moves, Observation, Owner, PortError, Priority, Rng, Status, memory,
 };
 use facegate_vision::antispoof::AntiSpoof;
 
@@ -22,54 +32,260 @@ pub struct LivenessEvalArgs {
     testdata: PathBuf,
     #[arg(long, default_value = facegate_vision::DEFAULT_PACK)]
     pack: String,
-    /// Frames per second taken from each presentation.
-    #[arg(long, default_value_t = 8)]
-    fps: u32,
+    /// Trials per attack type drawn from the server's challenge distribution.
+    #[arg(long, default_value_t = 100)]
+    trials: usize,
     /// Write the Markdown report here as well.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Write the live video's per-frame measures (CSV) here.
+    #[arg(long)]
+    dump: Option<PathBuf>,
 }
 
-/// One presentation: its type, name, and frames.
-struct Presentation {
-    attack: Option<&'static str>,
-    name: String,
-    observations: Vec<Observation>,
+/// The seed (FACEGATE_LIVENESS_SEED, kinds = moves, 2 moves) whose challenge is "turn right, then
+/// left": what the live video does. Found by [`seed_for_right_left`]; the server tests use it too.
+pub fn seed_for_right_left() -> u64 {
+    (0..10_000u64)
+        .find(|s| {
+            let mut r = Rng::seeded(*s);
+            r.below(1);
+            Moves::random(&mut r, 2).sequence == [Move::Turn(Direction::Right), Move::Turn(Direction::Left)]
+        })
+        .unwrap_or(0)
 }
 
-/// The challenge instances every presentation meets: each kind, with several parameters.
-/// A named challenge instance, made fresh for every trial.
-type Instance = (String, Box<dyn Fn() -> Box<dyn Challenge>>);
+// ---------------------------------------------------------------------------------------------
+// The port: frames are keys into a table of analysed frames.
 
-fn challenges() -> Vec<Instance> {
-    use Direction::*;
-    let mut v: Vec<Instance> = Vec::new();
-    for a in [Left, Right, Up, Down] {
-        for b in [Left, Right, Up, Down] {
-            if a != b {
-                v.push((
-                    format!("head-turns {a:?},{b:?}").to_lowercase(),
-                    Box::new(move || Box::new(HeadTurns::new(vec![a, b]))),
-                ));
-            }
+type Table = Arc<HashMap<u64, Observation>>;
+
+struct EvalPort {
+    table: Table,
+    identity: Option<f32>,
+}
+
+impl FramePort for EvalPort {
+    type Permit = ();
+
+    fn reserve(&self, _: Priority) -> Result<(), PortError> {
+        Ok(())
+    }
+
+    fn analyse(
+        &self,
+        _: (),
+        frame: Vec<u8>,
+        _: f32,
+    ) -> impl Future<Output = (Vec<u8>, Result<Analysis, PortError>)> + Send {
+        let key = frame
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .unwrap_or(u64::MAX);
+        let r = match self.table.get(&key) {
+            Some(o) => Ok(Analysis::Observed(o.clone())),
+            None => Ok(Analysis::Unreadable),
+        };
+        std::future::ready((frame, r))
+    }
+
+    fn identity_threshold(&self) -> Option<f32> {
+        self.identity
+    }
+}
+
+/// The bytes "sent" for a frame: its key and a nonce (re-encoding gives new bytes every send).
+fn bytes(key: u64, nonce: u64) -> Vec<u8> {
+    let mut b = key.to_le_bytes().to_vec();
+    b.extend_from_slice(&nonce.to_le_bytes());
+    b
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configurations
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Config {
+    Default,
+    NoMemory,
+    NoContinuity,
+    NoIdentity,
+    NoExtraMoveRule,
+    /// Sequences one move longer than the default.
+    LongerSequences,
+    /// Before issue 12: head-turns, nose-target, blink; none of the new mechanisms.
+    Classic,
+}
+
+impl Config {
+    const ALL: [Config; 7] = [
+        Config::Default,
+        Config::NoMemory,
+        Config::NoContinuity,
+        Config::NoIdentity,
+        Config::NoExtraMoveRule,
+        Config::LongerSequences,
+        Config::Classic,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Config::Default => "default",
+            Config::NoMemory => "no frame memory",
+            Config::NoContinuity => "no continuity",
+            Config::NoIdentity => "no identity on turned frames",
+            Config::NoExtraMoveRule => "sequences of 2 (no nod-or-blink rule)",
+            Config::LongerSequences => "one move more",
+            Config::Classic => "before (classic)",
         }
     }
-    for (x, y) in [(0.33, 0.42), (0.67, 0.42), (0.35, 0.5), (0.65, 0.5)] {
-        v.push((
-            format!("nose-target ({x},{y})"),
-            Box::new(move || Box::new(NoseTarget::new((x, y), 0.06))),
-        ));
-    }
-    v.push(("blink 1".into(), Box::new(|| Box::new(Blink::new(1)))));
-    v.push(("blink 2".into(), Box::new(|| Box::new(Blink::new(2)))));
-    v.push(("smile".into(), Box::new(|| Box::new(Smile::default()))));
-    v
 }
 
-/// The challenges the bona fide video performs (it smiles, then turns right, then left).
-fn performed_by_the_video(name: &str) -> bool {
-    name == "smile" || name == "head-turns right,left"
+struct Sim {
+    table: Table,
+    identity: Option<f32>,
+    continuity_threshold: f32,
+    clock: Arc<Mutex<Instant>>,
+    rt: tokio::runtime::Runtime,
 }
+
+/// What a trial's challenge should be.
+#[derive(Clone, Copy)]
+enum Draw {
+    /// The server's own distribution (for this configuration), with this seed.
+    Server(u64),
+    /// The challenge the live video performs (turn right, then left).
+    RightLeft,
+}
+
+impl Sim {
+    fn service(&self, config: Config, draw: Draw) -> LivenessService<EvalPort> {
+        let mut settings = LivenessSettings {
+            lifetime: Duration::from_secs(45),
+            ..LivenessSettings::default()
+        };
+        match draw {
+            Draw::Server(seed) => settings.seed = Some(seed),
+            Draw::RightLeft => {
+                settings.seed = Some(seed_for_right_left());
+                settings.kinds = vec![ChallengeKind::Moves];
+                settings.moves = 2;
+            }
+        }
+        if config == Config::NoMemory || config == Config::Classic {
+            settings.remember_frames = false;
+        }
+        if config == Config::NoExtraMoveRule && matches!(draw, Draw::Server(_)) {
+            settings.moves = 2;
+        }
+        if config == Config::LongerSequences && matches!(draw, Draw::Server(_)) {
+            settings.moves = facegate_core::liveness::DEFAULT_MOVES + 1;
+        }
+        if config == Config::Classic && matches!(draw, Draw::Server(_)) {
+            settings.kinds = vec![
+                ChallengeKind::HeadTurns,
+                ChallengeKind::NoseTarget,
+                ChallengeKind::Blink,
+            ];
+        }
+        let clock = self.clock.clone();
+        let identity = match config {
+            Config::NoIdentity | Config::Classic => None,
+            _ => self.identity,
+        };
+        LivenessService::new(
+            EvalPort {
+                table: self.table.clone(),
+                identity,
+            },
+            true,
+            true,
+            self.continuity_threshold,
+            settings,
+        )
+        .with_clock(move || *clock.lock().unwrap_or_else(|e| e.into_inner()))
+        .with_policy(|p| {
+            if matches!(config, Config::NoContinuity | Config::Classic) {
+                p.continuity = None;
+            }
+        })
+    }
+
+    fn advance(&self, d: Duration) {
+        let mut c = self.clock.lock().unwrap_or_else(|e| e.into_inner());
+        *c += d;
+    }
+}
+
+/// What an attacker (or a camera) sees of the check: the prompt and move of the last answer, and
+/// the challenge's parameters.
+struct Seen {
+    /// Every distinct prompt so far, in order (what the challenge asked).
+    asked: Vec<String>,
+    prompt: String,
+    current_move: Option<String>,
+    params: serde_json::Value,
+}
+
+/// Runs one check: `next` gives the next frame (key, nonce) from what was seen, or None to stop.
+/// `dt`: time between frames. Returns the final status and the failure reason.
+fn run_trial(
+    sim: &Sim,
+    svc: &LivenessService<EvalPort>,
+    dt: Duration,
+    mut next: impl FnMut(&Seen) -> Option<(u64, u64)>,
+) -> (Status, Option<String>) {
+    let owner = Owner::Client("eval".into());
+    let Ok(started) = svc.start(owner.clone(), None, false) else {
+        return (Status::Failed, Some("start".into()));
+    };
+    let mut seen = Seen {
+        asked: vec![started.prompt.clone()],
+        prompt: started.prompt.clone(),
+        current_move: None,
+        params: started.params.clone(),
+    };
+    let mut token = started.frame_token.unwrap_or_default();
+    for _ in 0..400 {
+        let Some((key, nonce)) = next(&seen) else { break };
+        sim.advance(dt);
+        match sim
+            .rt
+            .block_on(svc.frame(&owner, &started.id, &token, bytes(key, nonce)))
+        {
+            Ok(out) => {
+                if out.status.is_final() {
+                    let reason = match out.reason {
+                        Some(r) => serde_json::to_value(r)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string)),
+                        None => Some(format!("passed: {}", seen.asked.join(" / "))),
+                    };
+                    return (out.status, reason);
+                }
+                if seen.asked.last() != Some(&out.prompt) {
+                    seen.asked.push(out.prompt.clone());
+                }
+                seen.prompt = out.prompt;
+                seen.current_move = out.current_move.map(str::to_string);
+                let Some(t) = out.next_token else { break };
+                token = t;
+            }
+            Err(LivenessError::Refused(FrameRefusal::Replayed)) => continue,
+            Err(_) => break,
+        }
+    }
+    sim.advance(Duration::from_secs(60));
+    let r = svc.report(&owner, &started.id).ok();
+    (
+        r.as_ref().map_or(Status::Failed, |r| r.status),
+        Some("did not finish".into()),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Material
 
 fn ffmpeg(args: &[String], dir: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
     let status = Command::new("ffmpeg")
@@ -92,115 +308,418 @@ fn ffmpeg(args: &[String], dir: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
     Ok(frames)
 }
 
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// One byte changed, in the last stretch of entropy-coded data (the picture still decodes).
+fn one_byte_changed(jpeg: &[u8]) -> Vec<u8> {
+    let mut b = jpeg.to_vec();
+    let i = b.len().saturating_sub(4);
+    if let Some(x) = b.get_mut(i) {
+        *x ^= 0x01;
+        if *x == 0xff {
+            *x = 0xfe;
+        }
+    }
+    b
+}
+
+struct Source {
+    name: String,
+    keys: Vec<u64>,
+    /// Frames a second.
+    fps: f32,
+}
+
+impl Source {
+    fn dt(&self) -> Duration {
+        Duration::from_secs_f32(1.0 / self.fps.max(1.0))
+    }
+}
+
+fn obs_of(table: &HashMap<u64, Observation>, key: u64) -> Option<&facegate_core::liveness::FaceObservation> {
+    table
+        .get(&key)
+        .and_then(|o| o.face.as_ref().filter(|_| o.faces == 1))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attackers
+
+/// How a frame-picking script chooses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Picker {
+    /// The recorded frame that best answers the prompt, from anywhere in the recording.
+    OutOfOrder,
+    /// The best of the next 20 recorded frames (never going back).
+    InOrder,
+    /// Walks through the recording one frame at a time (forwards or backwards) towards the best
+    /// frame: every pair of frames sent is a real pair of neighbours.
+    Navigate,
+}
+
+/// How well a frame answers a prompt (higher is better).
+fn score(
+    prompt: &str,
+    params: &serde_json::Value,
+    f: &facegate_core::liveness::FaceObservation,
+    blink_phase: bool,
+) -> f32 {
+    let p = prompt.to_lowercase();
+    let frontal = -(f.yaw.abs() + f.pitch.abs());
+    if p.contains("turn your head left") {
+        f.yaw + 100.0 * f.parallax
+    } else if p.contains("turn your head right") {
+        -f.yaw - 100.0 * f.parallax
+    } else if p.contains("turn your head up") {
+        f.pitch - f.yaw.abs()
+    } else if p.contains("turn your head down") {
+        -f.pitch - f.yaw.abs()
+    } else if p.contains("blink") {
+        // Closed then open, alternately.
+        frontal / 10.0
+            + if blink_phase {
+                -100.0 * f.eyes
+            } else {
+                100.0 * f.eyes
+            }
+    } else if p.contains("eyes open") {
+        frontal / 10.0 + 100.0 * f.eyes
+    } else if p.contains("circle") || p.contains("hold still") {
+        let t = &params["target"];
+        let (tx, ty) = (
+            t["x"].as_f64().unwrap_or(0.5) as f32,
+            t["y"].as_f64().unwrap_or(0.5) as f32,
+        );
+        -((f.nose.0 - tx).powi(2) + (f.nose.1 - ty).powi(2)).sqrt() * 100.0 + f.yaw.abs() / 100.0
+    } else if p.contains("smile") {
+        f.corner_lift * 100.0 + f.mouth_width
+    } else {
+        frontal
+    }
+}
+
+fn picker(
+    table: &HashMap<u64, Observation>,
+    src: &Source,
+    kind: Picker,
+) -> impl FnMut(&Seen) -> Option<(u64, u64)> {
+    let usable: Vec<(usize, facegate_core::liveness::FaceObservation)> = src
+        .keys
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| obs_of(table, *k).map(|f| (i, *f)))
+        .collect();
+    let keys = src.keys.clone();
+    let mut pos: Option<usize> = None;
+    let mut nonce = 0u64;
+    let mut sent = 0;
+    let mut last_prompt = String::new();
+    let mut blink_phase = true;
+    move |seen: &Seen| {
+        sent += 1;
+        if sent > 300 || usable.is_empty() {
+            return None;
+        }
+        if seen.prompt.to_lowercase().contains("blink") && seen.prompt == last_prompt {
+            blink_phase = !blink_phase;
+        } else if seen.prompt != last_prompt {
+            blink_phase = true;
+        }
+        last_prompt = seen.prompt.clone();
+        let best_in =
+            |range: &mut dyn Iterator<Item = &(usize, facegate_core::liveness::FaceObservation)>| {
+                range
+                    .max_by(|a, b| {
+                        score(&seen.prompt, &seen.params, &a.1, blink_phase).total_cmp(&score(
+                            &seen.prompt,
+                            &seen.params,
+                            &b.1,
+                            blink_phase,
+                        ))
+                    })
+                    .map(|x| x.0)
+            };
+        let target = match kind {
+            Picker::OutOfOrder | Picker::Navigate => best_in(&mut usable.iter()),
+            Picker::InOrder => {
+                let from = pos.map_or(0, |p| p + 1);
+                best_in(&mut usable.iter().filter(|(i, _)| *i >= from && *i < from + 20)).or(Some(from))
+            }
+        }?;
+        let idx = match (kind, pos) {
+            (Picker::Navigate, Some(p)) if target > p => p + 1,
+            (Picker::Navigate, Some(p)) if target < p => p - 1,
+            (Picker::Navigate, Some(p)) => p,
+            _ => target,
+        };
+        if idx >= keys.len() {
+            return None;
+        }
+        pos = Some(idx);
+        nonce += 1;
+        Some((keys[idx], nonce))
+    }
+}
+
+/// The frames in order from `from`, every `stride`-th, `loops` times; each send new bytes unless
+/// `same_bytes`.
+fn replay(
+    keys: &[u64],
+    from: usize,
+    stride: usize,
+    loops: usize,
+    same_bytes: bool,
+) -> impl FnMut(&Seen) -> Option<(u64, u64)> {
+    let seq: Vec<u64> = (0..loops)
+        .flat_map(|_| keys.iter().skip(from).step_by(stride.max(1)).copied())
+        .collect();
+    let mut i = 0;
+    move |_: &Seen| {
+        let k = *seq.get(i)?;
+        i += 1;
+        Some((k, if same_bytes { 0 } else { i as u64 }))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+/// ln C(n, k)
+fn ln_choose(n: usize, k: usize) -> f64 {
+    (1..=k).map(|i| ((n - k + i) as f64).ln() - (i as f64).ln()).sum()
+}
+
+/// P(X <= k) for X ~ Binomial(n, p).
+fn binom_cdf(k: usize, n: usize, p: f64) -> f64 {
+    if p <= 0.0 {
+        return 1.0;
+    }
+    if p >= 1.0 {
+        return if k >= n { 1.0 } else { 0.0 };
+    }
+    (0..=k)
+        .map(|i| (ln_choose(n, i) + i as f64 * p.ln() + (n - i) as f64 * (1.0 - p).ln()).exp())
+        .sum()
+}
+
+/// Clopper-Pearson upper limit of the two-sided 95% interval for k of n.
+pub fn upper95(k: usize, n: usize) -> f64 {
+    if n == 0 || k >= n {
+        return 1.0;
+    }
+    let (mut lo, mut hi) = (k as f64 / n as f64, 1.0);
+    for _ in 0..60 {
+        let mid = (lo + hi) / 2.0;
+        if binom_cdf(k, n, mid) > 0.025 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi
+}
+
+#[derive(Default, Clone)]
+struct Tally {
+    trials: usize,
+    passed: usize,
+    reasons: HashMap<String, usize>,
+    /// What the accepted trials were asked.
+    examples: Vec<String>,
+}
+
+impl Tally {
+    fn add(&mut self, (status, reason): (Status, Option<String>)) {
+        self.trials += 1;
+        if status == Status::Succeeded {
+            self.passed += 1;
+            if let Some(r) = reason
+                && self.examples.len() < 3
+            {
+                self.examples.push(r);
+            }
+        } else {
+            *self
+                .reasons
+                .entry(reason.unwrap_or_else(|| "-".into()))
+                .or_default() += 1;
+        }
+    }
+
+    fn rate(&self, of_failures: bool) -> String {
+        let k = if of_failures {
+            self.trials - self.passed
+        } else {
+            self.passed
+        };
+        format!(
+            "{k}/{} = {:.1}% (≤ {:.1}%)",
+            self.trials,
+            100.0 * k as f64 / self.trials.max(1) as f64,
+            100.0 * upper95(k, self.trials)
+        )
+    }
+
+    fn top_reasons(&self) -> String {
+        let mut v: Vec<_> = self.reasons.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        v.iter()
+            .take(3)
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
 pub fn run(args: LivenessEvalArgs, models_dir: &Path) -> anyhow::Result<()> {
     let pipeline = super::load_pipeline(models_dir, &args.pack, None, 1)?;
     let antispoof = AntiSpoof::load(models_dir, &Default::default())
-        .map_err(|e| eprintln!("no passive model ({e}): challenge only"))
-        .ok();
+        .context("liveness-eval needs the passive anti-spoof model (facegate models fetch)")?;
     let continuity = pipeline.manifest().threshold_for(1e-2).unwrap_or(0.2);
+    let identity = pipeline
+        .manifest()
+        .threshold_for(crate::server::liveness::IDENTITY_FAR);
     let td = &args.testdata;
     let tmp = std::env::temp_dir().join(format!("facegate-liveness-eval-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
-    let fps = args.fps;
-    let s = |p: &Path| p.display().to_string();
+    let lv = td.join("liveness");
+    let video = lv.join("live_head_turn/real.webm").display().to_string();
+
+    let mut table: HashMap<u64, Observation> = HashMap::new();
+    let mut sources: Vec<Source> = Vec::new();
+    let mut raw: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+    let mut analyse =
+        |name: &str, frames: Vec<Vec<u8>>, fps: f32, sources: &mut Vec<Source>| -> anyhow::Result<()> {
+            let id = sources.len() as u64;
+            let mut keys = Vec::new();
+            for (i, f) in frames.iter().enumerate() {
+                let key = (id << 32) | i as u64;
+                let o = match facegate_vision::decode(f, &Default::default()) {
+                    Ok(img) => {
+                        crate::server::liveness::observe_image_core(&pipeline, Some(&antispoof), &img, 90.0)?
+                    }
+                    Err(_) => Observation::default(),
+                };
+                table.insert(key, o);
+                keys.push(key);
+            }
+            eprintln!("{name}: {} frames analysed", keys.len());
+            raw.insert(name.to_string(), frames);
+            sources.push(Source {
+                name: name.to_string(),
+                keys,
+                fps,
+            });
+            Ok(())
+        };
+    let cam = |extra: &str| -> Vec<String> {
+        strs(&[
+            "-i",
+            &video,
+            "-vf",
+            &format!("fps=15,scale=640:360{extra}"),
+            "-q:v",
+            "2",
+        ])
+    };
+    // The live video as a webcam at 15 fps; the same through camera noise and the JPEG the page makes.
+    let live = ffmpeg(&cam(""), &tmp)?;
+    let bytechanged: Vec<Vec<u8>> = live.iter().map(|f| one_byte_changed(f)).collect();
+    analyse("live", live, 15.0, &mut sources)?;
+    analyse(
+        "live, camera noise + JPEG",
+        ffmpeg(&cam(",noise=alls=5:allf=t"), &tmp)?,
+        15.0,
+        &mut sources,
+    )?;
+    analyse(
+        "live, one byte changed per frame",
+        bytechanged,
+        15.0,
+        &mut sources,
+    )?;
     let still = |p: &Path| -> Vec<String> {
-        vec![
-            "-loop".into(),
-            "1".into(),
-            "-t".into(),
-            "5".into(),
-            "-i".into(),
-            s(p),
-            "-vf".into(),
-            format!(
-                "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,noise=alls=6:allf=t,fps={fps}"
-            ),
-            "-q:v".into(),
-            "3".into(),
-        ]
+        strs(&[
+            "-loop",
+            "1",
+            "-t",
+            "5",
+            "-i",
+            &p.display().to_string(),
+            "-vf",
+            "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,noise=alls=6:allf=t,fps=8",
+            "-q:v",
+            "3",
+        ])
     };
     let slid = |p: &Path| -> Vec<String> {
-        vec![
-            "-f".into(),
-            "lavfi".into(),
-            "-i".into(),
-            "color=c=gray:s=640x480:d=5".into(),
-            "-loop".into(),
-            "1".into(),
-            "-t".into(),
-            "5".into(),
-            "-i".into(),
-            s(p),
-            "-filter_complex".into(),
-            format!(
-                "[1:v]scale=-2:300[p];[0:v][p]overlay=x='170+120*sin(t*1.6)':y=90,noise=alls=6:allf=t,fps={fps}"
-            ),
-            "-q:v".into(),
-            "3".into(),
-        ]
+        strs(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=gray:s=640x480:d=5",
+            "-loop",
+            "1",
+            "-t",
+            "5",
+            "-i",
+            &p.display().to_string(),
+            "-filter_complex",
+            "[1:v]scale=-2:300[p];[0:v][p]overlay=x='170+120*sin(t*1.6)':y=90,noise=alls=6:allf=t,fps=8",
+            "-q:v",
+            "3",
+        ])
     };
-    let lv = td.join("liveness");
-    let video = lv.join("live_head_turn/real.webm");
-    let mut inputs: Vec<(Option<&'static str>, String, Vec<String>)> = vec![
+    let sf = lv.join("silent_face");
+    let mut stills: Vec<(&'static str, usize)> = Vec::new();
+    for (kind, name, args) in [
         (
-            None,
-            "real.webm (live person)".into(),
-            vec![
-                "-i".into(),
-                s(&video),
-                "-vf".into(),
-                format!("fps={fps},scale=640:360"),
-                "-q:v".into(),
-                "3".into(),
-            ],
+            "printed photo, held",
+            "image_F1.jpg",
+            still(&sf.join("image_F1.jpg")),
         ),
         (
-            Some("video replay of the live person"),
-            "real.webm replayed".into(),
-            vec![
-                "-i".into(),
-                s(&video),
-                "-vf".into(),
-                format!("fps={fps},scale=640:360"),
-                "-q:v".into(),
-                "3".into(),
-            ],
+            "printed photo, moved",
+            "image_F1.jpg slid",
+            slid(&sf.join("image_F1.jpg")),
         ),
         (
-            Some("printed photo, held"),
-            "image_F1.jpg".into(),
-            still(&lv.join("silent_face/image_F1.jpg")),
+            "photo on a screen, held",
+            "image_F2.jpg",
+            still(&sf.join("image_F2.jpg")),
         ),
         (
-            Some("printed photo, moved"),
-            "image_F1.jpg slid".into(),
-            slid(&lv.join("silent_face/image_F1.jpg")),
+            "photo on a screen, moved",
+            "image_F2.jpg slid",
+            slid(&sf.join("image_F2.jpg")),
         ),
         (
-            Some("photo on a screen, held"),
-            "image_F2.jpg".into(),
-            still(&lv.join("silent_face/image_F2.jpg")),
+            "photo of a live face, held",
+            "image_T1.jpg",
+            still(&sf.join("image_T1.jpg")),
         ),
         (
-            Some("photo of a live face, held"),
-            "image_T1.jpg".into(),
-            still(&lv.join("silent_face/image_T1.jpg")),
+            "screen replay (demo.gif frames 12-29)",
+            "demo.gif screen part",
+            strs(&[
+                "-i",
+                &sf.join("demo.gif").display().to_string(),
+                "-vf",
+                "select=gte(n\\,11),scale=-2:480",
+                "-fps_mode",
+                "passthrough",
+                "-q:v",
+                "3",
+            ]),
         ),
-        (
-            Some("screen replay (demo.gif frames 12-29)"),
-            "demo.gif screen part".into(),
-            vec![
-                "-i".into(),
-                s(&lv.join("silent_face/demo.gif")),
-                "-vf".into(),
-                "select=gte(n\\,11),scale=-2:480".into(),
-                "-fps_mode".into(),
-                "passthrough".into(),
-                "-q:v".into(),
-                "3".into(),
-            ],
-        ),
-    ];
+    ] {
+        analyse(name, ffmpeg(&args, &tmp)?, 8.0, &mut sources)?;
+        stills.push((kind, sources.len() - 1));
+    }
     // One photo per person of the deepface set, held still and slid across the camera.
     let deepface = td.join("faces/deepface");
     let mut people: Vec<PathBuf> = std::fs::read_dir(&deepface)
@@ -209,6 +728,7 @@ pub fn run(args: LivenessEvalArgs, models_dir: &Path) -> anyhow::Result<()> {
         .filter(|p| p.is_dir())
         .collect();
     people.sort();
+    let mut held_photos = Vec::new();
     for dir in &people {
         let mut imgs: Vec<PathBuf> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -217,145 +737,255 @@ pub fn run(args: LivenessEvalArgs, models_dir: &Path) -> anyhow::Result<()> {
         imgs.sort();
         if let Some(img) = imgs.first() {
             let name = img.strip_prefix(&deepface).unwrap_or(img).display().to_string();
-            inputs.push((Some("digital photo, held"), name.clone(), still(img)));
-            inputs.push((Some("digital photo, moved"), format!("{name} slid"), slid(img)));
+            analyse(&name, ffmpeg(&still(img), &tmp)?, 8.0, &mut sources)?;
+            stills.push(("digital photo, held", sources.len() - 1));
+            held_photos.push(sources.len() - 1);
+            analyse(
+                &format!("{name} slid"),
+                ffmpeg(&slid(img), &tmp)?,
+                8.0,
+                &mut sources,
+            )?;
+            stills.push(("digital photo, moved", sources.len() - 1));
         }
     }
-
-    let mut presentations = Vec::new();
-    for (attack, name, ff) in inputs {
-        let frames = ffmpeg(&ff, &tmp)?;
-        let mut observations = Vec::with_capacity(frames.len());
-        for f in &frames {
-            let img = facegate_vision::decode(f, &Default::default())?;
-            observations.push(crate::server::liveness::observe_image(
-                &pipeline,
-                antispoof.as_ref(),
-                &img,
-                25.0,
-            )?);
-        }
-        eprintln!("{name}: {} frames analysed", observations.len());
-        presentations.push(Presentation {
-            attack,
-            name,
-            observations,
-        });
-    }
-
     let _ = std::fs::remove_dir_all(&tmp);
-    let policy = Policy {
-        lifetime: Duration::from_secs(60),
+
+    let table: Table = Arc::new(table);
+    let sim = Sim {
+        table: table.clone(),
+        identity,
         continuity_threshold: continuity,
-        ..Policy::default()
+        clock: Arc::new(Mutex::new(Instant::now())),
+        rt: tokio::runtime::Builder::new_current_thread().build()?,
     };
-    let instances = challenges();
-    // (attack type) -> (presentations, trials, accepted, example)
-    let mut by_attack: Vec<(&'static str, usize, usize, usize, Vec<String>)> = Vec::new();
-    let mut bona_trials = 0;
-    let mut bona_rejected = Vec::new();
-    let mut passive: Vec<(String, Vec<f32>)> = Vec::new();
-    for p in &presentations {
-        let scores: Vec<f32> = p
-            .observations
-            .iter()
-            .filter_map(|o| o.face.and_then(|f| f.live_score))
-            .collect();
-        passive.push((p.name.clone(), scores));
-        for (cname, make) in &instances {
-            let bona = p.attack.is_none();
-            if bona && !performed_by_the_video(cname) {
-                continue;
-            }
-            let status = run_check(make(), &policy, &p.observations, fps);
-            if let Some(kind) = p.attack {
-                let i = match by_attack.iter().position(|a| a.0 == kind) {
-                    Some(i) => i,
-                    None => {
-                        by_attack.push((kind, 0, 0, 0, Vec::new()));
-                        by_attack.len() - 1
-                    }
-                };
-                by_attack[i].2 += 1;
-                if status == Status::Succeeded {
-                    by_attack[i].3 += 1;
-                    by_attack[i].4.push(format!("{} / {cname}", p.name));
-                }
-            } else {
-                bona_trials += 1;
-                if status != Status::Succeeded {
-                    bona_rejected.push(format!("{cname}: {status:?}"));
-                }
-            }
-        }
-        if let Some(kind) = p.attack
-            && let Some(a) = by_attack.iter_mut().find(|a| a.0 == kind)
-        {
-            a.1 += 1;
-        }
+    let (live, cam, byte) = (&sources[0], &sources[1], &sources[2]);
+    if let Some(path) = &args.dump {
+        dump(path, &table, live, &raw)?;
     }
+    let n = args.trials.max(50);
+    let seeds = |salt: u64| (0..n as u64).map(move |i| salt * 1_000_003 + i);
+
+    // Where the live video's turn starts: bona fide segments start anywhere before it.
+    let first_turn = live
+        .keys
+        .iter()
+        .position(|k| obs_of(&table, *k).is_some_and(|f| f.yaw.abs() > 15.0))
+        .unwrap_or(0);
+    let offsets: Vec<usize> = (0..first_turn.saturating_sub(8)).step_by(3).collect();
 
     let mut md = String::new();
     md.push_str(&format!(
-        "Liveness on the shared test data (pack {}, passive model: {}; {} challenge instances per presentation, frames at {fps} fps).\n\n",
+        "Liveness on the shared test data: pack {}, passive model on, identity threshold {} (FAR {:e}), \
+         {n} trials per attack drawn from the server's challenge distribution unless said otherwise; \
+         APCER/BPCER as k/n = rate (≤ 95% Clopper-Pearson upper bound).\n\n",
         args.pack,
-        if antispoof.is_some() { "on" } else { "off" },
-        instances.len()
+        identity.map_or("-".into(), |t| format!("{t:.3}")),
+        crate::server::liveness::IDENTITY_FAR
     ));
-    md.push_str("| attack type | presentations | trials | accepted | APCER |\n|---|---|---|---|---|\n");
-    for (kind, n, trials, acc, _) in &by_attack {
-        md.push_str(&format!(
-            "| {kind} | {n} | {trials} | {acc} | {:.1}% |\n",
-            100.0 * *acc as f64 / (*trials).max(1) as f64
-        ));
-    }
-    md.push_str(&format!(
-        "\nBona fide: {bona_trials} trials (the live video under the challenges it performs), {} rejected: BPCER {:.0}%{}.\n",
-        bona_rejected.len(),
-        100.0 * bona_rejected.len() as f64 / bona_trials.max(1) as f64,
-        if bona_rejected.is_empty() { String::new() } else { format!(" ({})", bona_rejected.join("; ")) }
-    ));
-    // The replayed recording per challenge kind, and weighted as the server draws kinds by default
-    // (each default kind equally likely, its parameters uniformly).
-    if let Some(replay) = by_attack.iter().find(|a| a.0.starts_with("video replay")) {
-        let kind_of = |c: &str| c.split(' ').next().unwrap_or("").to_string();
-        let mut kinds: Vec<String> = instances.iter().map(|(c, _)| kind_of(c)).collect();
-        kinds.dedup();
-        let defaults = crate::server::liveness::LivenessSettings::default().kinds;
-        let mut weighted = 0.0;
-        md.push_str("\nThe replayed recording, per challenge kind: ");
-        let mut parts = Vec::new();
-        for k in &kinds {
-            let n = instances.iter().filter(|(c, _)| kind_of(c) == *k).count();
-            let passed = replay
-                .4
-                .iter()
-                .filter(|a| a.split(" / ").nth(1).is_some_and(|c| kind_of(c) == *k))
-                .count();
-            parts.push(format!("{k} {passed}/{n}"));
-            if defaults.iter().any(|d| d.as_str() == k) {
-                weighted += passed as f64 / n as f64 / defaults.len() as f64;
+    let mut rows: Vec<(String, Vec<Tally>)> = Vec::new();
+    let mut bona: Vec<Tally> = Vec::new();
+    for config in Config::ALL {
+        let mut results: Vec<(String, Tally)> = Vec::new();
+        let put = |name: &str, r: (Status, Option<String>), results: &mut Vec<(String, Tally)>| match results
+            .iter_mut()
+            .find(|x| x.0 == name)
+        {
+            Some(x) => x.1.add(r),
+            None => {
+                let mut t = Tally::default();
+                t.add(r);
+                results.push((name.to_string(), t));
+            }
+        };
+        // Bona fide: contiguous segments of the live video, clean and through camera noise + JPEG,
+        // at 15 and 7.5 frames a second, under the challenge it performs.
+        let mut b = Tally::default();
+        for src in [live, cam] {
+            for stride in [1usize, 2] {
+                for &from in &offsets {
+                    let svc = sim.service(config, Draw::RightLeft);
+                    b.add(run_trial(
+                        &sim,
+                        &svc,
+                        src.dt() * stride as u32,
+                        replay(&src.keys, from, stride, 1, false),
+                    ));
+                }
             }
         }
+        bona.push(b);
+        // Frame-picking scripts with a recording of the person the server has never seen.
+        for (name, kind) in [
+            ("frame-picking script, out of order", Picker::OutOfOrder),
+            ("frame-picking script, in order", Picker::InOrder),
+            ("frame-picking script, walking the recording", Picker::Navigate),
+        ] {
+            for seed in seeds(1) {
+                let svc = sim.service(config, Draw::Server(seed));
+                let r = run_trial(&sim, &svc, live.dt(), picker(&table, live, kind));
+                put(name, r, &mut results);
+            }
+            // The same against a slow server (a frame every 250 ms): more time between frames
+            // must not buy larger jumps.
+            if kind == Picker::OutOfOrder {
+                for seed in seeds(4) {
+                    let svc = sim.service(config, Draw::Server(seed));
+                    let r = run_trial(&sim, &svc, Duration::from_millis(250), picker(&table, live, kind));
+                    put(
+                        "frame-picking script, out of order, slow server (4 frames/s)",
+                        r,
+                        &mut results,
+                    );
+                }
+            }
+        }
+        // The recording replayed, never seen before: plain and looped.
+        for seed in seeds(2) {
+            let svc = sim.service(config, Draw::Server(seed));
+            put(
+                "recording replayed (new to the server)",
+                run_trial(&sim, &svc, live.dt(), replay(&live.keys, 0, 1, 1, false)),
+                &mut results,
+            );
+            let svc = sim.service(config, Draw::Server(seed));
+            put(
+                "recording looped (new to the server)",
+                run_trial(&sim, &svc, live.dt(), replay(&live.keys, 0, 1, 3, false)),
+                &mut results,
+            );
+        }
+        // The recording sent again in a fresh check after the server saw it (the person's own
+        // earlier check), under the challenge it performs: only the frame memory can stop it.
+        for (name, src, same) in [
+            ("replayed in a fresh check, same bytes", live, true),
+            (
+                "replayed in a fresh check, one byte changed per frame",
+                byte,
+                false,
+            ),
+            ("replayed in a fresh check, camera noise + JPEG", cam, false),
+        ] {
+            for (i, &from) in offsets.iter().cycle().take(n).enumerate() {
+                let svc = sim.service(config, Draw::RightLeft);
+                // The genuine check whose frames the attacker captured.
+                let _ = run_trial(
+                    &sim,
+                    &svc,
+                    live.dt(),
+                    replay(&live.keys, offsets[(i + 1) % offsets.len()], 1, 1, false),
+                );
+                put(
+                    name,
+                    run_trial(&sim, &svc, src.dt(), replay(&src.keys, from, 1, 1, same)),
+                    &mut results,
+                );
+            }
+        }
+        // Identity splice: the victim's frontal frames (a photo held to the camera), the
+        // attacker's own turned frames (the live video), under the challenge the turns perform.
+        for (i, &photo) in held_photos
+            .iter()
+            .cycle()
+            .take(n.max(held_photos.len()))
+            .enumerate()
+        {
+            let from = offsets[i % offsets.len()];
+            let ph = sources[photo].keys.clone();
+            let lk = live.keys.clone();
+            let t = table.clone();
+            let mut j = from;
+            let mut nonce = 0;
+            let next = move |_: &Seen| {
+                let k = *lk.get(j)?;
+                j += 1;
+                nonce += 1;
+                let turned = obs_of(&t, k).is_some_and(|f| f.yaw.abs() > 25.0);
+                Some((if turned { k } else { ph[j % ph.len()] }, nonce))
+            };
+            let svc = sim.service(config, Draw::RightLeft);
+            put(
+                "identity splice: frontal frames of one person, turns of another",
+                run_trial(&sim, &svc, live.dt(), next),
+                &mut results,
+            );
+        }
+        // Prints, screens, photos, held and moved, and the screen replay.
+        for (kind, src) in &stills {
+            let per = if stills.iter().filter(|s| s.0 == *kind).count() == 1 {
+                n
+            } else {
+                n.div_ceil(13)
+            };
+            for seed in seeds(3).take(per) {
+                let svc = sim.service(config, Draw::Server(seed));
+                let s = &sources[*src];
+                put(
+                    kind,
+                    run_trial(&sim, &svc, s.dt(), replay(&s.keys, 0, 1, 1, false)),
+                    &mut results,
+                );
+            }
+        }
+        for (name, t) in results {
+            match rows.iter_mut().find(|r| r.0 == name) {
+                Some(r) => r.1.push(t),
+                None => rows.push((name, vec![t])),
+            }
+        }
+        eprintln!("{}: done", config.label());
+    }
+
+    md.push_str("| attack type | trials | default: APCER | refused by (default) |");
+    for c in &Config::ALL[1..] {
+        md.push_str(&format!(" {} |", c.label()));
+    }
+    md.push_str("\n|---|---|---|---|");
+    for _ in &Config::ALL[1..] {
+        md.push_str("---|");
+    }
+    md.push('\n');
+    for (name, t) in &rows {
         md.push_str(&format!(
-            "{}; with the default challenge mix ({}) a replay passes {:.1}% of checks.\n",
-            parts.join(", "),
-            defaults.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
-            100.0 * weighted
+            "| {name} | {} | {} | {} |",
+            t[0].trials,
+            t[0].rate(false),
+            t[0].top_reasons()
+        ));
+        for x in &t[1..] {
+            md.push_str(&format!(
+                " {:.1}% |",
+                100.0 * x.passed as f64 / x.trials.max(1) as f64
+            ));
+        }
+        md.push('\n');
+    }
+    md.push_str(&format!(
+        "| **bona fide** (BPCER): segments of the live video, clean and with camera noise + JPEG, 15 and 7.5 fps | {} | {} | {} |",
+        bona[0].trials,
+        bona[0].rate(true),
+        bona[0].top_reasons()
+    ));
+    for x in &bona[1..] {
+        md.push_str(&format!(
+            " {:.1}% |",
+            100.0 * (x.trials - x.passed) as f64 / x.trials.max(1) as f64
         ));
     }
-    let accepted: Vec<String> = by_attack.iter().flat_map(|a| a.4.clone()).collect();
-    if !accepted.is_empty() {
-        md.push_str(&format!("\nAccepted attacks: {}.\n", accepted.join("; ")));
+    for (name, t) in &rows {
+        for e in &t[0].examples {
+            md.push_str(&format!("\n- accepted ({name}): {e}"));
+        }
     }
-    md.push_str("\nPassive anti-spoof score per presentation (median of its frames' live probability; the check needs 0.02):\n\n| presentation | frames with a face | median | max |\n|---|---|---|---|\n");
-    for (name, mut v) in passive {
-        v.sort_by(f32::total_cmp);
-        let med = v.get(v.len() / 2).copied();
-        let max = v.last().copied();
-        let f = |x: Option<f32>| x.map_or("-".into(), |x| format!("{x:.3}"));
-        md.push_str(&format!("| {name} | {} | {} | {} |\n", v.len(), f(med), f(max)));
-    }
+    md.push_str("\n\nColumns after the third: APCER (BPCER in the last row) with one mechanism off, and with the challenges and rules from before issue 12.\n");
+    md.push_str(&hash_report(&table, live, cam, byte));
+    md.push_str(&identity_report(
+        &table,
+        live,
+        &held_photos.iter().map(|i| &sources[*i]).collect::<Vec<_>>(),
+        identity,
+    ));
+    md.push_str(&passive_report(&table, &sources));
     println!("{md}");
     if let Some(out) = args.out {
         std::fs::write(&out, &md).with_context(|| format!("writing {}", out.display()))?;
@@ -363,23 +993,195 @@ pub fn run(args: LivenessEvalArgs, models_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs one check over the frames with the server's clock at the frame rate; the final status (a
-/// check still in progress when the frames end counts as not passed).
-fn run_check(challenge: Box<dyn Challenge>, policy: &Policy, frames: &[Observation], fps: u32) -> Status {
-    let t0 = Instant::now();
-    let mut check = Check::new(challenge, policy.clone(), t0);
-    let mut token = check.first_token().map(str::to_string);
-    for (i, obs) in frames.iter().enumerate() {
-        let t = t0 + Duration::from_millis(i as u64 * 1000 / u64::from(fps.max(1)));
-        let Some(tok) = token.take() else { break };
-        if check.accept(&tok, format!("frame {i}").as_bytes(), t).is_err() {
-            break;
+/// Perceptual hash distances: what the frame memory must catch and what it must let through.
+fn hash_report(table: &HashMap<u64, Observation>, live: &Source, cam: &Source, byte: &Source) -> String {
+    let h = |k: &u64| table.get(k).and_then(|o| o.phash);
+    let pairs = |a: &Source, b: &Source| -> Vec<u32> {
+        a.keys
+            .iter()
+            .zip(&b.keys)
+            .filter_map(|(x, y)| Some(memory::distance(&h(x)?, &h(y)?)))
+            .collect()
+    };
+    let stats = |mut v: Vec<u32>| -> String {
+        v.sort();
+        if v.is_empty() {
+            return "-".into();
         }
-        let out = check.record(Some(obs.clone()), t);
-        if out.status.is_final() {
-            return out.status;
+        let within = v.iter().filter(|d| **d <= memory::SAME_PICTURE_BITS).count();
+        format!(
+            "{} / {} / {} | {:.1}% of {} |",
+            v[0],
+            v[v.len() / 2],
+            v[v.len() - 1],
+            100.0 * within as f64 / v.len() as f64,
+            v.len()
+        )
+    };
+    let hashes: Vec<[u64; 4]> = live.keys.iter().filter_map(h).collect();
+    let apart = |min_gap: usize, max_gap: usize| -> Vec<u32> {
+        let mut v = Vec::new();
+        for i in 0..hashes.len() {
+            for j in i + min_gap..hashes.len().min(i + max_gap + 1) {
+                v.push(memory::distance(&hashes[i], &hashes[j]));
+            }
         }
-        token = out.next_token;
+        v
+    };
+    format!(
+        "\nPerceptual hash distances (bits of 256; min / median / max), the frame memory's threshold is {} bits, and a check fails at the {}rd frame within it of another check's:\n\n\
+         | pair of frames | distance | within the threshold |\n|---|---|---|\n\
+         | same frame, one byte changed | {}\n\
+         | same frame, camera noise + JPEG re-encoded | {}\n\
+         | consecutive frames of the live video (1/15 s) | {}\n\
+         | live video frames 1-5 s apart | {}\n\
+         | live video frames more than 5 s apart | {}\n",
+        memory::SAME_PICTURE_BITS,
+        memory::REPLAY_FRAMES,
+        stats(pairs(live, byte)),
+        stats(pairs(live, cam)),
+        stats(apart(1, 1)),
+        stats(apart(15, 75)),
+        stats(apart(76, 10_000)),
+    )
+}
+
+fn cos(a: &[f32], b: &[f32]) -> f32 {
+    facegate_core::face::cosine(a, b)
+}
+
+/// Cosines of turned frames with the frontal frames' mean: the same person (the live video) and
+/// another (the deepface photos).
+fn identity_report(
+    table: &HashMap<u64, Observation>,
+    live: &Source,
+    photos: &[&Source],
+    threshold: Option<f32>,
+) -> String {
+    let emb = |k: &u64| table.get(k).and_then(|o| o.embedding.clone().zip(o.face));
+    let frames: Vec<(Vec<f32>, facegate_core::liveness::FaceObservation)> =
+        live.keys.iter().filter_map(emb).collect();
+    let frontal: Vec<&Vec<f32>> = frames
+        .iter()
+        .filter(|(_, f)| f.yaw.abs() <= 25.0)
+        .map(|x| &x.0)
+        .collect();
+    let Some(first) = frontal.first() else {
+        return String::new();
+    };
+    let mut mean = vec![0f32; first.len()];
+    for e in &frontal {
+        for (m, v) in mean.iter_mut().zip(e.iter()) {
+            *m += v;
+        }
     }
-    check.status(t0 + policy.lifetime + Duration::from_secs(1))
+    let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+    mean.iter_mut().for_each(|v| *v /= norm);
+    let turned: Vec<f32> = frames
+        .iter()
+        .filter(|(_, f)| f.yaw.abs() > 25.0)
+        .map(|(e, _)| cos(&mean, e))
+        .collect();
+    let all: Vec<f32> = frames.iter().map(|(e, _)| cos(&mean, e)).collect();
+    let mut others = Vec::new();
+    for p in photos {
+        let pf: Vec<Vec<f32>> = p.keys.iter().filter_map(emb).map(|x| x.0).collect();
+        let Some(pe) = pf.first() else { continue };
+        // The splice as the check sees it: the photo's frontal frames are the reference.
+        others.extend(
+            frames
+                .iter()
+                .filter(|(_, f)| f.yaw.abs() > 25.0)
+                .map(|(e, _)| cos(pe, e)),
+        );
+    }
+    let st = |mut v: Vec<f32>| -> String {
+        v.sort_by(f32::total_cmp);
+        if v.is_empty() {
+            return "-".into();
+        }
+        format!(
+            "{:.3} / {:.3} / {:.3} ({})",
+            v[0],
+            v[v.len() / 2],
+            v[v.len() - 1],
+            v.len()
+        )
+    };
+    format!(
+        "\nCosine with the check's frontal frames (min / median / max (frames)); the threshold is {}:\n\n\
+         | frames | cosine |\n|---|---|\n| live video, every frame | {} |\n| live video, turned more than 25° | {} |\n\
+         | live video's turned frames against another person's photo | {} |\n",
+        threshold.map_or("-".into(), |t| format!("{t:.3}")),
+        st(all),
+        st(turned),
+        st(others)
+    )
+}
+
+fn passive_report(table: &HashMap<u64, Observation>, sources: &[Source]) -> String {
+    let mut md = String::from(
+        "\n<details><summary>Passive anti-spoof score per presentation</summary>\n\n\
+         Median of its frames' live probability (the check needs 0.02):\n\n| presentation | frames with a face | median | max |\n|---|---|---|---|\n",
+    );
+    for s in sources {
+        let mut v: Vec<f32> = s
+            .keys
+            .iter()
+            .filter_map(|k| obs_of(table, *k).and_then(|f| f.live_score))
+            .collect();
+        v.sort_by(f32::total_cmp);
+        let f = |x: Option<&f32>| x.map_or("-".into(), |x| format!("{x:.3}"));
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            s.name,
+            v.len(),
+            f(v.get(v.len() / 2)),
+            f(v.last())
+        ));
+    }
+    md.push_str("\n</details>\n");
+    md
+}
+
+/// The live video's measures, frame by frame (for tuning thresholds).
+fn dump(
+    path: &Path,
+    table: &HashMap<u64, Observation>,
+    live: &Source,
+    _raw: &HashMap<String, Vec<Vec<u8>>>,
+) -> anyhow::Result<()> {
+    let mut s = String::from(
+        "i,faces,yaw,pitch,parallax,nose_x,nose_y,cx,cy,width,eyes,mouth,lift,live,phash_prev\n",
+    );
+    let mut prev: Option<[u64; 4]> = None;
+    for (i, k) in live.keys.iter().enumerate() {
+        let Some(o) = table.get(k) else { continue };
+        let d = match (prev, o.phash) {
+            (Some(a), Some(b)) => memory::distance(&a, &b).to_string(),
+            _ => String::new(),
+        };
+        prev = o.phash;
+        match o.face {
+            Some(f) => s.push_str(&format!(
+                "{i},{},{:.1},{:.1},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{d}\n",
+                o.faces,
+                f.yaw,
+                f.pitch,
+                f.parallax,
+                f.nose.0,
+                f.nose.1,
+                f.center.0,
+                f.center.1,
+                f.width,
+                f.eyes,
+                f.mouth_width,
+                f.corner_lift,
+                f.live_score.unwrap_or(-1.0)
+            )),
+            None => s.push_str(&format!("{i},{},,,,,,,,,,,,,{d}\n", o.faces)),
+        }
+    }
+    std::fs::write(path, s)?;
+    Ok(())
 }

@@ -1,524 +1,135 @@
-//! Liveness checks as a service: creates checks with random server-chosen challenges, analyses every
-//! frame with the face pipeline (one face, landmarks, pose, eyes, mouth, nose parallax, passive
-//! anti-spoof score, embeddings of frontal frames) and feeds the numbers to the check's state machine
-//! in `facegate_core::liveness`. Used by the login page (owner: the browser's device cookie) and by
-//! the `/v1/liveness/sessions` API (owner: the OAuth client). Checks live in memory on this instance.
+//! The liveness service (facegate-core) plugged into this server's face engine: [`EnginePort`]
+//! gives it places in the engine's queue and turns each frame into an observation with the vision
+//! pipeline (`facegate_vision::observe`). Everything else (checks, challenges, decisions) is in
+//! `facegate_core::liveness`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::sync::Arc;
 
-use facegate_core::liveness::{
-    ChallengeKind, Check, Decision, FaceObservation, FrameOutcome, FrameRefusal, Observation, Policy, Rng,
-    Status,
-};
-use facegate_vision::antispoof::AntiSpoof;
-use facegate_vision::geometry::Point;
-use facegate_vision::{
-    AnalyzeOptions, DecodeLimits, EngineError, FaceEngine, FacePipeline, FaceWorker, Priority, VisionError,
+use facegate_core::liveness::{Analysis, FaceObservation, FramePort, Observation, PortError, Priority};
+use facegate_vision::observe::FrameObservation;
+use facegate_vision::{EngineError, FaceEngine, FaceWorker, Permit};
+
+pub use facegate_core::liveness::{
+    LivenessError, LivenessSettings, MAX_PER_ORIGIN, Owner, Report, Started, USE_WITHIN,
 };
 
-/// Who may use a check.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Owner {
-    /// A browser on the login page, by its device cookie.
-    Browser(String),
-    /// An API client, by client id.
-    Client(String),
-}
+/// The liveness service as this server runs it.
+pub type LivenessService = facegate_core::liveness::LivenessService<EnginePort>;
 
+/// The false-accept rate whose calibrated threshold every frame of a check (turned ones included)
+/// must reach against the check's frontal frames: `facegate liveness-eval` measured the live
+/// video's turned frames against this and the identity splice (docs/liveness.md).
+pub const IDENTITY_FAR: f64 = 1e-2;
+
+/// The face engine as the liveness service's port.
 #[derive(Debug, Clone)]
-pub struct LivenessSettings {
-    pub kinds: Vec<ChallengeKind>,
-    /// Fixed seed for the challenge parameters (tests only: every check gets the same challenge).
-    pub seed: Option<u64>,
-    pub lifetime: Duration,
-    /// How long a finished check's result can still be read.
-    pub keep_results: Duration,
+pub struct EnginePort {
+    pub engine: Arc<FaceEngine>,
+    identity_threshold: Option<f32>,
 }
 
-impl Default for LivenessSettings {
-    fn default() -> Self {
-        LivenessSettings {
-            // Smile is left out by default: one smile is all a recording of the person smiling
-            // needs (docs/liveness.md). FACEGATE_LIVENESS_CHALLENGES can add it.
-            kinds: vec![
-                ChallengeKind::HeadTurns,
-                ChallengeKind::NoseTarget,
-                ChallengeKind::Blink,
-            ],
-            seed: None,
-            lifetime: Duration::from_secs(45),
-            keep_results: Duration::from_secs(10 * 60),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LivenessError {
-    #[error("no such liveness check")]
-    NotFound,
-    #[error("{0}")]
-    Refused(FrameRefusal),
-    #[error("the liveness check has not succeeded")]
-    NotPassed,
-    #[error("the liveness check was already used")]
-    Used,
-    #[error("the liveness check was made for another sign-in")]
-    WrongBinding,
-    #[error("the liveness check passed too long ago")]
-    Stale,
-    #[error("too many liveness checks are running from this address")]
-    TooMany,
-    #[error("{0}")]
-    Unavailable(String),
-    /// The face engine's queue is full; the frame was not taken (its token still holds).
-    #[error("the server is busy: send the frame again in {retry_after} s")]
-    Busy { retry_after: u64 },
-}
-
-#[derive(Debug)]
-struct Entry {
-    owner: Owner,
-    check: Check,
-    client_request_token: Option<String>,
-    /// Keep the best frontal frame (JPEG bytes as sent) to hand back as a reference image.
-    want_reference: bool,
-    reference: Option<(f32, Vec<u8>)>,
-    used: bool,
-    /// What the check was started for (a pending login's id, an enrolment): it is usable for that only.
-    binding: Option<String>,
-    /// Where it was started from (the client address), for the per-address cap.
-    origin: Option<String>,
-    /// When it succeeded.
-    succeeded_at: Option<Instant>,
-    /// Frames accepted so far: after the first, the check is under way and its frames go first.
-    frames_sent: u32,
-}
-
-/// A passed check is usable this long after it passed.
-pub const USE_WITHIN: Duration = Duration::from_secs(60);
-/// Checks running at once from one address (an office behind one NAT runs several; one address
-/// cannot take the whole `MAX_CHECKS`).
-pub const MAX_PER_ORIGIN: usize = 16;
-
-/// What a new check looks like to its caller.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Started {
-    pub id: String,
-    pub kind: ChallengeKind,
-    pub params: serde_json::Value,
-    pub prompt: String,
-    /// The token for the first frame (absent when an idempotent repeat finds the check under way).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frame_token: Option<String>,
-    pub expires_in: u64,
-    pub status: Status,
-    /// An idempotent repeat found this check (it was not made now).
-    #[serde(skip)]
-    pub existing: bool,
-}
-
-impl Started {
-    fn of(check: &mut Check, now: Instant, existing: bool) -> Started {
-        Started {
-            status: check.status(now),
-            id: check.id.clone(),
-            kind: check.kind(),
-            params: check.params(),
-            prompt: check.prompt(),
-            frame_token: check.first_token().map(str::to_string),
-            expires_in: check.deadline.saturating_duration_since(now).as_secs(),
-            existing,
-        }
-    }
-}
-
-/// A check's result as the API reports it.
-#[derive(Debug, Clone)]
-pub struct Report {
-    pub id: String,
-    pub kind: ChallengeKind,
-    pub status: Status,
-    pub decision: Option<Decision>,
-    pub reference: Option<Vec<u8>>,
-}
-
-#[derive(Debug)]
-pub struct LivenessService {
-    engine: Arc<FaceEngine>,
-    has_passive: bool,
-    policy: Policy,
-    pub settings: LivenessSettings,
-    checks: Mutex<HashMap<String, Arc<Mutex<Entry>>>>,
-    rng: Mutex<Rng>,
-}
-
-/// Checks kept in memory at most (running ones and results still readable).
-const MAX_CHECKS: usize = 20_000;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl LivenessService {
-    pub fn new(
-        engine: Arc<FaceEngine>,
-        has_landmarks: bool,
-        has_passive: bool,
-        continuity_threshold: f32,
-        mut settings: LivenessSettings,
-    ) -> LivenessService {
-        // Without 106 landmarks there are no eye or mouth measures: only head movement challenges.
-        if !has_landmarks {
-            settings
-                .kinds
-                .retain(|k| matches!(k, ChallengeKind::HeadTurns | ChallengeKind::NoseTarget));
-            if settings.kinds.is_empty() {
-                settings.kinds.push(ChallengeKind::HeadTurns);
-            }
-        }
-        let rng = settings.seed.map_or_else(Rng::from_system, Rng::seeded);
-        LivenessService {
+impl From<Arc<FaceEngine>> for EnginePort {
+    fn from(engine: Arc<FaceEngine>) -> Self {
+        // The pack's calibrated thresholds are the worker's; ask one worker once.
+        let identity_threshold = engine
+            .submit(facegate_vision::Priority::New, |w: &FaceWorker| {
+                w.pipeline.manifest().threshold_for(IDENTITY_FAR)
+            })
+            .ok()
+            .and_then(|p| p.wait().ok())
+            .flatten();
+        EnginePort {
             engine,
-            has_passive,
-            policy: Policy {
-                lifetime: settings.lifetime,
-                continuity_threshold,
-                ..Policy::default()
-            },
-            settings,
-            checks: Mutex::new(HashMap::new()),
-            rng: Mutex::new(rng),
+            identity_threshold,
         }
     }
+}
 
-    pub fn has_passive_model(&self) -> bool {
-        self.has_passive
+fn port_error(e: EngineError) -> PortError {
+    match e {
+        EngineError::Busy { retry_after } => PortError::Busy { retry_after },
+        EngineError::Lost => PortError::Unavailable(e.to_string()),
+    }
+}
+
+impl FramePort for EnginePort {
+    type Permit = Permit<FaceWorker>;
+
+    fn reserve(&self, priority: Priority) -> Result<Self::Permit, PortError> {
+        let priority = match priority {
+            Priority::Continuing => facegate_vision::Priority::Continuing,
+            Priority::New => facegate_vision::Priority::New,
+        };
+        self.engine.reserve(priority).map_err(port_error)
     }
 
-    /// Starts a check. With a `client_request_token` already used by this owner (and still known),
-    /// the same check is returned instead of a new one.
-    pub fn start(
+    fn analyse(
         &self,
-        owner: Owner,
-        client_request_token: Option<String>,
-        want_reference: bool,
-    ) -> Result<Started, LivenessError> {
-        self.start_bound(owner, client_request_token, want_reference, None, None)
-    }
-
-    /// Starts a check usable only for `binding` (a pending login, an enrolment), from `origin`
-    /// (an address: at most `MAX_PER_ORIGIN` running at once).
-    pub fn start_bound(
-        &self,
-        owner: Owner,
-        client_request_token: Option<String>,
-        want_reference: bool,
-        binding: Option<String>,
-        origin: Option<String>,
-    ) -> Result<Started, LivenessError> {
-        let now = Instant::now();
-        let mut checks = lock(&self.checks);
-        let keep = self.settings.keep_results;
-        checks.retain(|_, e| lock(e).check.deadline + keep > now);
-        if let Some(crt) = &client_request_token {
-            for e in checks.values() {
-                let mut e = lock(e);
-                if e.owner == owner && e.client_request_token.as_deref() == Some(crt.as_str()) {
-                    return Ok(Started::of(&mut e.check, now, true));
+        permit: Self::Permit,
+        frame: Vec<u8>,
+        frontal_yaw: f32,
+    ) -> impl Future<Output = (Vec<u8>, Result<Analysis, PortError>)> + Send {
+        let pending = permit.submit(move |w: &FaceWorker| {
+            let r = facegate_vision::observe::observe_frame(
+                &w.pipeline,
+                w.antispoof.as_ref(),
+                &frame,
+                frontal_yaw,
+            );
+            (frame, r)
+        });
+        async move {
+            match pending.await {
+                Err(e) => (Vec::new(), Err(port_error(e))),
+                Ok((frame, Ok(o))) => (frame, Ok(Analysis::Observed(to_core(o)))),
+                Ok((frame, Err(e))) => {
+                    let r = match e.kind() {
+                        facegate_vision::ErrorKind::BadImage | facegate_vision::ErrorKind::ImageTooLarge => {
+                            Ok(Analysis::Unreadable)
+                        }
+                        _ => Err(PortError::Unavailable(e.to_string())),
+                    };
+                    (frame, r)
                 }
             }
         }
-        if let Some(o) = &origin {
-            let running = checks
-                .values()
-                .filter(|e| {
-                    let mut e = lock(e);
-                    e.origin.as_ref() == Some(o) && !e.check.status(now).is_final()
-                })
-                .count();
-            if running >= MAX_PER_ORIGIN {
-                return Err(LivenessError::TooMany);
-            }
-        }
-        if checks.len() >= MAX_CHECKS {
-            return Err(LivenessError::Unavailable(format!(
-                "{MAX_CHECKS} liveness checks are under way; try again in a minute"
-            )));
-        }
-        let challenge = {
-            let mut rng = match self.settings.seed {
-                // A fixed seed gives every check the same challenge (tests).
-                Some(seed) => Rng::seeded(seed),
-                None => lock(&self.rng).clone(),
-            };
-            let kind = self.settings.kinds[rng.below(self.settings.kinds.len() as u64) as usize];
-            let c = kind.create(&mut rng);
-            if self.settings.seed.is_none() {
-                *lock(&self.rng) = rng;
-            }
-            c
-        };
-        let mut check = Check::new(challenge, self.policy.clone(), now);
-        let started = Started::of(&mut check, now, false);
-        checks.insert(
-            check.id.clone(),
-            Arc::new(Mutex::new(Entry {
-                owner,
-                check,
-                client_request_token,
-                want_reference,
-                reference: None,
-                used: false,
-                binding,
-                origin,
-                succeeded_at: None,
-                frames_sent: 0,
-            })),
-        );
-        Ok(started)
     }
 
-    fn entry(&self, owner: &Owner, id: &str) -> Result<Arc<Mutex<Entry>>, LivenessError> {
-        let e = lock(&self.checks)
-            .get(id)
-            .cloned()
-            .ok_or(LivenessError::NotFound)?;
-        // Another owner's check is answered as if it did not exist.
-        if lock(&e).owner != *owner {
-            return Err(LivenessError::NotFound);
-        }
-        Ok(e)
-    }
-
-    /// One frame: token and replay checks, then analysis, then the state machine.
-    pub async fn frame(
-        &self,
-        owner: &Owner,
-        id: &str,
-        token: &str,
-        bytes: Vec<u8>,
-    ) -> Result<FrameOutcome, LivenessError> {
-        let entry = self.entry(owner, id)?;
-        // A place in the face engine first (a frame of a check under way goes before new work): when
-        // there is none the frame is refused before its token is used, so the page sends it again.
-        let priority = if lock(&entry).frames_sent > 0 {
-            Priority::Continuing
-        } else {
-            Priority::New
-        };
-        let permit = self.engine.reserve(priority).map_err(|e| match e {
-            EngineError::Busy { retry_after } => LivenessError::Busy {
-                retry_after: retry_after.as_secs().max(1),
-            },
-            EngineError::Lost => LivenessError::Unavailable(e.to_string()),
-        })?;
-        {
-            let mut g = lock(&entry);
-            g.check
-                .accept(token, &bytes, Instant::now())
-                .map_err(LivenessError::Refused)?;
-            g.frames_sent += 1;
-        }
-        let frontal_yaw = self.policy.frontal_yaw;
-        let analysed = permit.submit(move |w: &FaceWorker| {
-            let r = observe(&w.pipeline, w.antispoof.as_ref(), &bytes, frontal_yaw);
-            (bytes, r)
-        });
-        let (bytes, analysed) = match analysed.await {
-            Ok(x) => x,
-            Err(e) => {
-                let mut g = lock(&entry);
-                let _ = g.check.record(None, Instant::now());
-                return Err(LivenessError::Unavailable(e.to_string()));
-            }
-        };
-        let obs = match analysed {
-            Ok(o) => Some(o),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    facegate_vision::ErrorKind::BadImage | facegate_vision::ErrorKind::ImageTooLarge
-                ) =>
-            {
-                None
-            }
-            Err(e) => {
-                let mut g = lock(&entry);
-                let _ = g.check.record(None, Instant::now());
-                return Err(LivenessError::Unavailable(e.to_string()));
-            }
-        };
-        let mut g = lock(&entry);
-        if g.want_reference
-            && let Some(f) = obs
-                .as_ref()
-                .and_then(|o| o.face.filter(|_| o.faces == 1 && o.embedding.is_some()))
-        {
-            let score = f.yaw.abs() + f.pitch.abs() / 2.0;
-            if g.reference.as_ref().is_none_or(|(s, _)| score < *s) {
-                g.reference = Some((score, bytes));
-            }
-        }
-        let out = g.check.record(obs, Instant::now());
-        if out.status == Status::Succeeded && g.succeeded_at.is_none() {
-            g.succeeded_at = Some(Instant::now());
-        }
-        if out.status.is_final()
-            && let Some(d) = g.check.decision()
-        {
-            // Scores only: never embeddings or pictures.
-            tracing::info!(
-                check = %g.check.id,
-                kind = g.check.kind().as_str(),
-                status = ?out.status,
-                reason = ?d.reason,
-                confidence = d.confidence,
-                passive = ?d.passive,
-                "liveness check finished"
-            );
-        }
-        Ok(out)
-    }
-
-    pub fn report(&self, owner: &Owner, id: &str) -> Result<Report, LivenessError> {
-        let entry = self.entry(owner, id)?;
-        let mut g = lock(&entry);
-        let status = g.check.status(Instant::now());
-        Ok(Report {
-            id: g.check.id.clone(),
-            kind: g.check.kind(),
-            status,
-            decision: g.check.decision().cloned(),
-            reference: if status == Status::Succeeded {
-                g.reference.as_ref().map(|(_, b)| b.clone())
-            } else {
-                None
-            },
-        })
-    }
-
-    /// For a login or an enrolment: the check must have been started for `binding`, have
-    /// succeeded within the last `USE_WITHIN`, and not have been used; it is used up now.
-    /// Returns the mean embedding of its frontal frames (unit length) and its confidence.
-    pub fn consume(&self, owner: &Owner, id: &str, binding: &str) -> Result<(Vec<f32>, u8), LivenessError> {
-        let entry = self.entry(owner, id)?;
-        let mut g = lock(&entry);
-        let now = Instant::now();
-        if g.check.status(now) != Status::Succeeded {
-            return Err(LivenessError::NotPassed);
-        }
-        if g.used {
-            return Err(LivenessError::Used);
-        }
-        if g.binding.as_deref() != Some(binding) {
-            return Err(LivenessError::WrongBinding);
-        }
-        if g.succeeded_at.is_none_or(|t| now.duration_since(t) > USE_WITHIN) {
-            g.used = true;
-            return Err(LivenessError::Stale);
-        }
-        g.used = true;
-        let embs = g.check.embeddings();
-        let dim = embs.first().map_or(0, Vec::len);
-        let mut mean = vec![0f32; dim];
-        for e in embs {
-            for (m, v) in mean.iter_mut().zip(e) {
-                *m += v;
-            }
-        }
-        let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-        mean.iter_mut().for_each(|v| *v /= norm);
-        let confidence = g.check.decision().map_or(0, |d| d.confidence);
-        Ok((mean, confidence))
+    fn identity_threshold(&self) -> Option<f32> {
+        self.identity_threshold
     }
 }
 
-/// Everything the challenges need from one frame.
-pub fn observe(
-    pipeline: &FacePipeline,
-    antispoof: Option<&AntiSpoof>,
-    bytes: &[u8],
-    frontal_yaw: f32,
-) -> Result<Observation, VisionError> {
-    let limits = DecodeLimits {
-        max_bytes: 2 * 1024 * 1024,
-        max_side: 1920,
-        ..DecodeLimits::default()
-    };
-    let img = facegate_vision::decode(bytes, &limits)?;
-    observe_image(pipeline, antispoof, &img, frontal_yaw)
+/// The vision pipeline's measures as the liveness check's observation.
+pub fn to_core(o: FrameObservation) -> Observation {
+    Observation {
+        faces: o.faces,
+        face: o.face.map(|f| FaceObservation {
+            nose: f.nose,
+            size: f.size,
+            yaw: f.yaw,
+            pitch: f.pitch,
+            roll: f.roll,
+            parallax: f.parallax,
+            eyes: f.eyes,
+            mouth_width: f.mouth_width,
+            corner_lift: f.corner_lift,
+            live_score: f.live_score,
+            center: f.center,
+            width: f.width,
+        }),
+        embedding: o.embedding,
+        phash: o.phash,
+    }
 }
 
-pub fn observe_image(
-    pipeline: &FacePipeline,
-    antispoof: Option<&AntiSpoof>,
+/// One decoded image as the liveness check's observation (for `facegate liveness-eval`).
+pub fn observe_image_core(
+    pipeline: &facegate_vision::FacePipeline,
+    antispoof: Option<&facegate_vision::antispoof::AntiSpoof>,
     img: &image::RgbImage,
     frontal_yaw: f32,
-) -> Result<Observation, VisionError> {
-    let mut faces = pipeline.analyze(
-        img,
-        &AnalyzeOptions {
-            embed: false,
-            landmarks: pipeline.has_landmarks(),
-            max_faces: Some(3),
-        },
-    )?;
-    if let Some(main) = faces.first().map(|f| f.detection.bbox.area()) {
-        faces.retain(|f| f.detection.bbox.area() >= main * 0.25);
-    }
-    let count = faces.len();
-    let Some(face) = faces.into_iter().next() else {
-        return Ok(Observation::default());
-    };
-    if count != 1 {
-        return Ok(Observation {
-            faces: count,
-            ..Default::default()
-        });
-    }
-    let (w, h) = (img.width().max(1) as f32, img.height().max(1) as f32);
-    let kps = &face.detection.keypoints;
-    // Nose, eye midline and eye width: from the 106 landmarks when there are any, else the 5 points.
-    let (nose, mid, eye_width) = match &face.landmarks {
-        Some(p) if p.len() == 106 => (p[86], p[39].midpoint(p[89]), p[35].distance(p[93])),
-        _ if kps.len() >= 3 => (kps[2], kps[0].midpoint(kps[1]), kps[0].distance(kps[1]) * 1.4),
-        _ => (face.detection.bbox.center(), face.detection.bbox.center(), 1.0),
-    };
-    let parallax = (nose.x - mid.x) / eye_width.max(1.0);
-    let (eyes, mouth_width, corner_lift) = face.expression.map_or((0.0, 0.0, 0.0), |e| {
-        ((e.left_eye + e.right_eye) / 2.0, e.mouth_width, e.corner_lift)
-    });
-    let live_score = match antispoof {
-        Some(a) => Some(a.live_score(img, &face.detection.bbox)?),
-        None => None,
-    };
-    let embedding = if face.pose.yaw.abs() <= frontal_yaw {
-        let aligned = pipeline.align(img, &face.detection)?;
-        pipeline
-            .embed(&[&aligned])?
-            .into_iter()
-            .next()
-            .map(|e| e.as_slice().to_vec())
-    } else {
-        None
-    };
-    let norm = |p: Point| (p.x / w, p.y / h);
-    Ok(Observation {
-        faces: 1,
-        face: Some(FaceObservation {
-            nose: norm(nose),
-            size: face.detection.bbox.height() / h,
-            yaw: face.pose.yaw,
-            pitch: face.pose.pitch,
-            roll: face.pose.roll,
-            parallax,
-            eyes,
-            mouth_width,
-            corner_lift,
-            live_score,
-        }),
-        embedding,
-    })
+) -> Result<Observation, facegate_vision::VisionError> {
+    facegate_vision::observe::observe_image(pipeline, antispoof, img, frontal_yaw).map(to_core)
 }

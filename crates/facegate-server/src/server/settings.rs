@@ -265,9 +265,9 @@ impl Settings {
     }
 }
 
-/// FACEGATE_LIVENESS_CHALLENGES (comma list of head-turns, nose-target, blink, smile),
+/// FACEGATE_LIVENESS_CHALLENGES (comma list of moves, head-turns, nose-target, blink, smile),
 /// FACEGATE_LIVENESS_SECONDS (time to finish a check), FACEGATE_LIVENESS_SEED (tests only: every
-/// check gets the same challenge).
+/// check gets the same challenge), FACEGATE_LIVENESS_FRAME_MEMORY (tests only: off).
 fn liveness_settings(
     var: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<super::liveness::LivenessSettings> {
@@ -278,7 +278,7 @@ fn liveness_settings(
             .split(',')
             .map(|k| {
                 ChallengeKind::parse(k).with_context(|| {
-                    format!("FACEGATE_LIVENESS_CHALLENGES: unknown challenge {k:?} (head-turns, nose-target, blink, smile)")
+                    format!("FACEGATE_LIVENESS_CHALLENGES: unknown challenge {k:?} (moves, head-turns, nose-target, blink, smile)")
                 })
             })
             .collect::<anyhow::Result<_>>()?;
@@ -302,6 +302,17 @@ fn liveness_settings(
             );
         }
         s.seed = Some(seed.parse().context("FACEGATE_LIVENESS_SEED must be a number")?);
+    }
+    if let Some(v) = var("FACEGATE_LIVENESS_FRAME_MEMORY") {
+        // Off lets the same recording pass again in a new check: tests that show one video twice.
+        match v.as_str() {
+            "on" => s.remember_frames = true,
+            "off" if var("FACEGATE_INSECURE_TESTING").as_deref() == Some("1") => s.remember_frames = false,
+            "off" => bail!(
+                "FACEGATE_LIVENESS_FRAME_MEMORY=off lets a replayed recording pass; it is refused unless FACEGATE_INSECURE_TESTING=1 (tests only)"
+            ),
+            _ => bail!("FACEGATE_LIVENESS_FRAME_MEMORY must be on or off"),
+        }
     }
     Ok(s)
 }

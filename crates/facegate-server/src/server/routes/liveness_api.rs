@@ -130,8 +130,8 @@ async fn liveness_frame(State(state): State<AppState>, Path(id): Path<String>, r
         Ok(out) => ok(json!({
             "status": out.status,
             "nextFrameToken": out.next_token,
-            "progress": out.progress,
             "prompt": out.prompt,
+            "move": out.current_move,
             "frameIssue": out.frame_issue,
             "reason": out.reason,
         })),
