@@ -39,17 +39,8 @@ async fn round_robin(backends: Vec<std::net::SocketAddr>) -> (std::net::SocketAd
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_on_postgres_serve_one_login_between_them() {
-    let pg = match facegate_store::testing::TempPostgres::start() {
-        Ok(pg) => pg,
-        Err(e) => {
-            assert_ne!(
-                std::env::var("FACEGATE_REQUIRE_POSTGRES").as_deref(),
-                Ok("1"),
-                "PostgreSQL is required here but cannot start: {e}"
-            );
-            eprintln!("SKIPPED: the cluster test ({e})");
-            return;
-        }
+    let Some(pg) = facegate_store::testing::TempPostgres::for_test("the cluster test") else {
+        return;
     };
     let db = pg.database("facegate").unwrap();
     let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -246,17 +237,8 @@ async fn within(limit: std::time::Duration, mut f: impl FnMut() -> bool) -> Opti
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_face_indexed_on_one_instance_is_found_on_the_other_within_a_second() {
-    let pg = match facegate_store::testing::TempPostgres::start() {
-        Ok(pg) => pg,
-        Err(e) => {
-            assert_ne!(
-                std::env::var("FACEGATE_REQUIRE_POSTGRES").as_deref(),
-                Ok("1"),
-                "PostgreSQL is required here but cannot start: {e}"
-            );
-            eprintln!("SKIPPED: the index sync test ({e})");
-            return;
-        }
+    let Some(pg) = facegate_store::testing::TempPostgres::for_test("the index sync test") else {
+        return;
     };
     let db = pg.database("facegate").unwrap();
     let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

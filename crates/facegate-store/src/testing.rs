@@ -41,6 +41,21 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 impl TempPostgres {
+    /// For a test: a server, or `None` after printing why `what` is skipped. With
+    /// `FACEGATE_REQUIRE_POSTGRES=1` (CI) a server that cannot start fails the test instead.
+    pub fn for_test(what: &str) -> Option<TempPostgres> {
+        match TempPostgres::start() {
+            Ok(pg) => Some(pg),
+            Err(e) if std::env::var("FACEGATE_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
+                panic!("PostgreSQL is required here (FACEGATE_REQUIRE_POSTGRES=1) but cannot start: {e}")
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: {what} ({e})");
+                None
+            }
+        }
+    }
+
     /// Starts a server, or says why it cannot (no PostgreSQL programs, initdb failed, ...).
     pub fn start() -> Result<TempPostgres, String> {
         let bin = postgres_bin().ok_or("no PostgreSQL server programs (apt-get install postgresql)")?;

@@ -415,17 +415,8 @@ async fn storage_suite_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_suite_on_postgres() {
-    let pg = match facegate_store::testing::TempPostgres::start() {
-        Ok(pg) => pg,
-        Err(e) => {
-            assert_ne!(
-                std::env::var("FACEGATE_REQUIRE_POSTGRES").as_deref(),
-                Ok("1"),
-                "PostgreSQL is required here but cannot start: {e}"
-            );
-            eprintln!("SKIPPED: the PostgreSQL storage suite ({e})");
-            return;
-        }
+    let Some(pg) = facegate_store::testing::TempPostgres::for_test("the PostgreSQL storage suite") else {
+        return;
     };
     for (i, (name, case)) in CASES.iter().enumerate() {
         let url = pg.database(&format!("suite{i}")).unwrap();

@@ -615,28 +615,24 @@ mod recordings {
         let n = frames.len();
         let clock = Arc::new(Mutex::new(Instant::now()));
         let c2 = clock.clone();
-        let svc: LivenessService<FakePort> = LivenessService::new(
-            FakePort(frames),
-            true,
-            false,
-            0.2,
-            LivenessSettings {
-                kinds: vec![ChallengeKind::Moves],
-                moves: 2,
-                seed: Some(
-                    (0..10_000u64)
-                        .find(|s| {
-                            let mut r = Rng::seeded(*s);
-                            r.below(1);
-                            Moves::random(&mut r, 2).sequence
-                                == [Move::Turn(Direction::Right), Move::Turn(Direction::Left)]
-                        })
-                        .unwrap(),
-                ),
-                ..LivenessSettings::default()
-            },
-        )
-        .with_clock(move || *c2.lock().unwrap());
+        let settings = LivenessSettings {
+            kinds: vec![ChallengeKind::Moves],
+            moves: 2,
+            seed: Some(
+                (0..10_000u64)
+                    .find(|s| {
+                        let mut r = Rng::seeded(*s);
+                        r.below(1);
+                        Moves::random(&mut r, 2).sequence
+                            == [Move::Turn(Direction::Right), Move::Turn(Direction::Left)]
+                    })
+                    .unwrap(),
+            ),
+            ..LivenessSettings::default()
+        };
+        let svc: LivenessService<FakePort> =
+            LivenessService::new(FakePort(frames.clone()), true, false, 0.2, settings.clone())
+                .with_clock(move || *c2.lock().unwrap());
         let owner = Owner::Client("c".into());
         let play = |nonce: u8| {
             let s = svc.start(owner.clone(), None, false).unwrap();
@@ -659,5 +655,52 @@ mod recordings {
         // The person's check passes; the same frames (new bytes) in a fresh check do not.
         assert_eq!(play(0), (Status::Succeeded, None));
         assert_eq!(play(1), (Status::Failed, Some(FailReason::Replayed)));
+
+        // A passed check serves the sign-in it was bound to, once, within a minute.
+        // (The same fake frames again: without the frame memory, which would call them a replay.)
+        let c3 = clock.clone();
+        let svc: LivenessService<FakePort> = LivenessService::new(
+            FakePort(frames),
+            true,
+            false,
+            0.2,
+            LivenessSettings {
+                remember_frames: false,
+                ..settings
+            },
+        )
+        .with_clock(move || *c3.lock().unwrap());
+        let pass = |binding: &str| {
+            let s = svc
+                .start_bound(owner.clone(), None, false, Some(binding.to_string()), None)
+                .unwrap();
+            let mut token = s.frame_token.unwrap();
+            for i in 0..n {
+                *clock.lock().unwrap() += Duration::from_millis(67);
+                let out = block_on(svc.frame(&owner, &s.id, &token, vec![i as u8, 9])).unwrap();
+                if out.status.is_final() {
+                    assert_eq!(out.status, Status::Succeeded);
+                    return s.id;
+                }
+                token = out.next_token.unwrap();
+            }
+            panic!("the check did not finish")
+        };
+        let id = pass("login:r1");
+        assert!(matches!(
+            svc.consume(&owner, &id, "login:r2"),
+            Err(LivenessError::WrongBinding)
+        ));
+        assert!(svc.consume(&owner, &id, "login:r1").is_ok());
+        assert!(matches!(
+            svc.consume(&owner, &id, "login:r1"),
+            Err(LivenessError::Used)
+        ));
+        let id = pass("login:r3");
+        *clock.lock().unwrap() += USE_WITHIN + Duration::from_secs(1);
+        assert!(
+            matches!(svc.consume(&owner, &id, "login:r3"), Err(LivenessError::Stale)),
+            "a check passed more than a minute ago is stale"
+        );
     }
 }

@@ -109,6 +109,24 @@ impl<S: RouteScope> axum::extract::FromRequestParts<AppState> for Bearer<S> {
     }
 }
 
+/// A valid bearer token with scope `S`, without counting the request against the client's rate limit
+/// or quota (what belongs to a request already counted, such as the frames of a liveness session).
+#[derive(Debug)]
+pub struct Scoped<S>(pub ApiCaller, pub std::marker::PhantomData<S>);
+
+impl<S: RouteScope> axum::extract::FromRequestParts<AppState> for Scoped<S> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Problem> {
+        let c = caller(state, &parts.headers).await?;
+        c.require(S::SCOPE)?;
+        Ok(Scoped(c, std::marker::PhantomData))
+    }
+}
+
 /// The bearer token's caller, without scope or limit checks.
 pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<ApiCaller, Problem> {
     let Some(token) = super::routes::bearer(headers) else {

@@ -6,15 +6,15 @@
 //! created it, is single use and expires.
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::api_input::read_input;
-use crate::server::api_auth::authorize;
+use super::api_input::{ApiInput, OneImage, OptionalParams};
+use crate::server::api_auth::{Bearer, LivenessScope, Scoped};
 use crate::server::problem::Problem;
 use crate::server::state::AppState;
 
@@ -63,9 +63,11 @@ fn session_json(r: &crate::server::liveness::Report, want_image: bool) -> Value 
 
 /// POST /v1/liveness/sessions: a new check with a server-chosen challenge. Idempotent on
 /// `clientRequestToken` (the same token returns the same session while it is known).
-async fn create_liveness_session(State(state): State<AppState>, req: Request) -> ApiResult {
-    let caller = authorize(&state, req.headers(), "liveness").await?;
-    let input = read_input(&state, req, &[], true).await?;
+async fn create_liveness_session(
+    State(state): State<AppState>,
+    Bearer(caller, _): Bearer<LivenessScope>,
+    ApiInput(input, _): ApiInput<OptionalParams>,
+) -> ApiResult {
     input.only(&["clientRequestToken", "returnReferenceImage"])?;
     let crt = input.string("clientRequestToken")?;
     if let Some(t) = &crt
@@ -111,11 +113,13 @@ async fn create_liveness_session(State(state): State<AppState>, req: Request) ->
 }
 
 /// POST /v1/liveness/sessions/{id}/frames: one camera frame with the current frame token.
-async fn liveness_frame(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> ApiResult {
+async fn liveness_frame(
+    State(state): State<AppState>,
     // Frames are part of a session already counted against the quota: token and scope only.
-    let caller = crate::server::api_auth::caller(&state, req.headers()).await?;
-    caller.require("liveness")?;
-    let mut input = read_input(&state, req, &["image"], false).await?;
+    Scoped(caller, _): Scoped<LivenessScope>,
+    Path(id): Path<String>,
+    ApiInput(mut input, _): ApiInput<OneImage>,
+) -> ApiResult {
     input.only(&["frameToken"])?;
     let token = input
         .string("frameToken")?
@@ -161,11 +165,9 @@ async fn liveness_frame(State(state): State<AppState>, Path(id): Path<String>, r
 /// succeeded) the reference image.
 async fn get_liveness_session(
     State(state): State<AppState>,
+    Scoped(caller, _): Scoped<LivenessScope>,
     Path(id): Path<String>,
-    headers: axum::http::HeaderMap,
 ) -> ApiResult {
-    let caller = crate::server::api_auth::caller(&state, &headers).await?;
-    caller.require("liveness")?;
     let live = liveness_service(&state)?;
     let owner = crate::server::liveness::Owner::Client(caller.client_id);
     let r = live.report(&owner, &id).map_err(|_| {
