@@ -30,18 +30,22 @@ impl SharedGuard {
         SharedGuard { store }
     }
 
+    /// The latest lock among `keys` (0: none), in one query.
     async fn blocked_until(&self, keys: &[String]) -> Result<i64> {
-        let mut latest = 0;
-        for k in keys {
-            let row = sqlx::query("SELECT blocked_until FROM login_attempts WHERE key = $1")
-                .bind(k)
-                .fetch_optional(&self.store.writer)
-                .await?;
-            if let Some(r) = row {
-                latest = latest.max(r.try_get::<i64, _>(0)?);
-            }
+        if keys.is_empty() {
+            return Ok(0);
         }
-        Ok(latest)
+        let list: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
+        // Only placeholders reach the SQL text.
+        let sql = format!(
+            "SELECT COALESCE(MAX(blocked_until), 0) FROM login_attempts WHERE key IN ({})",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for k in keys {
+            q = q.bind(k);
+        }
+        Ok(q.fetch_one(&self.store.writer).await?.try_get(0)?)
     }
 
     /// One more failure on `key` (reset first when its window has passed), atomically.

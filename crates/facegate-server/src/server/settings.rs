@@ -180,8 +180,6 @@ impl Settings {
             Some("off" | "0") => super::face::Liveness::Off,
             Some(other) => bail!("FACEGATE_LIVENESS must be required or off (got {other:?})"),
         };
-        // Read by the liveness settings only with a seed; named here too, so a config file may hold it.
-        let _ = var("FACEGATE_INSECURE_TESTING");
         let device_code = match var("FACEGATE_DEVICE_CODE_SECONDS") {
             Some(v) => v
                 .parse()
@@ -273,6 +271,7 @@ fn liveness_settings(
 ) -> anyhow::Result<super::liveness::LivenessSettings> {
     use facegate_core::liveness::ChallengeKind;
     let mut s = super::liveness::LivenessSettings::default();
+    let insecure_testing = var("FACEGATE_INSECURE_TESTING").as_deref() == Some("1");
     if let Some(list) = var("FACEGATE_LIVENESS_CHALLENGES") {
         s.kinds = list
             .split(',')
@@ -296,7 +295,7 @@ fn liveness_settings(
     }
     if let Some(seed) = var("FACEGATE_LIVENESS_SEED") {
         // A fixed seed makes every challenge known in advance: only for tests, said out loud.
-        if var("FACEGATE_INSECURE_TESTING").as_deref() != Some("1") {
+        if !insecure_testing {
             bail!(
                 "FACEGATE_LIVENESS_SEED makes every liveness challenge predictable; it is refused unless FACEGATE_INSECURE_TESTING=1 (tests only)"
             );
@@ -307,7 +306,7 @@ fn liveness_settings(
         // Off lets the same recording pass again in a new check: tests that show one video twice.
         match v.as_str() {
             "on" => s.remember_frames = true,
-            "off" if var("FACEGATE_INSECURE_TESTING").as_deref() == Some("1") => s.remember_frames = false,
+            "off" if insecure_testing => s.remember_frames = false,
             "off" => bail!(
                 "FACEGATE_LIVENESS_FRAME_MEMORY=off lets a replayed recording pass; it is refused unless FACEGATE_INSECURE_TESTING=1 (tests only)"
             ),
