@@ -47,8 +47,31 @@ impl AccountStore for Store {
     }
 }
 
+/// The metric label for an event's factor: the first word of its detail for logins and sign-ups
+/// (`pwd`, `face-1n`, ...), the reason for liveness; fixed words only, so the series stay few.
+fn factor_label(event: &Event) -> String {
+    let first = event
+        .detail
+        .as_deref()
+        .and_then(|d| d.split([' ', ':']).next())
+        .filter(|w| w.len() <= 24 && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    match event.kind {
+        facegate_core::audit::Kind::Login | facegate_core::audit::Kind::Signup | facegate_core::audit::Kind::Liveness => {
+            first.unwrap_or("none").to_ascii_lowercase()
+        }
+        _ => String::new(),
+    }
+}
+
 impl AuditLog for Store {
     async fn record(&self, event: Event) {
+        metrics::counter!(
+            "facegate_events_total",
+            "kind" => event.kind.as_str(),
+            "factor" => factor_label(&event),
+            "outcome" => event.outcome.as_str()
+        )
+        .increment(1);
         let at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);

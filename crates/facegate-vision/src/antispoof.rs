@@ -88,6 +88,10 @@ impl AntiSpoof {
 
     /// Probability (0-1) that the face in `bbox` is live.
     pub fn live_score(&self, img: &RgbImage, bbox: &BBox) -> Result<f32> {
+        crate::timed("antispoof", || self.live_score_untimed(img, bbox))
+    }
+
+    fn live_score_untimed(&self, img: &RgbImage, bbox: &BBox) -> Result<f32> {
         let (x, y, w, h) = crop_rect(img.width(), img.height(), bbox, self.spec.crop_scale)
             .ok_or_else(|| self.model.bad_output("degenerate face box"))?;
         let crop = image::imageops::crop_imm(img, x, y, w, h).to_image();

@@ -33,6 +33,10 @@ impl Default for DecodeLimits {
 /// Decodes JPEG, PNG, WebP, GIF (first frame) or PNM bytes into an RGB image, upright according to the
 /// EXIF orientation, refusing anything over `limits` before allocating pixel memory for it.
 pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage> {
+    crate::timed("decode", || decode_untimed(bytes, limits))
+}
+
+fn decode_untimed(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage> {
     if bytes.is_empty() {
         return Err(VisionError::EmptyImage);
     }

@@ -22,6 +22,15 @@ pub mod pipeline;
 pub mod quality;
 pub mod runtime;
 
+/// Runs one stage of the face pipeline, recording its time as `facegate_face_stage_seconds{stage}`
+/// (a no-op without a metrics recorder installed, as in the CLI and tests).
+pub(crate) fn timed<T>(stage: &'static str, f: impl FnOnce() -> T) -> T {
+    let t = std::time::Instant::now();
+    let out = f();
+    ::metrics::histogram!("facegate_face_stage_seconds", "stage" => stage).record(t.elapsed().as_secs_f64());
+    out
+}
+
 pub use decode::{DecodeLimits, decode};
 pub use detect::Detection;
 pub use embed::Embedding;

@@ -270,11 +270,13 @@ impl FacePipeline {
 
     /// [`analyze`](Self::analyze) with the given levers.
     pub fn analyze_with(&self, img: &RgbImage, opts: &AnalyzeOptions, levers: &Levers) -> Result<Vec<Face>> {
-        let mut dets = if levers.second_scale {
-            self.detect_two_scale(img)?
-        } else {
-            self.detect(img)?
-        };
+        let mut dets = crate::timed("detect", || {
+            if levers.second_scale {
+                self.detect_two_scale(img)
+            } else {
+                self.detect(img)
+            }
+        })?;
         if let Some(n) = opts.max_faces {
             dets.truncate(n);
         }
@@ -282,7 +284,7 @@ impl FacePipeline {
         let mut landmarks = Vec::with_capacity(dets.len());
         for d in &dets {
             landmarks.push(if opts.landmarks || refine {
-                self.landmarks(img, d)?
+                crate::timed("landmarks", || self.landmarks(img, d))?
             } else {
                 None
             });
@@ -303,11 +305,13 @@ impl FacePipeline {
         }
         let embeddings = if opts.embed {
             let crops = aligned.iter().collect::<Vec<_>>();
-            let embedded = if levers.flip {
-                self.embedder.embed_flipped(&crops)?
-            } else {
-                self.embed(&crops)?
-            };
+            let embedded = crate::timed("embed", || {
+                if levers.flip {
+                    self.embedder.embed_flipped(&crops)
+                } else {
+                    self.embed(&crops)
+                }
+            })?;
             embedded.into_iter().map(Some).collect()
         } else {
             vec![None; dets.len()]

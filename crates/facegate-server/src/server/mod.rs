@@ -13,6 +13,7 @@ pub mod html;
 pub mod keys;
 pub mod liveness;
 pub mod login;
+pub mod metrics;
 pub mod password_pool;
 pub mod problem;
 pub mod provider;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::home))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(metrics::render))
         .route(
             "/authorize",
             get(pages::authorize_get).post(pages::authorize_post),
@@ -131,6 +133,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             security_headers::add,
         ))
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
 }
 

@@ -37,6 +37,8 @@ pub struct Settings {
     pub registration_token: Option<Secret>,
     /// Bearer token of the admin API; the admin API is off without it.
     pub admin_token: Option<Secret>,
+    /// Bearer token a Prometheus scraper presents at `/metrics`; `/metrics` is off (404) without it.
+    pub metrics_token: Option<Secret>,
     /// Take the client address from the last X-Forwarded-For entry (only behind a trusted proxy).
     pub trust_proxy: bool,
     pub lifetimes: Lifetimes,
@@ -150,6 +152,7 @@ impl Settings {
         };
         let registration_token = token("FACEGATE_REGISTRATION_TOKEN")?;
         let admin_token = token("FACEGATE_ADMIN_TOKEN")?;
+        let metrics_token = token("FACEGATE_METRICS_TOKEN")?;
         let api = ApiSettings::from_vars(&var)?;
         // Face workers (0 or unset: one per core) and the queue bound (0 or unset: 8 per worker).
         let count = |name: &str| -> anyhow::Result<usize> {
@@ -191,6 +194,7 @@ impl Settings {
         Settings::new(listen, issuer, data_dir, var("FACEGATE_DATABASE_URL")).map(|s| Settings {
             registration_token,
             admin_token,
+            metrics_token,
             trust_proxy,
             logout_revokes_refresh,
             lifetimes: Lifetimes {
@@ -242,6 +246,7 @@ impl Settings {
             database_url,
             registration_token: None,
             admin_token: None,
+            metrics_token: None,
             trust_proxy: false,
             lifetimes: Lifetimes::default(),
             logout_revokes_refresh: true,

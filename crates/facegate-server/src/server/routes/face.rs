@@ -734,6 +734,7 @@ pub async fn liveness_frame(
     let token = q.token.unwrap_or_default();
     match face.liveness.frame(&owner, &id, &token, body.to_vec()).await {
         Ok(out) => {
+            crate::server::metrics::liveness_outcome("login", out.status, out.reason);
             if matches!(
                 out.status,
                 facegate_core::liveness::Status::Failed | facegate_core::liveness::Status::Expired

@@ -131,14 +131,17 @@ async fn liveness_frame(
     let live = liveness_service(&state)?;
     let owner = crate::server::liveness::Owner::Client(caller.client_id);
     match live.frame(&owner, &id, &token, image).await {
-        Ok(out) => ok(json!({
+        Ok(out) => {
+            crate::server::metrics::liveness_outcome("api", out.status, out.reason);
+            ok(json!({
             "status": out.status,
             "nextFrameToken": out.next_token,
             "prompt": out.prompt,
             "move": out.current_move,
             "frameIssue": out.frame_issue,
             "reason": out.reason,
-        })),
+        }))
+        },
         Err(crate::server::liveness::LivenessError::NotFound) => Err(Problem::not_found(
             "session-not-found",
             "No such liveness session",
