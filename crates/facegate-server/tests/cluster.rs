@@ -11,7 +11,131 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 
-/// A TCP proxy that sends each new connection to the next backend in turn; counts per backend.
+/// The load balancer in front of the instances: Debian's nginx running `deploy/nginx-facegate.conf`
+/// (the file docs/deploy.md gives operators) when nginx is installed — CI installs it and sets
+/// `FACEGATE_REQUIRE_NGINX=1` — else a round-robin TCP proxy in this file.
+enum Proxy {
+    Nginx {
+        child: std::process::Child,
+        dir: tempfile::TempDir,
+        backends: Vec<std::net::SocketAddr>,
+    },
+    Tcp(Arc<Vec<AtomicUsize>>),
+}
+
+impl Proxy {
+    async fn start(backends: Vec<std::net::SocketAddr>) -> (std::net::SocketAddr, Proxy) {
+        let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists());
+        match nginx {
+            Some(bin) => Proxy::nginx(bin, backends).await,
+            None if std::env::var("FACEGATE_REQUIRE_NGINX").as_deref() == Ok("1") => {
+                panic!(
+                    "nginx is required here (FACEGATE_REQUIRE_NGINX=1) but not installed (apt-get install nginx-light)"
+                )
+            }
+            None => {
+                eprintln!("nginx is not installed: using the test's own round-robin proxy");
+                let (addr, counts) = round_robin(backends).await;
+                (addr, Proxy::Tcp(counts))
+            }
+        }
+    }
+
+    /// nginx with the repository's site config, its upstream servers and port replaced.
+    async fn nginx(bin: &str, backends: Vec<std::net::SocketAddr>) -> (std::net::SocketAddr, Proxy) {
+        let site = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/nginx-facegate.conf"
+        ))
+        .unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut servers = backends.iter();
+        let site: String = site
+            .lines()
+            .filter_map(|line| {
+                let t = line.trim_start();
+                if t.starts_with("server 10.0.0.") {
+                    let addr = servers.next()?;
+                    Some(format!("    server {addr} max_fails=1 fail_timeout=5s;"))
+                } else if t.starts_with("listen ") {
+                    Some(format!("    listen 127.0.0.1:{port};"))
+                } else {
+                    Some(line.to_string())
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            servers.next().is_none(),
+            "the site config names fewer upstream servers than the test runs"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        std::fs::write(dir.path().join("facegate.conf"), site).unwrap();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+             events {{ worker_connections 512; }}\n\
+             http {{\n  log_format upstream '$upstream_addr';\n  access_log {d}/access.log upstream;\n\
+               client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n\
+               uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  include {d}/facegate.conf;\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        #[allow(clippy::zombie_processes)] // waited for in Drop, or killed with the test on panic
+        let child = std::process::Command::new(bin)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .spawn()
+            .unwrap();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return (addr, Proxy::Nginx { child, dir, backends });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+        panic!("nginx did not start: {log}");
+    }
+
+    /// Requests (nginx) or connections (TCP proxy) each backend took so far.
+    fn counts(&self) -> Vec<usize> {
+        match self {
+            Proxy::Tcp(c) => c.iter().map(|c| c.load(Ordering::SeqCst)).collect(),
+            Proxy::Nginx { dir, backends, .. } => {
+                let log = std::fs::read_to_string(dir.path().join("access.log")).unwrap_or_default();
+                backends
+                    .iter()
+                    .map(|b| {
+                        let b = b.to_string();
+                        // With a retry the line lists every upstream tried; the last one answered.
+                        log.lines()
+                            .filter(|l| l.rsplit(", ").next().is_some_and(|last| last.trim() == b))
+                            .count()
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Proxy::Nginx { child, .. } = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A TCP proxy that sends each new connection to the next backend in turn (or, when that one
+/// refuses, the one after: a dead instance is skipped); counts per backend.
 async fn round_robin(backends: Vec<std::net::SocketAddr>) -> (std::net::SocketAddr, Arc<Vec<AtomicUsize>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -23,13 +147,17 @@ async fn round_robin(backends: Vec<std::net::SocketAddr>) -> (std::net::SocketAd
             let Ok((mut inbound, _)) = listener.accept().await else {
                 return;
             };
-            let i = next % backends.len();
+            let first = next % backends.len();
             next += 1;
-            c[i].fetch_add(1, Ordering::SeqCst);
-            let target = backends[i];
+            let (backends, c) = (backends.clone(), c.clone());
             tokio::spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                for k in 0..backends.len() {
+                    let i = (first + k) % backends.len();
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(backends[i]).await {
+                        c[i].fetch_add(1, Ordering::SeqCst);
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        return;
+                    }
                 }
             });
         }
@@ -46,7 +174,7 @@ async fn two_instances_on_postgres_serve_one_login_between_them() {
     let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let lb = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (aa, ab) = (la.local_addr().unwrap(), lb.local_addr().unwrap());
-    let (proxy, counts) = round_robin(vec![aa, ab]).await;
+    let (proxy, balancer) = Proxy::start(vec![aa, ab]).await;
     let issuer = format!("http://127.0.0.1:{}", proxy.port());
     // Both start at once on an empty database: the migrator's lock lets one migrate.
     let (a, _b) = tokio::join!(spawn_instance(la, &issuer, &db), spawn_instance(lb, &issuer, &db));
@@ -113,7 +241,7 @@ async fn two_instances_on_postgres_serve_one_login_between_them() {
             .unwrap();
         assert_eq!(r.status(), 200, "userinfo on {addr}");
     }
-    let served: Vec<usize> = counts.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    let served = balancer.counts();
     assert!(
         served.iter().all(|n| *n >= 2),
         "both instances took part: {served:?}"
@@ -155,7 +283,7 @@ async fn two_instances_on_postgres_serve_one_login_between_them() {
     };
     let page = browser.get(&login).send().await.unwrap().text().await.unwrap();
     let (csrf, req) = (field(&page, "csrf"), field(&page, "req"));
-    let before: Vec<usize> = counts.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    let before = balancer.counts();
     let mut statuses = Vec::new();
     for _ in 0..6 {
         let r = browser
@@ -171,7 +299,7 @@ async fn two_instances_on_postgres_serve_one_login_between_them() {
             .unwrap();
         statuses.push(r.status().as_u16());
     }
-    let after: Vec<usize> = counts.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    let after = balancer.counts();
     assert!(
         before.iter().zip(&after).all(|(b, a)| a - b >= 2),
         "the guesses reached both instances: {before:?} -> {after:?}"
@@ -297,4 +425,276 @@ async fn a_face_indexed_on_one_instance_is_found_on_the_other_within_a_second() 
     })
     .await;
     assert!(dropped.is_some(), "the collection dropped on A is gone on B");
+}
+
+/// Starts two instances with the same settings on a fresh database behind the load balancer.
+async fn cluster(
+    pg: &facegate_store::testing::TempPostgres,
+    name: &str,
+    adjust: impl Fn(&mut facegate_server::server::Settings) + Clone,
+) -> (TestApp, TestApp, String, Proxy, [std::net::SocketAddr; 2]) {
+    let db = pg.database(name).unwrap();
+    let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lb = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (aa, ab) = (la.local_addr().unwrap(), lb.local_addr().unwrap());
+    let (proxy, balancer) = Proxy::start(vec![aa, ab]).await;
+    let issuer = format!("http://127.0.0.1:{}", proxy.port());
+    let (a, b) = tokio::join!(
+        spawn_instance_with(la, &issuer, &db, adjust.clone()),
+        spawn_instance_with(lb, &issuer, &db, adjust)
+    );
+    (a, b, issuer, balancer, [aa, ab])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_api_rate_limit_and_an_admin_session_hold_across_instances() {
+    let Some(pg) = facegate_store::testing::TempPostgres::for_test("the cluster rate limit test") else {
+        return;
+    };
+    let (a, _b, issuer, balancer, [aa, ab]) = cluster(&pg, "limits", |s| {
+        s.api.rate_per_sec = 0.2;
+        s.api.burst = 3;
+        s.admin_token = Some(facegate_server::server::settings::Secret::new(
+            "admin-token-0123456789abcdef",
+        ));
+    })
+    .await;
+    let (_, token) = client_token(&issuer, &a.state, "faces:read").await;
+    // A new connection per request: the proxy spreads them over both instances. Three in the
+    // burst, then the client waits — each instance alone would have let three through.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let before = balancer.counts();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = http
+            .get(format!("{issuer}/v1/collections"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    let after = balancer.counts();
+    assert!(
+        before.iter().zip(&after).all(|(b, a)| a - b >= 2),
+        "the requests reached both instances: {before:?} -> {after:?}"
+    );
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 429, 429, 429],
+        "one bucket for the client on both instances"
+    );
+    for addr in [aa, ab] {
+        let r = http
+            .get(format!("http://{addr}/v1/collections"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 429, "instance {addr} sees the empty bucket");
+        assert!(r.headers().contains_key("retry-after"));
+    }
+
+    // The admin page: signed in through instance A, the session works on instance B.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = browser
+        .post(format!("http://{aa}/admin/login"))
+        .form(&[("token", "admin-token-0123456789abcdef")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "signed in on A");
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("fg_admin="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .expect("an admin session cookie");
+    let page = browser
+        .get(format!("http://{ab}/admin"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("/admin/logout"),
+        "B knows the session A opened:\n{page}"
+    );
+    // Signed out through B: A no longer takes the cookie.
+    let csrf = field(&page, "csrf");
+    let r = browser
+        .post(format!("http://{ab}/admin/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = browser
+        .get(format!("http://{aa}/admin"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Admin token"),
+        "A asks for the token again:\n{page}"
+    );
+}
+
+/// A `facegate serve` process (the release or debug binary of this build) on `db`.
+fn serve_process(
+    db: &str,
+    issuer: &str,
+    dir: &std::path::Path,
+) -> (std::process::Child, std::net::SocketAddr) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_facegate"))
+        .arg("serve")
+        .env("FACEGATE_DATABASE_URL", db)
+        .env("FACEGATE_LISTEN", addr.to_string())
+        .env("FACEGATE_ISSUER", issuer)
+        .env("FACEGATE_DATA", dir)
+        .env("FACEGATE_FACE", "off")
+        .env("FACEGATE_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, addr)
+}
+
+async fn wait_ready(addr: std::net::SocketAddr) {
+    for _ in 0..200 {
+        if let Ok(r) = reqwest::get(format!("http://{addr}/readyz")).await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("instance {addr} did not become ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_of_one_instance_under_load_loses_no_acknowledged_token() {
+    let Some(pg) = facegate_store::testing::TempPostgres::for_test("the kill -9 cluster test") else {
+        return;
+    };
+    let db = pg.database("kill9").unwrap();
+    let (da, db_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // The proxy's port is the issuer: pick the backends first, then the proxy, then start them.
+    let (mut a, aa) = serve_process(&db, "http://127.0.0.1:9", da.path());
+    wait_ready(aa).await; // A migrates the empty database alone
+    let (mut b, ab) = serve_process(&db, "http://127.0.0.1:9", db_dir.path());
+    wait_ready(ab).await;
+    let (proxy, balancer) = Proxy::start(vec![aa, ab]).await;
+    let store = facegate_store::Store::open(&db).await.unwrap();
+    let (client, secret) = facegate_server::server::provider::register_client(
+        &store,
+        facegate_oidc::client::ClientMetadata {
+            name: Some("load".into()),
+            grant_types: Some(vec!["client_credentials".into()]),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let (id, secret) = (client.client_id, secret.unwrap());
+
+    // Eight callers asking for tokens through the proxy; every answered token is kept.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killed_at = Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (stop, id, secret, killed_at) = (stop.clone(), id.clone(), secret.clone(), killed_at.clone());
+        callers.spawn(async move {
+            let http = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .build()
+                .unwrap();
+            let (mut tokens, mut errors, mut after_kill_ok) = (Vec::new(), 0usize, 0usize);
+            while !stop.load(Ordering::SeqCst) {
+                let r = http
+                    .post(format!("http://{proxy}/token"))
+                    .basic_auth(&id, Some(&secret))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 200 => {
+                        let v: serde_json::Value = r.json().await.unwrap();
+                        tokens.push(v["access_token"].as_str().unwrap().to_string());
+                        let k = *killed_at.lock().unwrap();
+                        if k.is_some_and(|k| k.elapsed() > std::time::Duration::from_millis(500)) {
+                            after_kill_ok += 1;
+                        }
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (tokens, errors, after_kill_ok)
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    a.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    *killed_at.lock().unwrap() = Some(std::time::Instant::now());
+    a.wait().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    stop.store(true, Ordering::SeqCst);
+    let (mut tokens, mut errors, mut after_kill) = (Vec::new(), 0, 0);
+    while let Some(r) = callers.join_next().await {
+        let (t, e, k) = r.unwrap();
+        tokens.extend(t);
+        errors += e;
+        after_kill += k;
+    }
+    let served = balancer.counts();
+    eprintln!(
+        "kill -9 under load: {} tokens acknowledged, {errors} failed requests (around the kill), {after_kill} answered after it; per instance {served:?}",
+        tokens.len()
+    );
+    assert!(
+        served[0] > 0 && served[1] > 0,
+        "both instances served before the kill: {served:?}"
+    );
+    assert!(
+        after_kill >= 8,
+        "the other instance kept answering after the kill ({after_kill})"
+    );
+    // Every token an instance acknowledged is in the database: active on the survivor.
+    let http = reqwest::Client::new();
+    for t in &tokens {
+        let v: serde_json::Value = http
+            .post(format!("http://{ab}/introspect"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("token", t.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["active"], true, "an acknowledged token was lost: {v}");
+    }
+    let _ = b.kill();
+    let _ = b.wait();
 }

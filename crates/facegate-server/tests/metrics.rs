@@ -41,7 +41,11 @@ async fn metrics_count_requests_and_logins_without_personal_labels() {
 
     let (status, _) = scrape(&app.url("/metrics"), None).await;
     assert_eq!(status, 401, "no token");
-    let (status, _) = scrape(&app.url("/metrics"), Some("metrics-token-0123456789abcdefghijklmnoX")).await;
+    let (status, _) = scrape(
+        &app.url("/metrics"),
+        Some("metrics-token-0123456789abcdefghijklmnoX"),
+    )
+    .await;
     assert_eq!(status, 401, "a wrong token of the same length");
 
     let (_, before) = scrape(&app.url("/metrics"), Some(TOKEN)).await;
@@ -49,12 +53,21 @@ async fn metrics_count_requests_and_logins_without_personal_labels() {
     let discovery_ok = r#"facegate_http_requests_total{route="/.well-known/openid-configuration",method="GET",status="200"}"#;
 
     for _ in 0..3 {
-        let r = reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap();
+        let r = reqwest::get(app.url("/.well-known/openid-configuration"))
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
     // A wrong password on the login page.
     let b = browser();
-    let page = b.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let page = b
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let form = [
         ("csrf", field(&page, "csrf")),
         ("username", "metered-alice".to_string()),
@@ -74,7 +87,9 @@ async fn metrics_count_requests_and_logins_without_personal_labels() {
         "the failed password login counted by factor and outcome:\n{after}"
     );
     assert!(
-        after.contains("facegate_http_request_duration_seconds_bucket{route=\"/.well-known/openid-configuration\""),
+        after.contains(
+            "facegate_http_request_duration_seconds_bucket{route=\"/.well-known/openid-configuration\""
+        ),
         "latency histogram with buckets:\n{after}"
     );
     assert!(!after.contains("metered-alice"), "no user names in labels");

@@ -120,17 +120,6 @@ impl Store {
 
     /// Deletes expired device requests; a used one is kept while its grant's tokens may be live,
     /// so that a replay of it is recognised and revokes them.
-    pub(crate) async fn purge_devices(&self, now: i64) -> Result<()> {
-        sqlx::query(
-            "DELETE FROM device_codes WHERE expires_at < $1 AND (grant_id IS NULL OR NOT EXISTS \
-             (SELECT 1 FROM tokens t WHERE t.grant_id = device_codes.grant_id AND t.expires_at >= $1 AND t.revoked_at IS NULL))",
-        )
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
     pub(crate) async fn delete_client_devices(&self, client_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM device_codes WHERE client_id = $1")
             .bind(client_id)

@@ -9,6 +9,7 @@ mod migrate;
 mod par;
 mod ports;
 mod rows;
+mod shared;
 mod sync;
 pub mod testing;
 
@@ -28,6 +29,7 @@ pub use facegate_oidc::engine::device::DeviceAuthorization;
 pub use guard::SharedGuard;
 pub use migrate::Backend;
 pub use rows::{Code, CodeUse, Grant, StoredKey, StoredSession, Token, TokenKind};
+pub use shared::Bucket;
 pub use sync::{CHANNEL, CollectionChange, CollectionWatch};
 
 #[derive(Debug, thiserror::Error)]
@@ -847,25 +849,73 @@ impl Store {
 
     /// Deletes expired codes, tokens, sessions and pending requests. A used code is kept while any
     /// token of its grant may still be live, so that a replay of it is recognised and revokes them.
+    /// Deletes expired rows in batches of [`PURGE_BATCH`], each its own short statement, so a
+    /// large backlog never holds the writer (SQLite) or long row locks (PostgreSQL) for long:
+    /// requests' writes go in between. Several instances may purge at once (the batches just
+    /// find fewer rows).
     pub async fn purge_expired(&self, now: i64) -> Result<()> {
-        for q in [
-            "DELETE FROM auth_codes WHERE expires_at < $1 AND (used_at IS NULL OR NOT EXISTS \
-             (SELECT 1 FROM tokens t WHERE t.grant_id = auth_codes.grant_id AND t.expires_at >= $1 AND t.revoked_at IS NULL))",
-            "DELETE FROM tokens WHERE expires_at < $1",
-            "DELETE FROM sessions WHERE expires_at < $1",
-            "DELETE FROM auth_requests WHERE expires_at < $1",
-        ] {
-            sqlx::query(q).bind(now).execute(&self.pool).await?;
+        // Codes stay while the tokens they issued live (a replayed code revokes them).
+        let code_kept = "(used_at IS NULL OR NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = auth_codes.grant_id \
+                         AND t.expires_at >= $1 AND t.revoked_at IS NULL))";
+        let device_kept = "(grant_id IS NULL OR NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = device_codes.grant_id \
+                           AND t.expires_at >= $1 AND t.revoked_at IS NULL))";
+        let hour_ago_ms = now.saturating_sub(3600).saturating_mul(1000);
+        let day_ago_ms = now.saturating_sub(86_400).saturating_mul(1000);
+        let tables: [(&str, &str, String, i64); 9] = [
+            (
+                "auth_codes",
+                "code_hash",
+                format!("expires_at < $1 AND {code_kept}"),
+                now,
+            ),
+            (
+                "device_codes",
+                "device_code_hash",
+                format!("expires_at < $1 AND {device_kept}"),
+                now,
+            ),
+            ("tokens", "token_hash", "expires_at < $1".into(), now),
+            ("sessions", "id_hash", "expires_at < $1".into(), now),
+            ("auth_requests", "id", "expires_at < $1".into(), now),
+            ("admin_sessions", "session_hash", "expires_at < $1".into(), now),
+            (
+                "client_assertions",
+                "assertion_key",
+                "expires_at < $1".into(),
+                now,
+            ),
+            // Throttle rows an hour past their last lock (the longest window is an hour).
+            (
+                "login_attempts",
+                "key",
+                "blocked_until < $1 AND first_at < $1".into(),
+                hour_ago_ms,
+            ),
+            // A bucket untouched for a day is full again: the row says nothing.
+            ("rate_buckets", "key", "updated_ms < $1".into(), day_ago_ms),
+        ];
+        for (table, key, condition, bound) in tables {
+            // Only these constant names reach the SQL text.
+            let sql = format!(
+                "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {condition} LIMIT {PURGE_BATCH})"
+            );
+            loop {
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(bound)
+                    .execute(&self.writer)
+                    .await?;
+                if done.rows_affected() < PURGE_BATCH {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
         }
-        self.purge_devices(now).await?;
-        // Throttle rows an hour past their last lock (the longest window is an hour).
-        sqlx::query("DELETE FROM login_attempts WHERE blocked_until < $1 AND first_at < $1")
-            .bind(now.saturating_sub(3600).saturating_mul(1000))
-            .execute(&self.pool)
-            .await?;
         Ok(())
     }
 }
+
+/// Rows one purge statement deletes at most.
+pub const PURGE_BATCH: u64 = 500;
 
 pub(crate) const GRANT_INSERT: &str =
     "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, acr, nonce, sid, created_at, claims)";

@@ -60,6 +60,11 @@ const SQLITE: &[Source] = &[
         "client options",
         include_str!("../migrations/sqlite/0015_client_options.sql"),
     ),
+    (
+        16,
+        "shared state",
+        include_str!("../migrations/sqlite/0016_shared_state.sql"),
+    ),
 ];
 
 /// PostgreSQL starts at the schema of SQLite's 0009 (one file); later versions go in both lists.
@@ -79,6 +84,11 @@ const POSTGRES: &[Source] = &[
         15,
         "client options",
         include_str!("../migrations/postgres/0015_client_options.sql"),
+    ),
+    (
+        16,
+        "shared state",
+        include_str!("../migrations/postgres/0016_shared_state.sql"),
     ),
 ];
 

@@ -48,17 +48,22 @@ impl AccountStore for Store {
 }
 
 /// The metric label for an event's factor: the first word of its detail for logins and sign-ups
-/// (`pwd`, `face-1n`, ...), the reason for liveness; fixed words only, so the series stay few.
+/// (`pwd`, `face-1:n`, ...), the reason for liveness; fixed words only, so the series stay few.
 fn factor_label(event: &Event) -> String {
     let first = event
         .detail
         .as_deref()
-        .and_then(|d| d.split([' ', ':']).next())
-        .filter(|w| w.len() <= 24 && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        .and_then(|d| d.split(' ').next())
+        .map(|w| w.trim_end_matches(':'))
+        .filter(|w| {
+            !w.is_empty()
+                && w.len() <= 24
+                && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_:".contains(c))
+        });
     match event.kind {
-        facegate_core::audit::Kind::Login | facegate_core::audit::Kind::Signup | facegate_core::audit::Kind::Liveness => {
-            first.unwrap_or("none").to_ascii_lowercase()
-        }
+        facegate_core::audit::Kind::Login
+        | facegate_core::audit::Kind::Signup
+        | facegate_core::audit::Kind::Liveness => first.unwrap_or("none").to_ascii_lowercase(),
         _ => String::new(),
     }
 }

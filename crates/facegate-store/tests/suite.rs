@@ -380,6 +380,70 @@ async fn shared_throttle(s: &Store) {
     s.purge_expired(i64::MAX / 2000).await.unwrap();
 }
 
+async fn shared_state(s: &Store) {
+    use facegate_store::Bucket;
+    // Admin sessions: valid until they expire, gone when removed.
+    s.add_admin_session("h1", 1_000).await.unwrap();
+    assert!(s.admin_session_valid("h1", 999).await.unwrap());
+    assert!(!s.admin_session_valid("h1", 1_000).await.unwrap(), "expired");
+    assert!(!s.admin_session_valid("h2", 0).await.unwrap(), "unknown");
+    s.remove_admin_session("h1").await.unwrap();
+    assert!(!s.admin_session_valid("h1", 0).await.unwrap(), "signed out");
+    // A bucket of burst 3 at 2 tokens a second: three at once, the fourth waits a second.
+    let t = 10_000_000;
+    for i in 0..3 {
+        assert_eq!(
+            s.take_token("api:c", 2.0, 3, t).await.unwrap(),
+            Bucket::Taken,
+            "take {i}"
+        );
+    }
+    assert_eq!(s.take_token("api:c", 2.0, 3, t).await.unwrap(), Bucket::Wait(1));
+    // Refused takes cost nothing: after 500 ms one token is back, exactly one.
+    assert_eq!(
+        s.take_token("api:c", 2.0, 3, t + 100).await.unwrap(),
+        Bucket::Wait(1)
+    );
+    assert_eq!(
+        s.take_token("api:c", 2.0, 3, t + 500).await.unwrap(),
+        Bucket::Taken
+    );
+    assert!(matches!(
+        s.take_token("api:c", 2.0, 3, t + 500).await.unwrap(),
+        Bucket::Wait(_)
+    ));
+    // Another key has its own bucket; a long pause refills to the burst, no more.
+    assert_eq!(s.take_token("api:d", 2.0, 3, t).await.unwrap(), Bucket::Taken);
+    let later = t + 3_600_000;
+    let taken = futures_count(s, later).await;
+    assert_eq!(taken, 3, "a full bucket holds the burst, even taken in parallel");
+    // An assertion id is accepted once, on any connection.
+    assert!(s.remember_assertion("c:jti-1", 2_000).await.unwrap());
+    assert!(!s.remember_assertion("c:jti-1", 2_000).await.unwrap(), "replayed");
+    assert!(s.remember_assertion("c:jti-2", 2_000).await.unwrap());
+    s.purge_expired(5_000).await.unwrap();
+    assert!(
+        s.remember_assertion("c:jti-1", 9_000).await.unwrap(),
+        "forgotten after it expired"
+    );
+}
+
+/// Ten parallel takes from the full bucket `api:c` at `at`: how many got a token.
+async fn futures_count(s: &Store, at: i64) -> usize {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let s = s.clone();
+        set.spawn(async move { s.take_token("api:c", 2.0, 3, at).await.unwrap() });
+    }
+    let mut n = 0;
+    while let Some(r) = set.join_next().await {
+        if r.unwrap() == facegate_store::Bucket::Taken {
+            n += 1;
+        }
+    }
+    n
+}
+
 macro_rules! cases {
     ($($case:ident),* $(,)?) => {
         &[$((stringify!($case), |s: Store| Box::pin(async move { $case(&s).await }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>)),*]
@@ -399,6 +463,7 @@ const CASES: &[Case] = cases![
     faces_and_audit,
     face_api_tables,
     shared_throttle,
+    shared_state,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -482,7 +547,7 @@ async fn a_database_of_the_old_migration_runner_is_bridged_once() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(n, 11, "every migration recorded once");
+    assert_eq!(n, 12, "every migration recorded once");
     // And opening again changes nothing.
     Store::open(&url).await.unwrap();
 }

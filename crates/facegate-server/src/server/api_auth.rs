@@ -155,7 +155,7 @@ pub async fn authorize(state: &AppState, headers: &HeaderMap, scope: &str) -> Re
         monthly_quota: o.monthly_quota.filter(|q| *q >= 0).unwrap_or(d.monthly_quota),
         ..d.clone()
     };
-    if let Err(wait) = state.api_limiter.take(&c.client_id, s.rate_per_sec, s.burst) {
+    if let Err(wait) = state.take_api_token(&c.client_id, s.rate_per_sec, s.burst).await {
         return Err(Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",

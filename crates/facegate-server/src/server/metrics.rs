@@ -44,7 +44,10 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!("facegate_http_requests_total", "HTTP requests by route template, method and status");
+    describe_counter!(
+        "facegate_http_requests_total",
+        "HTTP requests by route template, method and status"
+    );
     describe_histogram!(
         "facegate_http_request_duration_seconds",
         metrics::Unit::Seconds,
@@ -107,7 +110,11 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Respon
             .into_response();
     }
     let Some(handle) = handle() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "metrics recorder not installed\n").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder not installed\n",
+        )
+            .into_response();
     };
     if let Some(stats) = state.face.as_ref().map(|f| f.engine().stats()) {
         metrics::gauge!("facegate_face_queue_depth").set(stats.queued as f64);

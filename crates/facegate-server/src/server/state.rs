@@ -34,8 +34,6 @@ pub struct Inner {
     pub pairwise_salt: super::settings::Secret,
     /// Live-guidance requests per client address in the current second (a simple rate limit).
     guidance_counts: WindowCounter,
-    /// Admin page sessions (hashes), with their expiry; in memory, per instance.
-    admin_sessions: Mutex<HashMap<String, i64>>,
     /// The face API's collections and search indexes.
     pub face_api: super::face_api::FaceApi,
     /// Per-client rate limits of the /v1 APIs.
@@ -167,7 +165,6 @@ impl AppState {
                 256,
             ),
             jti: Mutex::new(HashMap::new()),
-            admin_sessions: Mutex::new(HashMap::new()),
             guidance_counts: WindowCounter::default(),
         })))
     }
@@ -217,24 +214,50 @@ impl AppState {
         self.0.guidance_counts.allow(ip, per_second, 1, super::now())
     }
 
-    pub fn add_admin_session(&self, hash: String) {
-        if let Ok(mut m) = self.0.admin_sessions.lock() {
-            let t = super::now();
-            m.retain(|_, exp| *exp > t);
-            m.insert(hash, t + 8 * 3600);
+    /// Admin page sessions live in the database, so a session opened through one instance holds
+    /// on every instance (and a restart does not sign the operator out). Eight hours.
+    pub async fn add_admin_session(&self, hash: &str) -> Result<(), facegate_store::StoreError> {
+        self.store.add_admin_session(hash, super::now() + 8 * 3600).await
+    }
+
+    pub async fn admin_session_valid(&self, hash: &str) -> bool {
+        match self.store.admin_session_valid(hash, super::now()).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!("reading an admin session: {e}");
+                false
+            }
         }
     }
 
-    pub fn admin_session_valid(&self, hash: &str) -> bool {
-        self.0
-            .admin_sessions
-            .lock()
-            .is_ok_and(|m| m.get(hash).is_some_and(|exp| *exp > super::now()))
+    pub async fn remove_admin_session(&self, hash: &str) {
+        if let Err(e) = self.store.remove_admin_session(hash).await {
+            tracing::error!("ending an admin session: {e}");
+        }
     }
 
-    pub fn remove_admin_session(&self, hash: &str) {
-        if let Ok(mut m) = self.0.admin_sessions.lock() {
-            m.remove(hash);
+    /// Takes one request from an API client's per-second bucket: in this process on SQLite (one
+    /// instance, no write per request), in the database on PostgreSQL, so a client gets its rate
+    /// once however many instances serve it. `Err(seconds)` to wait.
+    pub async fn take_api_token(&self, client_id: &str, rate: f64, burst: u32) -> Result<(), u64> {
+        if self.store.backend() == facegate_store::Backend::Sqlite {
+            return self.api_limiter.take(client_id, rate, burst);
+        }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        match self
+            .store
+            .take_token(&format!("api:{client_id}"), rate, burst, now_ms)
+            .await
+        {
+            Ok(facegate_store::Bucket::Taken) => Ok(()),
+            Ok(facegate_store::Bucket::Wait(s)) => Err(s),
+            Err(e) => {
+                // Fail closed: no request without its count.
+                tracing::error!("API rate bucket: {e}");
+                Err(1)
+            }
         }
     }
 

@@ -44,6 +44,16 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 /// One instance of a cluster: its own listener and data folder, a shared `issuer` (the proxy's URL)
 /// and a shared database.
 pub async fn spawn_instance(listener: tokio::net::TcpListener, issuer: &str, database_url: &str) -> TestApp {
+    spawn_instance_with(listener, issuer, database_url, |_| {}).await
+}
+
+/// [`spawn_instance`] with settings adjusted (the same on every instance, as an operator's config).
+pub async fn spawn_instance_with(
+    listener: tokio::net::TcpListener,
+    issuer: &str,
+    database_url: &str,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let mut settings = Settings::new(
@@ -54,6 +64,7 @@ pub async fn spawn_instance(listener: tokio::net::TcpListener, issuer: &str, dat
     )
     .unwrap();
     settings.face.enabled = false;
+    adjust(&mut settings);
     let state = server::open(settings).await.unwrap();
     tokio::spawn(server::serve(state.clone(), listener));
     TestApp {

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use facegate_core::secret::{constant_time_eq, random_token, storage_hash};
+use facegate_core::throttle::AttemptGuard;
 use facegate_oidc::client::{Client, ClientMetadata};
 
 use super::page_form;
@@ -20,8 +21,11 @@ fn cookie_name(state: &AppState) -> String {
     cookies::name(ADMIN_COOKIE, state.settings.secure_cookies())
 }
 
-fn signed_in(state: &AppState, headers: &HeaderMap) -> bool {
-    cookies::get(headers, &cookie_name(state)).is_some_and(|v| state.admin_session_valid(&storage_hash(&v)))
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> bool {
+    match cookies::get(headers, &cookie_name(state)) {
+        Some(v) => state.admin_session_valid(&storage_hash(&v)).await,
+        None => false,
+    }
 }
 
 fn page(body: &str, cookie: Option<String>, status: StatusCode) -> Response {
@@ -100,7 +104,7 @@ pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Result<
             "The admin page is off: set FACEGATE_ADMIN_TOKEN to turn it on.".into(),
         ));
     }
-    if !signed_in(&state, &headers) {
+    if !signed_in(&state, &headers).await {
         return Ok(sign_in_form(None, StatusCode::OK));
     }
     dashboard(&state, &headers, None, StatusCode::OK).await
@@ -123,9 +127,10 @@ pub async fn login(
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
         .is_none_or(|o| o == state.settings.issuer_origin());
-    let key = "admin";
-    let t = std::time::Instant::now();
-    if state.login_guard.memory.local.check(key, t).is_err() || !origin_ok {
+    // One count for the page, whichever instance and address a guess comes through (the
+    // per-address bearer throttle counts too).
+    let keys = vec!["admin-page".to_string()];
+    if !origin_ok || state.login_guard.begin(&keys).await.is_err() {
         return Ok(sign_in_form(
             Some("Too many attempts; wait a while."),
             StatusCode::TOO_MANY_REQUESTS,
@@ -133,15 +138,15 @@ pub async fn login(
     }
     let token = form.get("token").map(String::as_str).unwrap_or("");
     if !constant_time_eq(token.as_bytes(), expected.expose().as_bytes()) {
-        state.login_guard.memory.local.fail(key, t);
+        state.login_guard.end(&keys, false).await;
         return Ok(sign_in_form(
             Some("That is not the admin token."),
             StatusCode::UNAUTHORIZED,
         ));
     }
-    state.login_guard.memory.local.succeed(key);
+    state.login_guard.end(&keys, true).await;
     let raw = random_token(32);
-    state.add_admin_session(storage_hash(&raw));
+    state.add_admin_session(&storage_hash(&raw)).await?;
     let secure = state.settings.secure_cookies();
     let cookie = cookies::set(&cookie_name(&state), &raw, Some(8 * 3600), secure, "Strict");
     let mut r = Redirect::to("/admin").into_response();
@@ -151,13 +156,13 @@ pub async fn login(
     Ok(r)
 }
 
-fn check(
+async fn check(
     state: &AppState,
     headers: &HeaderMap,
     form: &std::collections::HashMap<String, String>,
 ) -> Result<(), AppError> {
     let expected = csrf_for(headers, state);
-    let ok = signed_in(state, headers)
+    let ok = signed_in(state, headers).await
         && form
             .get("csrf")
             .is_some_and(|c| !expected.is_empty() && constant_time_eq(c.as_bytes(), expected.as_bytes()));
@@ -177,7 +182,7 @@ pub async fn create(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let form = page_form(&pairs)?;
-    check(&state, &headers, &form)?;
+    check(&state, &headers, &form).await?;
     let meta = ClientMetadata {
         name: form.get("name").cloned(),
         redirect_uris: form
@@ -223,7 +228,7 @@ pub async fn remove(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let form = page_form(&pairs)?;
-    check(&state, &headers, &form)?;
+    check(&state, &headers, &form).await?;
     let id = form.get("client_id").cloned().unwrap_or_default();
     let removed = state.store.delete_client(&id).await?;
     let notice = if removed {
@@ -243,9 +248,9 @@ pub async fn logout(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let form = page_form(&pairs)?;
-    check(&state, &headers, &form)?;
+    check(&state, &headers, &form).await?;
     if let Some(v) = cookies::get(&headers, &cookie_name(&state)) {
-        state.remove_admin_session(&storage_hash(&v));
+        state.remove_admin_session(&storage_hash(&v)).await;
     }
     let secure = state.settings.secure_cookies();
     let clear = cookies::set(&cookie_name(&state), "", Some(0), secure, "Strict");

@@ -134,14 +134,14 @@ async fn liveness_frame(
         Ok(out) => {
             crate::server::metrics::liveness_outcome("api", out.status, out.reason);
             ok(json!({
-            "status": out.status,
-            "nextFrameToken": out.next_token,
-            "prompt": out.prompt,
-            "move": out.current_move,
-            "frameIssue": out.frame_issue,
-            "reason": out.reason,
-        }))
-        },
+                "status": out.status,
+                "nextFrameToken": out.next_token,
+                "prompt": out.prompt,
+                "move": out.current_move,
+                "frameIssue": out.frame_issue,
+                "reason": out.reason,
+            }))
+        }
         Err(crate::server::liveness::LivenessError::NotFound) => Err(Problem::not_found(
             "session-not-found",
             "No such liveness session",
