@@ -2,6 +2,7 @@
 //! default) and, later, PostgreSQL run the same queries; per-database migration folders hold the only
 //! SQL that differs. Secrets are stored as hashes only.
 
+mod copy;
 mod device;
 mod face_api;
 mod guard;
@@ -24,6 +25,7 @@ use facegate_oidc::client::Client;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
+pub use copy::TableCopy;
 pub use face_api::{ApiCollection, ApiFace};
 pub use facegate_oidc::engine::device::DeviceAuthorization;
 pub use guard::SharedGuard;

@@ -3,6 +3,7 @@
 
 mod analyze;
 mod bench;
+mod db;
 mod eval;
 mod faces;
 mod liveness_eval;
@@ -55,6 +56,9 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Measure per-stage latency and throughput of the face pipeline.
     Bench(bench::BenchArgs),
+    /// Database operations (`db copy --to postgres://...`: move the embedded database up).
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// APCER and BPCER of the liveness check on the shared test videos and photos (needs ffmpeg).
     LivenessEval(liveness_eval::LivenessEvalArgs),
 }
@@ -75,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze(args) => analyze::run(args, &models_dir),
         Command::LivenessEval(args) => liveness_eval::run(args, &models_dir),
         Command::Faces(cmd) => faces::run(cmd, &models_dir),
+        Command::Db(cmd) => db::run(cmd),
     }
 }
 
