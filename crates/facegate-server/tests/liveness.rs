@@ -870,3 +870,102 @@ async fn a_script_sending_the_recorded_frame_that_best_answers_each_prompt_is_re
         "the script passed: {outcomes:?}"
     );
 }
+
+/// Issue 14: two instances on one PostgreSQL database; the frames of one liveness session
+/// alternate between them (as a round-robin load balancer sends them) and the session passes;
+/// its result reads the same on both; a frame token used on one is refused on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_liveness_session_whose_frames_alternate_between_instances_passes() {
+    let Some(pg) = facegate_store::testing::TempPostgres::for_test("the liveness cluster test") else {
+        return;
+    };
+    let db = pg.database("live").unwrap();
+    let Some(a) = live_app(HEAD_TURNS_RIGHT_LEFT, |s| s.database_url = db.clone()).await else {
+        return;
+    };
+    let Some(b) = live_app(HEAD_TURNS_RIGHT_LEFT, |s| s.database_url = db.clone()).await else {
+        return;
+    };
+    let video = real_video();
+    let token = api_token(&a, "liveness").await;
+    let (status, created) = api(&a, &token, "POST", "/v1/liveness/sessions", None).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["sessionId"].as_str().unwrap().to_string();
+    let path = format!("/v1/liveness/sessions/{id}/frames");
+    let mut frame_token = created["frameToken"].as_str().unwrap().to_string();
+    let mut last = Value::Null;
+    for (i, f) in video.iter().enumerate() {
+        let (here, there) = if i % 2 == 0 { (&b, &a) } else { (&a, &b) };
+        let (status, v) = api_frame(here, &token, &path, &frame_token, f).await;
+        assert_eq!(status, 200, "frame {i} on {}: {v}", here.issuer);
+        if i == 3 {
+            // The token just used on `here`, tried on `there`: refused.
+            let (status, again) = api_frame(there, &token, &path, &frame_token, &video[i + 1]).await;
+            assert_eq!(
+                (status, again["refusal"].as_str()),
+                (409, Some("bad-token")),
+                "{again}"
+            );
+        }
+        last = v;
+        if last["status"] != "IN_PROGRESS" {
+            break;
+        }
+        frame_token = last["nextFrameToken"].as_str().unwrap().to_string();
+    }
+    assert_eq!(
+        last["status"], "SUCCEEDED",
+        "the check passes across instances: {last}"
+    );
+    for app in [&a, &b] {
+        let (status, r) = api(app, &token, "GET", &format!("/v1/liveness/sessions/{id}"), None).await;
+        assert_eq!((status, r["status"].as_str()), (200, Some("SUCCEEDED")), "{r}");
+    }
+}
+
+/// Issue 14: the frame memory is shared too. The live video passes a session on instance A; the
+/// same recording sent to instance B in a fresh session is refused as a replay, though B itself
+/// never saw it (A announced its frames).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_recording_seen_by_one_instance_is_refused_as_a_replay_by_another() {
+    let Some(pg) = facegate_store::testing::TempPostgres::for_test("the shared frame memory test") else {
+        return;
+    };
+    let db = pg.database("memory").unwrap();
+    let Some(a) = live_app(HEAD_TURNS_RIGHT_LEFT, |s| s.database_url = db.clone()).await else {
+        return;
+    };
+    let Some(b) = live_app(HEAD_TURNS_RIGHT_LEFT, |s| s.database_url = db.clone()).await else {
+        return;
+    };
+    // Let B's listener start.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let video = real_video();
+    let token = api_token(&a, "liveness").await;
+    let first = run_session(&a, &token, &video).await;
+    assert_eq!(first["status"], "SUCCEEDED", "the live person on A: {first}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let replay = run_session(&b, &token, &video).await;
+    assert_eq!(
+        (replay["status"].as_str(), replay["reason"].as_str()),
+        (Some("FAILED"), Some("replayed")),
+        "the recording replayed to B: {replay}"
+    );
+}
+
+/// A whole session on one instance with these frames: the last answer.
+async fn run_session(app: &TestApp, token: &str, video: &[Vec<u8>]) -> Value {
+    let (_, created) = api(app, token, "POST", "/v1/liveness/sessions", None).await;
+    let id = created["sessionId"].as_str().unwrap().to_string();
+    let path = format!("/v1/liveness/sessions/{id}/frames");
+    let mut frame_token = created["frameToken"].as_str().unwrap().to_string();
+    for f in video {
+        let (status, v) = api_frame(app, token, &path, &frame_token, f).await;
+        assert_eq!(status, 200, "{v}");
+        if v["status"] != "IN_PROGRESS" {
+            return v;
+        }
+        frame_token = v["nextFrameToken"].as_str().unwrap().to_string();
+    }
+    Value::Null
+}

@@ -32,7 +32,7 @@ pub use guard::SharedGuard;
 pub use migrate::Backend;
 pub use rows::{Code, CodeUse, Grant, StoredKey, StoredSession, Token, TokenKind};
 pub use shared::Bucket;
-pub use sync::{CHANNEL, CollectionChange, CollectionWatch};
+pub use sync::{CHANNEL, CollectionChange, CollectionWatch, FRAMES_CHANNEL, FrameWatch, SeenFrame};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -863,7 +863,7 @@ impl Store {
                            AND t.expires_at >= $1 AND t.revoked_at IS NULL))";
         let hour_ago_ms = now.saturating_sub(3600).saturating_mul(1000);
         let day_ago_ms = now.saturating_sub(86_400).saturating_mul(1000);
-        let tables: [(&str, &str, String, i64); 9] = [
+        let tables: [(&str, &str, String, i64); 10] = [
             (
                 "auth_codes",
                 "code_hash",
@@ -886,6 +886,7 @@ impl Store {
                 "expires_at < $1".into(),
                 now,
             ),
+            ("liveness_checks", "id", "expires_at < $1".into(), now),
             // Throttle rows an hour past their last lock (the longest window is an hour).
             (
                 "login_attempts",

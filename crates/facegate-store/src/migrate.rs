@@ -65,6 +65,11 @@ const SQLITE: &[Source] = &[
         "shared state",
         include_str!("../migrations/sqlite/0016_shared_state.sql"),
     ),
+    (
+        19,
+        "liveness checks",
+        include_str!("../migrations/sqlite/0019_liveness_checks.sql"),
+    ),
 ];
 
 /// PostgreSQL starts at the schema of SQLite's 0009 (one file); later versions go in both lists.
@@ -89,6 +94,11 @@ const POSTGRES: &[Source] = &[
         16,
         "shared state",
         include_str!("../migrations/postgres/0016_shared_state.sql"),
+    ),
+    (
+        19,
+        "liveness checks",
+        include_str!("../migrations/postgres/0019_liveness_checks.sql"),
     ),
 ];
 

@@ -100,4 +100,32 @@ impl Store {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    /// Stores a liveness check's state when `version` is newer than the stored one; false when
+    /// another instance stored a newer (or the same) version first: this instance lost a race.
+    pub async fn save_check(&self, id: &str, version: i64, state: &[u8], expires_at: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO liveness_checks (id, version, state, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, state = excluded.state, \
+               expires_at = excluded.expires_at \
+             WHERE liveness_checks.version < excluded.version",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(state)
+        .bind(expires_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A stored liveness check: (version, state), unless it is unknown or expired at `now`.
+    pub async fn load_check(&self, id: &str, now: i64) -> Result<Option<(i64, Vec<u8>)>> {
+        let row = sqlx::query("SELECT version, state FROM liveness_checks WHERE id = $1 AND expires_at > $2")
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.writer)
+            .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
 }

@@ -160,3 +160,108 @@ mod tests {
         );
     }
 }
+
+/// The channel on which instances announce the liveness frames they saw (perceptual hashes).
+pub const FRAMES_CHANNEL: &str = "facegate_frames";
+
+/// A frame another instance saw: which instance, the check's tag, the frame's 256-bit hash.
+pub type SeenFrame = (String, u64, [u64; 4]);
+
+fn encode_frames(instance: &str, frames: &[(u64, [u64; 4])]) -> String {
+    let mut s = String::from(instance);
+    for (tag, h) in frames {
+        s.push_str(&format!(
+            " {tag:016x}:{:016x}{:016x}{:016x}{:016x}",
+            h[0], h[1], h[2], h[3]
+        ));
+    }
+    s
+}
+
+/// The frames a payload announces (malformed parts are skipped).
+pub fn decode_frames(payload: &str) -> Vec<SeenFrame> {
+    let mut parts = payload.split(' ');
+    let Some(instance) = parts.next() else {
+        return Vec::new();
+    };
+    parts
+        .filter_map(|p| {
+            let (tag, hash) = p.split_once(':')?;
+            if hash.len() != 64 {
+                return None;
+            }
+            let word = |i: usize| u64::from_str_radix(hash.get(i * 16..i * 16 + 16)?, 16).ok();
+            Some((
+                instance.to_string(),
+                u64::from_str_radix(tag, 16).ok()?,
+                [word(0)?, word(1)?, word(2)?, word(3)?],
+            ))
+        })
+        .collect()
+}
+
+/// Frames other instances announce.
+#[derive(Debug)]
+pub struct FrameWatch {
+    listener: PgListener,
+}
+
+impl FrameWatch {
+    /// The next announcement's frames (empty after a lost connection was re-established).
+    pub async fn next(&mut self) -> Result<Vec<SeenFrame>> {
+        Ok(match self.listener.try_recv().await? {
+            Some(n) => decode_frames(n.payload()),
+            None => Vec::new(),
+        })
+    }
+}
+
+impl Store {
+    /// Listens for liveness frames other instances saw; `None` on SQLite.
+    pub async fn watch_frames(&self) -> Result<Option<FrameWatch>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut listener = PgListener::connect(self.url.expose()).await?;
+        listener.listen(FRAMES_CHANNEL).await?;
+        Ok(Some(FrameWatch { listener }))
+    }
+
+    /// Announces frames this instance saw (PostgreSQL only; in payloads under 8000 bytes).
+    pub async fn announce_frames(&self, instance: &str, frames: &[(u64, [u64; 4])]) -> Result<()> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        for chunk in frames.chunks(80) {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(FRAMES_CHANNEL)
+                .bind(encode_frames(instance, chunk))
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod frame_tests {
+    use super::*;
+
+    #[test]
+    fn frame_announcements_round_trip() {
+        let frames = vec![
+            (7u64, [1u64, u64::MAX, 0, 0x0123_4567_89ab_cdef]),
+            (u64::MAX, [0; 4]),
+        ];
+        let decoded = decode_frames(&encode_frames("inst1", &frames));
+        assert_eq!(
+            decoded,
+            frames
+                .iter()
+                .map(|(t, h)| ("inst1".to_string(), *t, *h))
+                .collect::<Vec<_>>()
+        );
+        assert!(encode_frames("i", &[(1, [2; 4]); 80]).len() < 8000);
+        assert!(decode_frames("i 12:zz").is_empty());
+    }
+}

@@ -4,7 +4,7 @@ use super::*;
 
 /// Blinks: the eyes' aspect ratio drops well below the person's own open-eye level and comes back,
 /// while the head faces the camera (eye measures are unreliable on turned heads).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Blink {
     pub count: usize,
     done: usize,
@@ -40,6 +40,9 @@ pub const BLINK_CLOSED: f32 = 0.6;
 pub const BLINK_OPEN: f32 = 0.85;
 
 impl Challenge for Blink {
+    fn state(&self) -> ChallengeState {
+        ChallengeState::Blink(self.clone())
+    }
     fn kind(&self) -> ChallengeKind {
         ChallengeKind::Blink
     }

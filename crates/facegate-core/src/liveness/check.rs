@@ -10,7 +10,7 @@ use super::*;
 use crate::face::cosine;
 use crate::secret::{constant_time_eq, random_token};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
     Created,
@@ -27,7 +27,7 @@ impl Status {
 }
 
 /// Why a check failed (stable strings, for APIs and audit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailReason {
     /// The deadline passed before the challenge was done.
@@ -141,7 +141,7 @@ pub struct FrameOutcome {
 }
 
 /// The decision, once final.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Decision {
     pub live: bool,
     /// 0-100: see [`Check::decide`].
@@ -179,6 +179,84 @@ pub struct Check {
     before_last: Option<(FaceObservation, Instant)>,
     jumps: u32,
     decision: Option<Decision>,
+}
+
+/// A check as stored between frames (see [`Check::to_state`]); instants as wall-clock ms.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CheckState {
+    id: String,
+    challenge: ChallengeState,
+    created: i64,
+    deadline: i64,
+    token: Option<String>,
+    in_flight: bool,
+    seen: Vec<[u8; 32]>,
+    status: Status,
+    frames: u32,
+    faceless: u32,
+    live_scores: Vec<f32>,
+    #[serde(with = "super::wall::vectors")]
+    embeddings: Vec<Vec<f32>>,
+    #[serde(with = "super::wall::vectors")]
+    pending: Vec<Vec<f32>>,
+    accepted_at: Option<i64>,
+    last_face: Option<(FaceObservation, i64)>,
+    before_last: Option<(FaceObservation, i64)>,
+    jumps: u32,
+    decision: Option<Decision>,
+}
+
+impl Check {
+    /// Everything the check knows, to be continued by another instance ([`Check::from_state`]).
+    pub fn to_state(&self) -> CheckState {
+        use super::wall::to_ms;
+        CheckState {
+            id: self.id.clone(),
+            challenge: self.challenge.state(),
+            created: to_ms(self.created),
+            deadline: to_ms(self.deadline),
+            token: self.token.clone(),
+            in_flight: self.in_flight,
+            seen: self.seen.iter().copied().collect(),
+            status: self.status,
+            frames: self.frames,
+            faceless: self.faceless,
+            live_scores: self.live_scores.clone(),
+            embeddings: self.embeddings.clone(),
+            pending: self.pending.clone(),
+            accepted_at: self.accepted_at.map(to_ms),
+            last_face: self.last_face.map(|(o, t)| (o, to_ms(t))),
+            before_last: self.before_last.map(|(o, t)| (o, to_ms(t))),
+            jumps: self.jumps,
+            decision: self.decision.clone(),
+        }
+    }
+
+    /// The check a [`CheckState`] describes, under this instance's `policy`.
+    pub fn from_state(s: CheckState, policy: Policy) -> Check {
+        use super::wall::from_ms;
+        Check {
+            id: s.id,
+            challenge: s.challenge.into_challenge(),
+            policy,
+            created: from_ms(s.created),
+            deadline: from_ms(s.deadline),
+            token: s.token,
+            in_flight: s.in_flight,
+            seen: s.seen.into_iter().collect(),
+            status: s.status,
+            frames: s.frames,
+            faceless: s.faceless,
+            live_scores: s.live_scores,
+            embeddings: s.embeddings,
+            pending: s.pending,
+            accepted_at: s.accepted_at.map(from_ms),
+            last_face: s.last_face.map(|(o, t)| (o, from_ms(t))),
+            before_last: s.before_last.map(|(o, t)| (o, from_ms(t))),
+            jumps: s.jumps,
+            decision: s.decision,
+        }
+    }
 }
 
 impl fmt::Debug for Check {

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// The person's own left (the face turns towards the image's right: yaw > 0).
@@ -51,7 +51,7 @@ pub(crate) const CENTRE: f32 = 12.0;
 
 /// A random sequence of head turns; each needs real rotation of the head from where it started,
 /// with the nose's parallax moving the same way for sideways turns.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct HeadTurns {
     pub sequence: Vec<Direction>,
     done: usize,
@@ -99,6 +99,9 @@ impl HeadTurns {
 }
 
 impl Challenge for HeadTurns {
+    fn state(&self) -> ChallengeState {
+        ChallengeState::HeadTurns(self.clone())
+    }
     fn kind(&self) -> ChallengeKind {
         ChallengeKind::HeadTurns
     }

@@ -71,6 +71,14 @@ impl FrameMemory {
         seen
     }
 
+    /// Remembers a frame another instance saw (for check `check`), without asking.
+    pub fn insert(&mut self, check: u64, hash: [u64; 4], now: Instant) {
+        if self.entries.len() >= self.max_entries {
+            self.entries.pop_front();
+        }
+        self.entries.push_back((now, check, hash));
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

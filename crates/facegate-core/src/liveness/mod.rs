@@ -26,6 +26,7 @@ pub mod service;
 mod smile;
 #[cfg(test)]
 mod tests;
+mod wall;
 
 pub use blink::*;
 pub use check::*;
@@ -36,7 +37,8 @@ pub use nose_target::*;
 pub use port::{Analysis, FramePort, PortError, Priority};
 pub use rng::Rng;
 pub use service::{
-    LivenessError, LivenessService, LivenessSettings, MAX_PER_ORIGIN, Owner, Report, Started, USE_WITHIN,
+    LivenessError, LivenessService, LivenessSettings, MAX_PER_ORIGIN, Owner, Report, Snapshot, Started,
+    USE_WITHIN,
 };
 pub use smile::*;
 
@@ -46,7 +48,7 @@ pub use smile::*;
 pub const DEFAULT_MOVES: usize = 4;
 
 /// Everything measured on one face in one frame.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct FaceObservation {
     /// Nose tip, as a fraction of the frame.
     pub nose: (f32, f32),
@@ -115,9 +117,35 @@ pub trait Challenge: Send + Sync + fmt::Debug {
     fn current_move(&self) -> Option<&'static str> {
         None
     }
+    /// The challenge's whole state, to keep a check in the database between frames (so any
+    /// instance can take its next frame).
+    fn state(&self) -> ChallengeState;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// A challenge's state as stored: one variant per kind.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ChallengeState {
+    Moves(Moves),
+    HeadTurns(HeadTurns),
+    NoseTarget(NoseTarget),
+    Blink(Blink),
+    Smile(Smile),
+}
+
+impl ChallengeState {
+    pub fn into_challenge(self) -> Box<dyn Challenge> {
+        match self {
+            ChallengeState::Moves(c) => Box::new(c),
+            ChallengeState::HeadTurns(c) => Box::new(c),
+            ChallengeState::NoseTarget(c) => Box::new(c),
+            ChallengeState::Blink(c) => Box::new(c),
+            ChallengeState::Smile(c) => Box::new(c),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChallengeKind {
     HeadTurns,

@@ -35,8 +35,41 @@ impl Serialize for Move {
 /// in that time is one too many).
 pub const BLINK_QUIET_FRAMES: u32 = 5;
 
-#[derive(Debug, Clone)]
+/// A move as stored with its check (the public form above is one word, without blink counts).
+#[derive(serde::Serialize, serde::Deserialize)]
+enum StoredMove {
+    Turn(Direction),
+    Blink(u8),
+}
+
+mod stored_moves {
+    use super::{Move, StoredMove};
+
+    pub fn serialize<S: serde::Serializer>(moves: &[Move], s: S) -> Result<S::Ok, S::Error> {
+        let v: Vec<StoredMove> = moves
+            .iter()
+            .map(|m| match *m {
+                Move::Turn(d) => StoredMove::Turn(d),
+                Move::Blink(n) => StoredMove::Blink(n),
+            })
+            .collect();
+        serde::Serialize::serialize(&v, s)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Move>, D::Error> {
+        let v: Vec<StoredMove> = serde::Deserialize::deserialize(d)?;
+        Ok(v.into_iter()
+            .map(|m| match m {
+                StoredMove::Turn(d) => Move::Turn(d),
+                StoredMove::Blink(n) => Move::Blink(n),
+            })
+            .collect())
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Moves {
+    #[serde(with = "stored_moves")]
     pub sequence: Vec<Move>,
     done: usize,
     start: Option<FaceObservation>,
@@ -121,6 +154,9 @@ impl Moves {
 }
 
 impl Challenge for Moves {
+    fn state(&self) -> ChallengeState {
+        ChallengeState::Moves(self.clone())
+    }
     fn kind(&self) -> ChallengeKind {
         ChallengeKind::Moves
     }

@@ -4,7 +4,7 @@ use super::*;
 
 /// The nose must be moved into a randomly placed circle, and held there for two frames; the head
 /// must have turned towards the target, so sliding a photo across the camera does not count.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NoseTarget {
     /// Centre of the target, a fraction of the frame (image coordinates, not mirrored).
     pub target: (f32, f32),
@@ -37,6 +37,9 @@ impl NoseTarget {
 }
 
 impl Challenge for NoseTarget {
+    fn state(&self) -> ChallengeState {
+        ChallengeState::NoseTarget(self.clone())
+    }
     fn kind(&self) -> ChallengeKind {
         ChallengeKind::NoseTarget
     }

@@ -1,7 +1,9 @@
 //! Liveness checks as a service: creates checks with random server-chosen challenges, has every
 //! frame analysed by the face engine (through the [`FramePort`]) and feeds the numbers to the
 //! check's state machine. Used by the login page (owner: the browser's device cookie) and by the
-//! `/v1/liveness/sessions` API (owner: the OAuth client). Checks live in memory on this instance.
+//! `/v1/liveness/sessions` API (owner: the OAuth client). Checks live in memory on this instance;
+//! with several instances the server stores each check after every change ([`LivenessService::snapshot`])
+//! and takes the stored one before every use ([`LivenessService::adopt`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -12,7 +14,7 @@ use super::port::{Analysis, FramePort, PortError, Priority};
 use super::{ChallengeKind, Check, Decision, FrameOutcome, FrameRefusal, Policy, Rng, Status};
 
 /// Who may use a check.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Owner {
     /// A browser on the login page, by its device cookie.
     Browser(String),
@@ -94,6 +96,43 @@ struct Entry {
     frames_sent: u32,
     /// Frames another check saw (see [`super::FrameMemory`]).
     replayed_frames: u32,
+    /// Changes so far: a stored copy with a higher version is newer (see [`LivenessService::adopt`]).
+    version: u64,
+}
+
+/// An [`Entry`] as stored between frames.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct EntryState {
+    owner: Owner,
+    check: super::CheckState,
+    client_request_token: Option<String>,
+    want_reference: bool,
+    #[serde(with = "super::wall::bytes")]
+    reference: Option<(f32, Vec<u8>)>,
+    used: bool,
+    binding: Option<String>,
+    origin: Option<String>,
+    succeeded_at: Option<i64>,
+    frames_sent: u32,
+    replayed_frames: u32,
+}
+
+/// A check as another instance needs it: its version, when it may be forgotten (wall-clock
+/// seconds), and its state (JSON; it holds the check's embeddings: never log it).
+#[derive(Clone)]
+pub struct Snapshot {
+    pub version: u64,
+    pub expires_at: i64,
+    pub state: Vec<u8>,
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("version", &self.version)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A passed check is usable this long after it passed.
@@ -153,7 +192,12 @@ pub struct LivenessService<P: FramePort> {
     rng: Mutex<Rng>,
     memory: Mutex<super::FrameMemory>,
     clock: Arc<dyn Fn() -> Instant + Send + Sync>,
+    /// Told of every frame remembered, so other instances can remember it too.
+    frame_hook: std::sync::OnceLock<FrameHook>,
 }
+
+/// Told of each frame remembered: (check tag, perceptual hash).
+type FrameHook = Box<dyn Fn(u64, [u64; 4]) + Send + Sync>;
 
 /// Checks kept in memory at most (running ones and results still readable).
 const MAX_CHECKS: usize = 20_000;
@@ -205,6 +249,7 @@ impl<P: FramePort> LivenessService<P> {
             rng: Mutex::new(rng),
             memory: Mutex::new(super::FrameMemory::default()),
             clock: Arc::new(Instant::now),
+            frame_hook: std::sync::OnceLock::new(),
         }
     }
 
@@ -311,6 +356,7 @@ impl<P: FramePort> LivenessService<P> {
                 succeeded_at: None,
                 frames_sent: 0,
                 replayed_frames: 0,
+                version: 1,
             })),
         );
         Ok(started)
@@ -356,6 +402,7 @@ impl<P: FramePort> LivenessService<P> {
                 .accept(token, &bytes, self.now())
                 .map_err(LivenessError::Refused)?;
             g.frames_sent += 1;
+            g.version += 1;
         }
         let (bytes, analysed) = self.port.analyse(permit, bytes, self.policy.embed_yaw).await;
         let obs = match analysed {
@@ -364,6 +411,7 @@ impl<P: FramePort> LivenessService<P> {
             Err(e) => {
                 let mut g = lock(&entry);
                 let _ = g.check.record(None, self.now());
+                g.version += 1;
                 return Err(LivenessError::Unavailable(e.to_string()));
             }
         };
@@ -380,10 +428,14 @@ impl<P: FramePort> LivenessService<P> {
         }
         let now = self.now();
         let replayed = self.settings.remember_frames
-            && obs
-                .as_ref()
-                .and_then(|o| o.phash)
-                .is_some_and(|h| lock(&self.memory).seen_elsewhere(super::memory::tag(&g.check.id), h, now));
+            && obs.as_ref().and_then(|o| o.phash).is_some_and(|h| {
+                let tag = super::memory::tag(&g.check.id);
+                let seen = lock(&self.memory).seen_elsewhere(tag, h, now);
+                if let Some(hook) = self.frame_hook.get() {
+                    hook(tag, h);
+                }
+                seen
+            });
         if replayed {
             g.replayed_frames += 1;
         }
@@ -395,6 +447,7 @@ impl<P: FramePort> LivenessService<P> {
         if out.status == Status::Succeeded && g.succeeded_at.is_none() {
             g.succeeded_at = Some(self.now());
         }
+        g.version += 1;
         if out.status.is_final()
             && let Some(d) = g.check.decision()
         {
@@ -447,9 +500,11 @@ impl<P: FramePort> LivenessService<P> {
         }
         if g.succeeded_at.is_none_or(|t| now.duration_since(t) > USE_WITHIN) {
             g.used = true;
+            g.version += 1;
             return Err(LivenessError::Stale);
         }
         g.used = true;
+        g.version += 1;
         let embs = g.check.embeddings();
         let dim = embs.first().map_or(0, Vec::len);
         let mut mean = vec![0f32; dim];
@@ -462,5 +517,96 @@ impl<P: FramePort> LivenessService<P> {
         mean.iter_mut().for_each(|v| *v /= norm);
         let confidence = g.check.decision().map_or(0, |d| d.confidence);
         Ok((mean, confidence))
+    }
+
+    /// Calls `hook(check tag, hash)` for every frame this instance remembers (set once), so it can
+    /// be announced to the other instances ([`LivenessService::remember_remote`]).
+    pub fn set_frame_hook(&self, hook: impl Fn(u64, [u64; 4]) + Send + Sync + 'static) {
+        let _ = self.frame_hook.set(Box::new(hook));
+    }
+
+    /// Remembers a frame another instance saw, so a recording replayed to this instance after
+    /// another saw it is refused here too.
+    pub fn remember_remote(&self, check_tag: u64, hash: [u64; 4]) {
+        if self.settings.remember_frames {
+            lock(&self.memory).insert(check_tag, hash, self.now());
+        }
+    }
+
+    /// The check `id` as it stands, for the other instances (see [`Snapshot`]).
+    pub fn snapshot(&self, id: &str) -> Option<Snapshot> {
+        let e = lock(&self.checks).get(id).cloned()?;
+        let g = lock(&e);
+        let state = EntryState {
+            owner: g.owner.clone(),
+            check: g.check.to_state(),
+            client_request_token: g.client_request_token.clone(),
+            want_reference: g.want_reference,
+            reference: g.reference.clone(),
+            used: g.used,
+            binding: g.binding.clone(),
+            origin: g.origin.clone(),
+            succeeded_at: g.succeeded_at.map(super::wall::to_ms),
+            frames_sent: g.frames_sent,
+            replayed_frames: g.replayed_frames,
+        };
+        let keep = g.check.deadline + self.settings.keep_results;
+        Some(Snapshot {
+            version: g.version,
+            expires_at: super::wall::to_ms(keep).div_euclid(1000) + 1,
+            state: serde_json::to_vec(&state).ok()?,
+        })
+    }
+
+    /// This instance's version of check `id` (None: it does not hold it).
+    pub fn version(&self, id: &str) -> Option<u64> {
+        let e = lock(&self.checks).get(id).cloned()?;
+        let v = lock(&e).version;
+        Some(v)
+    }
+
+    /// Takes the stored state of check `id` (written by any instance) when it is newer than this
+    /// instance's copy, or when `force` (this instance's own change lost a race to another's).
+    /// A state that does not parse is ignored (an error is logged).
+    pub fn adopt(&self, id: &str, snapshot: &Snapshot, force: bool) {
+        let state: EntryState = match serde_json::from_slice(&snapshot.state) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(check = %id, "a stored liveness check does not parse: {e}");
+                return;
+            }
+        };
+        let mut checks = lock(&self.checks);
+        if let Some(e) = checks.get(id) {
+            let mut g = lock(e);
+            if !force && g.version >= snapshot.version {
+                return;
+            }
+            *g = entry_of(state, snapshot.version, &self.policy);
+            return;
+        }
+        if checks.len() < MAX_CHECKS {
+            checks.insert(
+                id.to_string(),
+                Arc::new(Mutex::new(entry_of(state, snapshot.version, &self.policy))),
+            );
+        }
+    }
+}
+
+fn entry_of(s: EntryState, version: u64, policy: &Policy) -> Entry {
+    Entry {
+        owner: s.owner,
+        check: Check::from_state(s.check, policy.clone()),
+        client_request_token: s.client_request_token,
+        want_reference: s.want_reference,
+        reference: s.reference,
+        used: s.used,
+        binding: s.binding,
+        origin: s.origin,
+        succeeded_at: s.succeeded_at.map(super::wall::from_ms),
+        frames_sent: s.frames_sent,
+        replayed_frames: s.replayed_frames,
+        version,
     }
 }

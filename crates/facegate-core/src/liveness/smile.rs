@@ -4,7 +4,7 @@ use super::*;
 
 /// A smile that was not there at the start: the mouth widens and its corners lift, over the
 /// person's own neutral face, for two frames.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Smile {
     neutral: Vec<(f32, f32)>,
     held: u32,
@@ -25,6 +25,9 @@ impl Smile {
 }
 
 impl Challenge for Smile {
+    fn state(&self) -> ChallengeState {
+        ChallengeState::Smile(self.clone())
+    }
     fn kind(&self) -> ChallengeKind {
         ChallengeKind::Smile
     }

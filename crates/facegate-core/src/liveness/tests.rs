@@ -703,4 +703,94 @@ mod recordings {
             "a check passed more than a minute ago is stale"
         );
     }
+
+    /// Two instances sharing checks through stored snapshots (as the server does on PostgreSQL):
+    /// frames alternate between them and the check passes; consumed on one, it is used up on the
+    /// other; a frame answered from a stale copy (its token already used elsewhere) is refused;
+    /// and the stored state round-trips the challenge, tokens and embeddings exactly.
+    #[test]
+    fn a_check_continues_on_another_instance_from_its_snapshot() {
+        let frames: Vec<Observation> = performance()
+            .into_iter()
+            .map(|f| obs(f, vec![1.0, 0.0]).unwrap())
+            .collect();
+        let n = frames.len();
+        let clock = Arc::new(Mutex::new(Instant::now()));
+        let seed = (0..10_000u64)
+            .find(|s| {
+                let mut r = Rng::seeded(*s);
+                r.below(1);
+                Moves::random(&mut r, 2).sequence
+                    == [Move::Turn(Direction::Right), Move::Turn(Direction::Left)]
+            })
+            .unwrap();
+        let settings = LivenessSettings {
+            kinds: vec![ChallengeKind::Moves],
+            moves: 2,
+            seed: Some(seed),
+            remember_frames: false,
+            ..LivenessSettings::default()
+        };
+        let make = || {
+            let c = clock.clone();
+            LivenessService::<FakePort>::new(FakePort(frames.clone()), true, false, 0.2, settings.clone())
+                .with_clock(move || *c.lock().unwrap())
+        };
+        let (a, b) = (make(), make());
+        let owner = Owner::Browser("dev".into());
+        let s = a
+            .start_bound(owner.clone(), None, false, Some("login:r1".into()), None)
+            .unwrap();
+        let mut token = s.frame_token.unwrap();
+        let sync = |from: &LivenessService<FakePort>, to: &LivenessService<FakePort>| {
+            let snap = from.snapshot(&s.id).unwrap();
+            to.adopt(&s.id, &snap, false);
+            assert_eq!(to.version(&s.id), Some(snap.version));
+        };
+        sync(&a, &b);
+        let mut status = Status::InProgress;
+        for i in 0..n {
+            *clock.lock().unwrap() += Duration::from_millis(67);
+            let (here, there) = if i % 2 == 0 { (&b, &a) } else { (&a, &b) };
+            let out = block_on(here.frame(&owner, &s.id, &token, vec![i as u8])).unwrap();
+            sync(here, there);
+            if i == 2 {
+                // The frame just answered by `here`, sent again to `there` with its used token.
+                let again = block_on(there.frame(&owner, &s.id, &token, vec![i as u8, 1]));
+                assert!(
+                    matches!(again, Err(LivenessError::Refused(FrameRefusal::BadToken))),
+                    "a used token is refused on the other instance: {again:?}"
+                );
+            }
+            status = out.status;
+            if status.is_final() {
+                break;
+            }
+            token = out.next_token.unwrap();
+        }
+        assert_eq!(
+            status,
+            Status::Succeeded,
+            "the check passes with frames alternating"
+        );
+        let (mean_b, _) = b.consume(&owner, &s.id, "login:r1").unwrap_or_else(|e| {
+            // The last frame went to either; consume where the state is newest.
+            panic!("consume: {e}")
+        });
+        assert!(
+            (mean_b[0] - 1.0).abs() < 1e-6,
+            "the frontal embeddings survive the round trip"
+        );
+        sync(&b, &a);
+        assert!(
+            matches!(a.consume(&owner, &s.id, "login:r1"), Err(LivenessError::Used)),
+            "used on one instance, used on both"
+        );
+        // An older snapshot never replaces a newer copy, unless forced.
+        let v = a.version(&s.id).unwrap();
+        let mut old = a.snapshot(&s.id).unwrap();
+        old.version = 1;
+        a.adopt(&s.id, &old, false);
+        assert_eq!(a.version(&s.id), Some(v));
+    }
 }

@@ -12,6 +12,7 @@ pub mod face_json;
 pub mod html;
 pub mod keys;
 pub mod liveness;
+pub mod liveness_share;
 pub mod login;
 pub mod metrics;
 pub mod password_pool;
@@ -149,6 +150,7 @@ pub async fn open(settings: Settings) -> anyhow::Result<AppState> {
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     state.spawn_housekeeping();
     state.spawn_index_sync();
+    state.spawn_frame_sync();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

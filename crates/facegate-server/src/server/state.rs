@@ -291,6 +291,69 @@ impl AppState {
         });
     }
 
+    /// On PostgreSQL with liveness on: every liveness frame this instance remembers is announced
+    /// to the others (batched, through `pg_notify`), and the frames they announce are remembered
+    /// here, so a recording replayed to one instance after another saw it is refused. Announcing
+    /// never holds up a frame: when the batch queue is full a frame is not announced (counted in
+    /// the log). Frames announced while an instance was not listening are not seen by it.
+    pub fn spawn_frame_sync(&self) {
+        if self.store.backend() != facegate_store::Backend::Postgres {
+            return;
+        }
+        let Some(face) = self.face.clone() else {
+            return;
+        };
+        let instance = facegate_core::secret::random_token(8);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, [u64; 4])>(4096);
+        face.liveness.set_frame_hook(move |tag, hash| {
+            if tx.try_send((tag, hash)).is_err() {
+                tracing::warn!("liveness frame memory: announcement queue full, a frame not shared");
+            }
+        });
+        let store = self.store.clone();
+        let me = instance.clone();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while let Ok(f) = rx.try_recv() {
+                    batch.push(f);
+                }
+                if let Err(e) = store.announce_frames(&me, &batch).await {
+                    tracing::warn!("liveness frame memory: announcing: {e}");
+                }
+            }
+        });
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut watch = match store.watch_frames().await {
+                    Ok(Some(w)) => w,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::warn!("liveness frame memory: cannot listen ({e}); retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                loop {
+                    match watch.next().await {
+                        Ok(frames) => {
+                            for (from, tag, hash) in frames {
+                                if from != instance {
+                                    face.liveness.remember_remote(tag, hash);
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!("liveness frame memory: {e}; reconnecting");
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
     async fn resync_indexes(&self, collection: Option<&str>) {
         let result = match collection {
             Some(c) => match self.store.collection(c).await {

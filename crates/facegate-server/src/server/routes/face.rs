@@ -249,11 +249,15 @@ pub async fn login_submit(
     // The probe: the embedding of a passed liveness check made for this login (used up now), or
     // a photo (which the core accepts only with liveness off).
     let input = match capture.fields.get("liveness").filter(|v| !v.is_empty()) {
-        Some(cid) => match faces.liveness.consume(
+        Some(cid) => match crate::server::liveness_share::consume(
+            &state,
+            &faces.liveness,
             &Owner::Browser(device.clone()),
             cid,
             &login_binding(req.as_deref(), &device),
-        ) {
+        )
+        .await
+        {
             Ok((embedding, _confidence)) => FaceInput::Live(embedding),
             Err(e) => FaceInput::Unusable(e.to_string()),
         },
@@ -507,11 +511,15 @@ pub async fn enrol(
     };
     let recent = crate::server::login::recently_strong(&state, &session, ENROL_REAUTH_SECS).await?;
     let source = match capture.fields.get("liveness").filter(|v| !v.is_empty()) {
-        Some(cid) => match faces.liveness.consume(
+        Some(cid) => match crate::server::liveness_share::consume(
+            &state,
+            &faces.liveness,
             &Owner::Browser(device.unwrap_or_default()),
             cid,
             &enrol_binding(&session_hash),
-        ) {
+        )
+        .await
+        {
             Ok((embedding, confidence)) => TemplateSource::Live {
                 embedding,
                 confidence,
@@ -670,7 +678,13 @@ pub async fn liveness_start(
         .liveness
         .start_bound(owner, None, false, Some(binding), Some(ip))
     {
-        Ok(s) => s,
+        Ok(s) if crate::server::liveness_share::push(&state, &face.liveness, &s.id, None).await => s,
+        Ok(_) => {
+            return Ok(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The check could not be started right now; please try again in a minute.",
+            ));
+        }
         Err(LivenessError::TooMany) => {
             return Ok(answer(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -732,7 +746,17 @@ pub async fn liveness_frame(
         ));
     }
     let token = q.token.unwrap_or_default();
-    match face.liveness.frame(&owner, &id, &token, body.to_vec()).await {
+    crate::server::liveness_share::pull(&state, &face.liveness, &id).await;
+    let before = face.liveness.version(&id);
+    let result = face.liveness.frame(&owner, &id, &token, body.to_vec()).await;
+    if !crate::server::liveness_share::push(&state, &face.liveness, &id, before).await {
+        // Another instance took a frame of this check at the same time: its answer stands.
+        return Ok(answer(
+            StatusCode::CONFLICT,
+            json!({"ok": false, "error": "This frame was not used: the check moved on elsewhere.", "refusal": "bad-token"}),
+        ));
+    }
+    match result {
         Ok(out) => {
             crate::server::metrics::liveness_outcome("login", out.status, out.reason);
             if matches!(

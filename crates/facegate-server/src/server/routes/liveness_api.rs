@@ -95,6 +95,9 @@ async fn create_liveness_session(
             want_reference,
         )
         .map_err(|e| Problem::unavailable(e.to_string()).with_retry_after(60))?;
+    if !started.existing && !crate::server::liveness_share::push(&state, live, &started.id, None).await {
+        return Err(Problem::unavailable("the session could not be stored").with_retry_after(5));
+    }
     let mut body = json!({
         "sessionId": started.id,
         "status": started.status,
@@ -130,7 +133,17 @@ async fn liveness_frame(
     }
     let live = liveness_service(&state)?;
     let owner = crate::server::liveness::Owner::Client(caller.client_id);
-    match live.frame(&owner, &id, &token, image).await {
+    crate::server::liveness_share::pull(&state, live, &id).await;
+    let before = live.version(&id);
+    let result = live.frame(&owner, &id, &token, image).await;
+    if !crate::server::liveness_share::push(&state, live, &id, before).await {
+        // Another instance took a frame of this session at the same time: its answer stands.
+        return Err(
+            Problem::conflict("frame-refused", "Frame refused", "the session moved on elsewhere")
+                .with_extra(json!({"refusal": "bad-token"})),
+        );
+    }
+    match result {
         Ok(out) => {
             crate::server::metrics::liveness_outcome("api", out.status, out.reason);
             ok(json!({
@@ -173,6 +186,7 @@ async fn get_liveness_session(
 ) -> ApiResult {
     let live = liveness_service(&state)?;
     let owner = crate::server::liveness::Owner::Client(caller.client_id);
+    crate::server::liveness_share::pull(&state, live, &id).await;
     let r = live.report(&owner, &id).map_err(|_| {
         Problem::not_found(
             "session-not-found",
