@@ -27,7 +27,7 @@ pub use face_api::{ApiCollection, ApiFace};
 pub use facegate_oidc::engine::device::DeviceAuthorization;
 pub use guard::SharedGuard;
 pub use migrate::Backend;
-pub use rows::{Code, CodeUse, Grant, StoredKey, StoredSession, Token, TokenKind};
+pub use rows::{Code, CodeUse, Grant, Redeemed, StoredKey, StoredSession, Token, TokenKind};
 pub use sync::{CHANNEL, CollectionChange, CollectionWatch};
 
 #[derive(Debug, thiserror::Error)]
@@ -771,7 +771,7 @@ impl Store {
     pub async fn use_code(&self, code_hash: &str, now: i64) -> Result<CodeUse> {
         let first = sqlx::query(
             "UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL \
-             RETURNING grant_id, redirect_uri, code_challenge, expires_at",
+             RETURNING grant_id, redirect_uri, code_challenge, expires_at, used_at",
         )
         .bind(now)
         .bind(code_hash)
@@ -803,13 +803,57 @@ impl Store {
     /// nothing: then the answer is `false`. Concurrent calls are committed together (group
     /// commit: one transaction for all that arrived while the previous one was being written).
     pub async fn issue(&self, grant: Option<&Grant>, tokens: &[Token]) -> Result<bool> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = IssueJob {
+        let job = |reply| IssueJob {
             grant: grant.cloned(),
             tokens: tokens.to_vec(),
+            code: None,
             reply,
         };
-        self.issuer.send(job).await.map_err(|_| StoreError::Closed)?;
+        Ok(self.submit(job).await? == Redeemed::Stored)
+    }
+
+    /// A code and its grant, read without using the code up.
+    pub async fn code(&self, code_hash: &str) -> Result<Option<(Code, Grant)>> {
+        let row = sqlx::query(
+            "SELECT c.redirect_uri, c.code_challenge, c.expires_at, c.used_at, g.* \
+             FROM auth_codes c JOIN grants g ON g.id = c.grant_id WHERE c.code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let grant = rows::grant(&r)?;
+        let code = Code {
+            grant_id: grant.id.clone(),
+            redirect_uri: r.try_get("redirect_uri")?,
+            code_challenge: r.try_get("code_challenge")?,
+            expires_at: r.try_get("expires_at")?,
+            used_at: r.try_get("used_at")?,
+        };
+        Ok(Some((code, grant)))
+    }
+
+    /// Uses up a code and stores tokens under its grant, in one transaction (through the group
+    /// commit): nothing is stored unless the code was unused and the tokens' client exists.
+    pub async fn redeem_code(&self, code_hash: &str, now: i64, tokens: &[Token]) -> Result<Redeemed> {
+        self.submit(|reply| IssueJob {
+            grant: None,
+            tokens: tokens.to_vec(),
+            code: Some((code_hash.to_string(), now)),
+            reply,
+        })
+        .await
+    }
+
+    async fn submit(
+        &self,
+        job: impl FnOnce(tokio::sync::oneshot::Sender<Result<Redeemed>>) -> IssueJob,
+    ) -> Result<Redeemed> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.issuer
+            .send(job(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -920,6 +964,12 @@ impl facegate_oidc::engine::Storage for Store {
     async fn use_code(&self, code_hash: &str, now: i64) -> Result<CodeUse> {
         Store::use_code(self, code_hash, now).await
     }
+    async fn code(&self, code_hash: &str) -> Result<Option<(Code, Grant)>> {
+        Store::code(self, code_hash).await
+    }
+    async fn redeem_code(&self, code_hash: &str, now: i64, tokens: &[Token]) -> Result<Redeemed> {
+        Store::redeem_code(self, code_hash, now, tokens).await
+    }
     async fn token(&self, token_hash: &str) -> Result<Option<Token>> {
         Store::token(self, token_hash).await
     }
@@ -962,7 +1012,9 @@ impl facegate_oidc::engine::Storage for Store {
 struct IssueJob {
     grant: Option<Grant>,
     tokens: Vec<Token>,
-    reply: tokio::sync::oneshot::Sender<Result<bool>>,
+    /// A code to use up first (at the given time): the job stores nothing unless it was unused.
+    code: Option<(String, i64)>,
+    reply: tokio::sync::oneshot::Sender<Result<Redeemed>>,
 }
 
 /// At most this many jobs share a transaction.
@@ -980,57 +1032,136 @@ async fn group_commit(writer: AnyPool, backend: Backend, mut jobs: tokio::sync::
                 Err(_) => break,
             }
         }
-        let results = write_batch(&writer, backend, &batch).await;
+        let results = match backend {
+            Backend::Postgres => write_batch_pg(&writer, &batch).await,
+            Backend::Sqlite => write_batch_sqlite(&writer, &batch).await.unwrap_or_else(|e| {
+                let msg = e.to_string();
+                batch
+                    .iter()
+                    .map(|_| Err(StoreError::Write(msg.clone())))
+                    .collect()
+            }),
+        };
         for (job, result) in batch.into_iter().zip(results) {
             let _ = job.reply.send(result);
         }
     }
 }
 
-async fn write_batch(writer: &AnyPool, backend: Backend, batch: &[IssueJob]) -> Vec<Result<bool>> {
-    let each_failed = |e: sqlx::Error| {
-        let msg = e.to_string();
-        batch
-            .iter()
-            .map(|_| Err(StoreError::Write(msg.clone())))
-            .collect()
-    };
-    if backend == Backend::Postgres {
-        return write_batch_pg(writer, batch).await;
+/// `($1, …, $n), ($n+1, …)`: `rows` groups of `width` parameters, numbered from `first`.
+fn value_rows(rows: usize, width: usize, first: usize) -> String {
+    let mut out = String::new();
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..width {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("${}", first + r * width + c));
+        }
+        out.push(')');
     }
-    if let [one] = batch {
-        // Alone: its statements commit as they run.
-        return vec![
-            issue_query(one)
-                .execute(writer)
-                .await
-                .map(|r| written(one, r.rows_affected()))
-                .map_err(StoreError::from),
-        ];
-    }
-    let mut tx = match writer.begin().await {
-        Ok(tx) => tx,
-        Err(e) => return each_failed(e),
-    };
-    let mut results = Vec::with_capacity(batch.len());
-    for job in batch {
-        results.push(
-            issue_query(job)
-                .execute(&mut *tx)
-                .await
-                .map(|r| written(job, r.rows_affected()))
-                .map_err(StoreError::from),
+    out
+}
+
+/// SQLite: the whole group in one transaction of at most three statements, whatever its size
+/// (each statement is a hand-off to SQLite's worker thread): use up the codes being redeemed,
+/// then insert the grants, then the tokens, each row only while its client exists. `RETURNING`
+/// tells which rows were written, so each job learns its own outcome.
+async fn write_batch_sqlite(
+    writer: &AnyPool,
+    batch: &[IssueJob],
+) -> Result<Vec<Result<Redeemed>>, sqlx::Error> {
+    use std::collections::HashSet;
+    let mut tx = writer.begin().await?;
+    let codes: Vec<&(String, i64)> = batch.iter().filter_map(|j| j.code.as_ref()).collect();
+    let mut redeemed = HashSet::new();
+    if !codes.is_empty() {
+        // One time for the group: the latest of its requests' (they are milliseconds apart).
+        let now = codes.iter().map(|(_, t)| *t).max().unwrap_or_default();
+        // Built from numbered placeholders only: no input reaches the SQL text.
+        let sql = format!(
+            "UPDATE auth_codes SET used_at = $1 WHERE used_at IS NULL AND code_hash IN ({}) RETURNING code_hash",
+            (2..codes.len() + 2)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        for (c, _) in &codes {
+            q = q.bind(c.clone());
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            redeemed.insert(row.try_get::<String, _>(0)?);
+        }
     }
-    match tx.commit().await {
-        Ok(()) => results,
-        Err(e) => each_failed(e),
+    let live: Vec<bool> = batch
+        .iter()
+        .map(|j| j.code.as_ref().is_none_or(|(c, _)| redeemed.contains(c)))
+        .collect();
+    let grants: Vec<&Grant> = batch
+        .iter()
+        .zip(&live)
+        .filter(|(_, live)| **live)
+        .filter_map(|(j, _)| j.grant.as_ref())
+        .collect();
+    let mut written = HashSet::new();
+    if !grants.is_empty() {
+        let sql = format!(
+            "{GRANT_INSERT} SELECT * FROM (VALUES {}) AS v \
+             WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = v.column2) RETURNING id",
+            value_rows(grants.len(), 11, 1)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for g in &grants {
+            q = bind_grant(q, g);
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            written.insert(row.try_get::<String, _>(0)?);
+        }
     }
+    let tokens: Vec<&Token> = batch
+        .iter()
+        .zip(&live)
+        .filter(|(_, live)| **live)
+        .flat_map(|(j, _)| &j.tokens)
+        .collect();
+    if !tokens.is_empty() {
+        let sql = format!(
+            "{TOKEN_INSERT} SELECT * FROM (VALUES {}) AS v \
+             WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = v.column4) RETURNING token_hash",
+            value_rows(tokens.len(), 8, 1)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for t in &tokens {
+            q = bind_token(q, t);
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            written.insert(row.try_get::<String, _>(0)?);
+        }
+    }
+    tx.commit().await?;
+    Ok(batch
+        .iter()
+        .zip(&live)
+        .map(|(j, live)| {
+            let all_written = j.grant.iter().all(|g| written.contains(&g.id))
+                && j.tokens.iter().all(|t| written.contains(&t.token_hash));
+            Ok(match (live, all_written) {
+                (false, _) => Redeemed::CodeUsed,
+                (true, true) => Redeemed::Stored,
+                (true, false) => Redeemed::ClientGone,
+            })
+        })
+        .collect())
 }
 
 /// PostgreSQL prepares one statement at a time: each job's statements run one by one, all the jobs in
 /// one transaction (one commit, one WAL flush, for the whole group).
-async fn write_batch_pg(writer: &AnyPool, batch: &[IssueJob]) -> Vec<Result<bool>> {
+async fn write_batch_pg(writer: &AnyPool, batch: &[IssueJob]) -> Vec<Result<Redeemed>> {
     let failed = |e: &sqlx::Error| {
         let msg = e.to_string();
         batch
@@ -1044,6 +1175,22 @@ async fn write_batch_pg(writer: &AnyPool, batch: &[IssueJob]) -> Vec<Result<bool
     };
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
+        if let Some((code, now)) = &job.code {
+            let used =
+                sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
+                    .bind(*now)
+                    .bind(code.clone())
+                    .execute(&mut *tx)
+                    .await;
+            match used {
+                Ok(r) if r.rows_affected() == 1 => {}
+                Ok(_) => {
+                    results.push(Ok(Redeemed::CodeUsed));
+                    continue;
+                }
+                Err(e) => return failed(&e),
+            }
+        }
         let mut rows = 0;
         let mut error = None;
         for q in issue_statements(job) {
@@ -1058,7 +1205,8 @@ async fn write_batch_pg(writer: &AnyPool, batch: &[IssueJob]) -> Vec<Result<bool
         match error {
             // A failed statement aborts a PostgreSQL transaction: the whole group fails alike.
             Some(e) => return failed(&e),
-            None => results.push(Ok(written(job, rows))),
+            None if written(job, rows) => results.push(Ok(Redeemed::Stored)),
+            None => results.push(Ok(Redeemed::ClientGone)),
         }
     }
     match tx.commit().await {
@@ -1093,36 +1241,4 @@ fn issue_statements(job: &IssueJob) -> Vec<AnyQuery<'static>> {
 
 fn written(job: &IssueJob, rows: u64) -> bool {
     rows == (usize::from(job.grant.is_some()) + job.tokens.len()) as u64
-}
-
-/// One job's statements: the grant (if new) first, then its tokens, each guarded by its client
-/// still existing.
-fn issue_query(job: &IssueJob) -> AnyQuery<'static> {
-    let mut sql = String::new();
-    let mut n = 0;
-    let mut params = |count: usize| {
-        let list: Vec<String> = (n + 1..=n + count).map(|i| format!("${i}")).collect();
-        n += count;
-        (list.join(", "), n + 1 - count)
-    };
-    let guard = |client_param: usize| {
-        format!("WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = ${client_param})")
-    };
-    if job.grant.is_some() {
-        let (p, first) = params(11);
-        sql.push_str(&format!("{GRANT_INSERT} SELECT {p} {};", guard(first + 1)));
-    }
-    for _ in &job.tokens {
-        let (p, first) = params(8);
-        sql.push_str(&format!("{TOKEN_INSERT} SELECT {p} {};", guard(first + 3)));
-    }
-    // Built from the constants above only: no input reaches the SQL text.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    if let Some(g) = &job.grant {
-        q = bind_grant(q, g);
-    }
-    for t in &job.tokens {
-        q = bind_token(q, t);
-    }
-    q
 }
