@@ -141,6 +141,20 @@ impl Store {
                         sqlx::query("PRAGMA busy_timeout = 5000")
                             .execute(&mut *conn)
                             .await?;
+                        // Pages of the database file are read through a memory map: a connection
+                        // whose page cache another connection's commit made stale re-reads
+                        // them without a system call each.
+                        sqlx::query("PRAGMA mmap_size = 268435456")
+                            .execute(&mut *conn)
+                            .await?;
+                        // Checkpoints are mostly run by a connection of their own (see
+                        // [`checkpoint`]), so that commits seldom wait for a checkpoint's
+                        // fsyncs. The writer still checkpoints once the WAL reaches 16 MiB: then
+                        // little is left to copy, and only the writer can restart the WAL from
+                        // its beginning (it would grow for as long as writes keep coming).
+                        sqlx::query("PRAGMA wal_autocheckpoint = 4096")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -157,8 +171,13 @@ impl Store {
         } else {
             writer.clone()
         };
+        let checkpointer = if sqlite {
+            Some(options().max_connections(1).connect(url).await?)
+        } else {
+            None
+        };
         let (issuer, jobs) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(group_commit(writer.clone(), backend, jobs));
+        tokio::spawn(group_commit(writer.clone(), backend, jobs, checkpointer));
         Ok(Store {
             pool,
             writer,
@@ -1023,7 +1042,14 @@ const GROUP_MAX: usize = 128;
 /// Writes issued grants and tokens: each job that arrives while a transaction is being written
 /// waits for the next, so under load one commit serves many requests. A job is answered only
 /// after its transaction committed.
-async fn group_commit(writer: AnyPool, backend: Backend, mut jobs: tokio::sync::mpsc::Receiver<IssueJob>) {
+async fn group_commit(
+    writer: AnyPool,
+    backend: Backend,
+    mut jobs: tokio::sync::mpsc::Receiver<IssueJob>,
+    checkpointer: Option<AnyPool>,
+) {
+    let checkpointing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut last_checkpoint: Option<std::time::Instant> = None;
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < GROUP_MAX {
@@ -1045,7 +1071,27 @@ async fn group_commit(writer: AnyPool, backend: Backend, mut jobs: tokio::sync::
         for (job, result) in batch.into_iter().zip(results) {
             let _ = job.reply.send(result);
         }
+        if let Some(pool) = &checkpointer
+            && last_checkpoint.is_none_or(|t| t.elapsed() >= CHECKPOINT_EVERY)
+            && !checkpointing.swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            last_checkpoint = Some(std::time::Instant::now());
+            tokio::spawn(checkpoint(pool.clone(), checkpointing.clone()));
+        }
     }
+}
+
+/// How often, at most, the WAL is checkpointed while tokens are being issued.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// SQLite: copies the WAL's committed pages into the database file (PASSIVE: it waits for no reader
+/// or writer), on a connection of its own so that its fsyncs keep no commit waiting. The writer's
+/// own checkpoint at 16 MiB then has little left to do before it restarts the WAL.
+async fn checkpoint(pool: AnyPool, running: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+        tracing::warn!("checkpointing the WAL: {e}");
+    }
+    running.store(false, std::sync::atomic::Ordering::Release);
 }
 
 /// `($1, …, $n), ($n+1, …)`: `rows` groups of `width` parameters, numbered from `first`.
@@ -1067,87 +1113,124 @@ fn value_rows(rows: usize, width: usize, first: usize) -> String {
     out
 }
 
-/// SQLite: the whole group in one transaction of at most three statements, whatever its size
-/// (each statement is a hand-off to SQLite's worker thread): use up the codes being redeemed,
-/// then insert the grants, then the tokens, each row only while its client exists. `RETURNING`
-/// tells which rows were written, so each job learns its own outcome.
+/// SQLite: the whole group is one transaction sent as one query, whatever its size (each query is
+/// a hand-off to SQLite's worker thread, and under load each hand-off waits for the scheduler):
+/// `BEGIN IMMEDIATE`, use up the codes being redeemed (those still unused, noted in a temporary
+/// table), insert the grants, then the tokens (each row only while its client exists, a code's
+/// tokens only if that code was just used up), `COMMIT`. What was written comes back as rows
+/// (`RETURNING`), so each job learns its own outcome.
 async fn write_batch_sqlite(
     writer: &AnyPool,
     batch: &[IssueJob],
 ) -> Result<Vec<Result<Redeemed>>, sqlx::Error> {
     use std::collections::HashSet;
-    let mut tx = writer.begin().await?;
-    let codes: Vec<&(String, i64)> = batch.iter().filter_map(|j| j.code.as_ref()).collect();
-    let mut redeemed = HashSet::new();
+    let mut conn = writer.acquire().await?;
+    // Built from constants and numbered placeholders only: no input reaches the SQL text.
+    let mut sql = String::from("BEGIN IMMEDIATE;");
+    let mut n = 0;
+    let mut next = |count: usize| {
+        n += count;
+        n + 1 - count
+    };
+    // Two jobs redeeming one code in the same group: only the first may (the others lost the race).
+    let mut seen = HashSet::new();
+    let lost: Vec<bool> = batch
+        .iter()
+        .map(|j| j.code.as_ref().is_some_and(|(c, _)| !seen.insert(c.as_str())))
+        .collect();
+    let jobs = || {
+        batch
+            .iter()
+            .zip(&lost)
+            .filter(|(_, lost)| !**lost)
+            .map(|(j, _)| j)
+    };
+    let codes: Vec<&(String, i64)> = jobs().filter_map(|j| j.code.as_ref()).collect();
+    let mut now_param = 0;
+    let mut codes_param = 0;
+    if !codes.is_empty() {
+        now_param = next(1);
+        codes_param = next(codes.len());
+        let list: Vec<String> = (codes_param..codes_param + codes.len())
+            .map(|i| format!("${i}"))
+            .collect();
+        sql.push_str(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS redeemed (code_hash TEXT PRIMARY KEY); DELETE FROM temp.redeemed; \
+             INSERT INTO temp.redeemed SELECT code_hash FROM auth_codes WHERE used_at IS NULL AND code_hash IN ({}); \
+             UPDATE auth_codes SET used_at = ${now_param} WHERE code_hash IN (SELECT code_hash FROM temp.redeemed); \
+             SELECT code_hash FROM temp.redeemed;",
+            list.join(", ")
+        ));
+    }
+    let grants: Vec<&Grant> = jobs().filter_map(|j| j.grant.as_ref()).collect();
+    let mut grants_param = 0;
+    if !grants.is_empty() {
+        grants_param = next(grants.len() * 11);
+        sql.push_str(&format!(
+            "{GRANT_INSERT} SELECT * FROM (VALUES {}) AS v \
+             WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = v.column2) RETURNING id;",
+            value_rows(grants.len(), 11, grants_param)
+        ));
+    }
+    let tokens: Vec<(&Token, Option<&String>)> = jobs()
+        .flat_map(|j| j.tokens.iter().map(|t| (t, j.code.as_ref().map(|(c, _)| c))))
+        .collect();
+    let width = if codes.is_empty() { 8 } else { 9 };
+    let mut tokens_param = 0;
+    if !tokens.is_empty() {
+        tokens_param = next(tokens.len() * width);
+        let only_redeemed = if codes.is_empty() {
+            ""
+        } else {
+            " AND (v.column9 IS NULL OR v.column9 IN (SELECT code_hash FROM temp.redeemed))"
+        };
+        sql.push_str(&format!(
+            "{TOKEN_INSERT} SELECT column1, column2, column3, column4, column5, column6, column7, column8 \
+             FROM (VALUES {}) AS v WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = v.column4){only_redeemed} \
+             RETURNING token_hash;",
+            value_rows(tokens.len(), width, tokens_param)
+        ));
+    }
+    sql.push_str("COMMIT;");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    // Bound in the order the placeholders were numbered.
+    debug_assert!(codes.is_empty() || (now_param == 1 && codes_param == 2));
+    debug_assert!(grants.is_empty() || grants_param > 0);
+    debug_assert!(tokens.is_empty() || tokens_param > 0);
     if !codes.is_empty() {
         // One time for the group: the latest of its requests' (they are milliseconds apart).
-        let now = codes.iter().map(|(_, t)| *t).max().unwrap_or_default();
-        // Built from numbered placeholders only: no input reaches the SQL text.
-        let sql = format!(
-            "UPDATE auth_codes SET used_at = $1 WHERE used_at IS NULL AND code_hash IN ({}) RETURNING code_hash",
-            (2..codes.len() + 2)
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        q = q.bind(codes.iter().map(|(_, t)| *t).max().unwrap_or_default());
         for (c, _) in &codes {
             q = q.bind(c.clone());
         }
-        for row in q.fetch_all(&mut *tx).await? {
-            redeemed.insert(row.try_get::<String, _>(0)?);
+    }
+    for g in &grants {
+        q = bind_grant(q, g);
+    }
+    for (t, code) in &tokens {
+        q = bind_token(q, t);
+        if width == 9 {
+            q = q.bind(code.cloned());
         }
     }
-    let live: Vec<bool> = batch
-        .iter()
-        .map(|j| j.code.as_ref().is_none_or(|(c, _)| redeemed.contains(c)))
-        .collect();
-    let grants: Vec<&Grant> = batch
-        .iter()
-        .zip(&live)
-        .filter(|(_, live)| **live)
-        .filter_map(|(j, _)| j.grant.as_ref())
-        .collect();
+    let rows = match q.fetch_all(&mut *conn).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            // The transaction may be open still: nothing of it is kept.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(e);
+        }
+    };
+    // Code hashes, grant ids and token hashes are random: one set tells them apart.
     let mut written = HashSet::new();
-    if !grants.is_empty() {
-        let sql = format!(
-            "{GRANT_INSERT} SELECT * FROM (VALUES {}) AS v \
-             WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = v.column2) RETURNING id",
-            value_rows(grants.len(), 11, 1)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for g in &grants {
-            q = bind_grant(q, g);
-        }
-        for row in q.fetch_all(&mut *tx).await? {
-            written.insert(row.try_get::<String, _>(0)?);
-        }
+    for row in rows {
+        written.insert(row.try_get::<String, _>(0)?);
     }
-    let tokens: Vec<&Token> = batch
-        .iter()
-        .zip(&live)
-        .filter(|(_, live)| **live)
-        .flat_map(|(j, _)| &j.tokens)
-        .collect();
-    if !tokens.is_empty() {
-        let sql = format!(
-            "{TOKEN_INSERT} SELECT * FROM (VALUES {}) AS v \
-             WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = v.column4) RETURNING token_hash",
-            value_rows(tokens.len(), 8, 1)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for t in &tokens {
-            q = bind_token(q, t);
-        }
-        for row in q.fetch_all(&mut *tx).await? {
-            written.insert(row.try_get::<String, _>(0)?);
-        }
-    }
-    tx.commit().await?;
     Ok(batch
         .iter()
-        .zip(&live)
-        .map(|(j, live)| {
+        .zip(&lost)
+        .map(|(j, lost)| {
+            let live = !lost && j.code.as_ref().is_none_or(|(c, _)| written.contains(c));
             let all_written = j.grant.iter().all(|g| written.contains(&g.id))
                 && j.tokens.iter().all(|t| written.contains(&t.token_hash));
             Ok(match (live, all_written) {
