@@ -141,12 +141,6 @@ impl Store {
                         sqlx::query("PRAGMA busy_timeout = 5000")
                             .execute(&mut *conn)
                             .await?;
-                        // Pages of the database file are read through a memory map: a connection
-                        // whose page cache another connection's commit made stale re-reads
-                        // them without a system call each.
-                        sqlx::query("PRAGMA mmap_size = 268435456")
-                            .execute(&mut *conn)
-                            .await?;
                         // Checkpoints are mostly run by a connection of their own (see
                         // [`checkpoint`]), so that commits seldom wait for a checkpoint's
                         // fsyncs. The writer still checkpoints once the WAL reaches 16 MiB: then
