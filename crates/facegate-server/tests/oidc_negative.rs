@@ -437,6 +437,50 @@ async fn replayed_code_fails_and_revokes_what_it_issued() {
     assert_eq!(s3, 400, "and so is its refresh token");
 }
 
+/// An attacker who holds a code but not its redirect URI (or PKCE verifier) cannot keep guessing:
+/// the failed attempt spends the code, and the rightful exchange after it is a replay.
+#[tokio::test]
+async fn a_failed_exchange_spends_the_code() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let (id, secret) = app.confidential_client(REDIRECT).await;
+    let code = code_for(&app, &id, "").await;
+    let (s1, body, _) = token(
+        &app,
+        Some((&id, &secret)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://localhost:3000/elsewhere"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s1, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let (s2, body, _) = token(
+        &app,
+        Some((&id, &secret)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s2, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert_eq!(
+        body["error_description"].as_str(),
+        Some("the code was already used")
+    );
+}
+
 #[tokio::test]
 async fn expired_code_is_refused() {
     let app = spawn_with(|s| s.lifetimes.code = 0).await;

@@ -30,7 +30,7 @@ pub use face_api::{ApiCollection, ApiFace};
 pub use facegate_oidc::engine::device::DeviceAuthorization;
 pub use guard::SharedGuard;
 pub use migrate::Backend;
-pub use rows::{Code, CodeUse, Grant, StoredKey, StoredSession, Token, TokenKind};
+pub use rows::{Code, CodeUse, Grant, Redeemed, StoredKey, StoredSession, Token, TokenKind};
 pub use shared::Bucket;
 pub use sync::{CHANNEL, CollectionChange, CollectionWatch, FRAMES_CHANNEL, FrameWatch, SeenFrame};
 
@@ -145,6 +145,14 @@ impl Store {
                         sqlx::query("PRAGMA busy_timeout = 5000")
                             .execute(&mut *conn)
                             .await?;
+                        // Checkpoints are mostly run by a connection of their own (see
+                        // [`checkpoint`]), so that commits seldom wait for a checkpoint's
+                        // fsyncs. The writer still checkpoints once the WAL reaches 16 MiB: then
+                        // little is left to copy, and only the writer can restart the WAL from
+                        // its beginning (it would grow for as long as writes keep coming).
+                        sqlx::query("PRAGMA wal_autocheckpoint = 4096")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -161,8 +169,13 @@ impl Store {
         } else {
             writer.clone()
         };
+        let checkpointer = if sqlite {
+            Some(options().max_connections(1).connect(url).await?)
+        } else {
+            None
+        };
         let (issuer, jobs) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(group_commit(writer.clone(), backend, jobs));
+        tokio::spawn(group_commit(writer.clone(), backend, jobs, checkpointer));
         Ok(Store {
             pool,
             writer,
@@ -775,7 +788,7 @@ impl Store {
     pub async fn use_code(&self, code_hash: &str, now: i64) -> Result<CodeUse> {
         let first = sqlx::query(
             "UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL \
-             RETURNING grant_id, redirect_uri, code_challenge, expires_at",
+             RETURNING grant_id, redirect_uri, code_challenge, expires_at, used_at",
         )
         .bind(now)
         .bind(code_hash)
@@ -807,13 +820,57 @@ impl Store {
     /// nothing: then the answer is `false`. Concurrent calls are committed together (group
     /// commit: one transaction for all that arrived while the previous one was being written).
     pub async fn issue(&self, grant: Option<&Grant>, tokens: &[Token]) -> Result<bool> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = IssueJob {
+        let job = |reply| IssueJob {
             grant: grant.cloned(),
             tokens: tokens.to_vec(),
+            code: None,
             reply,
         };
-        self.issuer.send(job).await.map_err(|_| StoreError::Closed)?;
+        Ok(self.submit(job).await? == Redeemed::Stored)
+    }
+
+    /// A code and its grant, read without using the code up.
+    pub async fn code(&self, code_hash: &str) -> Result<Option<(Code, Grant)>> {
+        let row = sqlx::query(
+            "SELECT c.redirect_uri, c.code_challenge, c.expires_at, c.used_at, g.* \
+             FROM auth_codes c JOIN grants g ON g.id = c.grant_id WHERE c.code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let grant = rows::grant(&r)?;
+        let code = Code {
+            grant_id: grant.id.clone(),
+            redirect_uri: r.try_get("redirect_uri")?,
+            code_challenge: r.try_get("code_challenge")?,
+            expires_at: r.try_get("expires_at")?,
+            used_at: r.try_get("used_at")?,
+        };
+        Ok(Some((code, grant)))
+    }
+
+    /// Uses up a code and stores tokens under its grant, in one transaction (through the group
+    /// commit): nothing is stored unless the code was unused and the tokens' client exists.
+    pub async fn redeem_code(&self, code_hash: &str, now: i64, tokens: &[Token]) -> Result<Redeemed> {
+        self.submit(|reply| IssueJob {
+            grant: None,
+            tokens: tokens.to_vec(),
+            code: Some((code_hash.to_string(), now)),
+            reply,
+        })
+        .await
+    }
+
+    async fn submit(
+        &self,
+        job: impl FnOnce(tokio::sync::oneshot::Sender<Result<Redeemed>>) -> IssueJob,
+    ) -> Result<Redeemed> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.issuer
+            .send(job(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -973,6 +1030,12 @@ impl facegate_oidc::engine::Storage for Store {
     async fn use_code(&self, code_hash: &str, now: i64) -> Result<CodeUse> {
         Store::use_code(self, code_hash, now).await
     }
+    async fn code(&self, code_hash: &str) -> Result<Option<(Code, Grant)>> {
+        Store::code(self, code_hash).await
+    }
+    async fn redeem_code(&self, code_hash: &str, now: i64, tokens: &[Token]) -> Result<Redeemed> {
+        Store::redeem_code(self, code_hash, now, tokens).await
+    }
     async fn token(&self, token_hash: &str) -> Result<Option<Token>> {
         Store::token(self, token_hash).await
     }
@@ -1015,7 +1078,9 @@ impl facegate_oidc::engine::Storage for Store {
 struct IssueJob {
     grant: Option<Grant>,
     tokens: Vec<Token>,
-    reply: tokio::sync::oneshot::Sender<Result<bool>>,
+    /// A code to use up first (at the given time): the job stores nothing unless it was unused.
+    code: Option<(String, i64)>,
+    reply: tokio::sync::oneshot::Sender<Result<Redeemed>>,
 }
 
 /// At most this many jobs share a transaction.
@@ -1024,7 +1089,14 @@ const GROUP_MAX: usize = 128;
 /// Writes issued grants and tokens: each job that arrives while a transaction is being written
 /// waits for the next, so under load one commit serves many requests. A job is answered only
 /// after its transaction committed.
-async fn group_commit(writer: AnyPool, backend: Backend, mut jobs: tokio::sync::mpsc::Receiver<IssueJob>) {
+async fn group_commit(
+    writer: AnyPool,
+    backend: Backend,
+    mut jobs: tokio::sync::mpsc::Receiver<IssueJob>,
+    checkpointer: Option<AnyPool>,
+) {
+    let checkpointing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut last_checkpoint: Option<std::time::Instant> = None;
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < GROUP_MAX {
@@ -1033,57 +1105,193 @@ async fn group_commit(writer: AnyPool, backend: Backend, mut jobs: tokio::sync::
                 Err(_) => break,
             }
         }
-        let results = write_batch(&writer, backend, &batch).await;
+        let results = match backend {
+            Backend::Postgres => write_batch_pg(&writer, &batch).await,
+            Backend::Sqlite => write_batch_sqlite(&writer, &batch).await.unwrap_or_else(|e| {
+                let msg = e.to_string();
+                batch
+                    .iter()
+                    .map(|_| Err(StoreError::Write(msg.clone())))
+                    .collect()
+            }),
+        };
         for (job, result) in batch.into_iter().zip(results) {
             let _ = job.reply.send(result);
+        }
+        if let Some(pool) = &checkpointer
+            && last_checkpoint.is_none_or(|t| t.elapsed() >= CHECKPOINT_EVERY)
+            && !checkpointing.swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            last_checkpoint = Some(std::time::Instant::now());
+            tokio::spawn(checkpoint(pool.clone(), checkpointing.clone()));
         }
     }
 }
 
-async fn write_batch(writer: &AnyPool, backend: Backend, batch: &[IssueJob]) -> Vec<Result<bool>> {
-    let each_failed = |e: sqlx::Error| {
-        let msg = e.to_string();
+/// How often, at most, the WAL is checkpointed while tokens are being issued.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// SQLite: copies the WAL's committed pages into the database file (PASSIVE: it waits for no reader
+/// or writer), on a connection of its own so that its fsyncs keep no commit waiting. The writer's
+/// own checkpoint at 16 MiB then has little left to do before it restarts the WAL.
+async fn checkpoint(pool: AnyPool, running: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+        tracing::warn!("checkpointing the WAL: {e}");
+    }
+    running.store(false, std::sync::atomic::Ordering::Release);
+}
+
+/// `($1, …, $n), ($n+1, …)`: `rows` groups of `width` parameters, numbered from `first`.
+fn value_rows(rows: usize, width: usize, first: usize) -> String {
+    let mut out = String::new();
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..width {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("${}", first + r * width + c));
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// SQLite: the whole group is one transaction sent as one query, whatever its size (each query is
+/// a hand-off to SQLite's worker thread, and under load each hand-off waits for the scheduler):
+/// `BEGIN IMMEDIATE`, use up the codes being redeemed (those still unused, noted in a temporary
+/// table), insert the grants, then the tokens (each row only while its client exists, a code's
+/// tokens only if that code was just used up), `COMMIT`. What was written comes back as rows
+/// (`RETURNING`), so each job learns its own outcome.
+async fn write_batch_sqlite(
+    writer: &AnyPool,
+    batch: &[IssueJob],
+) -> Result<Vec<Result<Redeemed>>, sqlx::Error> {
+    use std::collections::HashSet;
+    let mut conn = writer.acquire().await?;
+    // Built from constants and numbered placeholders only: no input reaches the SQL text.
+    let mut sql = String::from("BEGIN IMMEDIATE;");
+    let mut n = 0;
+    let mut next = |count: usize| {
+        n += count;
+        n + 1 - count
+    };
+    // Two jobs redeeming one code in the same group: only the first may (the others lost the race).
+    let mut seen = HashSet::new();
+    let lost: Vec<bool> = batch
+        .iter()
+        .map(|j| j.code.as_ref().is_some_and(|(c, _)| !seen.insert(c.as_str())))
+        .collect();
+    let jobs = || {
         batch
             .iter()
-            .map(|_| Err(StoreError::Write(msg.clone())))
-            .collect()
+            .zip(&lost)
+            .filter(|(_, lost)| !**lost)
+            .map(|(j, _)| j)
     };
-    if backend == Backend::Postgres {
-        return write_batch_pg(writer, batch).await;
+    let codes: Vec<&(String, i64)> = jobs().filter_map(|j| j.code.as_ref()).collect();
+    let mut now_param = 0;
+    let mut codes_param = 0;
+    if !codes.is_empty() {
+        now_param = next(1);
+        codes_param = next(codes.len());
+        let list: Vec<String> = (codes_param..codes_param + codes.len())
+            .map(|i| format!("${i}"))
+            .collect();
+        sql.push_str(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS redeemed (code_hash TEXT PRIMARY KEY); DELETE FROM temp.redeemed; \
+             INSERT INTO temp.redeemed SELECT code_hash FROM auth_codes WHERE used_at IS NULL AND code_hash IN ({}); \
+             UPDATE auth_codes SET used_at = ${now_param} WHERE code_hash IN (SELECT code_hash FROM temp.redeemed); \
+             SELECT code_hash FROM temp.redeemed;",
+            list.join(", ")
+        ));
     }
-    if let [one] = batch {
-        // Alone: its statements commit as they run.
-        return vec![
-            issue_query(one)
-                .execute(writer)
-                .await
-                .map(|r| written(one, r.rows_affected()))
-                .map_err(StoreError::from),
-        ];
+    let grants: Vec<&Grant> = jobs().filter_map(|j| j.grant.as_ref()).collect();
+    let mut grants_param = 0;
+    if !grants.is_empty() {
+        grants_param = next(grants.len() * 11);
+        sql.push_str(&format!(
+            "{GRANT_INSERT} SELECT * FROM (VALUES {}) AS v \
+             WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = v.column2) RETURNING id;",
+            value_rows(grants.len(), 11, grants_param)
+        ));
     }
-    let mut tx = match writer.begin().await {
-        Ok(tx) => tx,
-        Err(e) => return each_failed(e),
+    let tokens: Vec<(&Token, Option<&String>)> = jobs()
+        .flat_map(|j| j.tokens.iter().map(|t| (t, j.code.as_ref().map(|(c, _)| c))))
+        .collect();
+    let width = if codes.is_empty() { 8 } else { 9 };
+    let mut tokens_param = 0;
+    if !tokens.is_empty() {
+        tokens_param = next(tokens.len() * width);
+        let only_redeemed = if codes.is_empty() {
+            ""
+        } else {
+            " AND (v.column9 IS NULL OR v.column9 IN (SELECT code_hash FROM temp.redeemed))"
+        };
+        sql.push_str(&format!(
+            "{TOKEN_INSERT} SELECT column1, column2, column3, column4, column5, column6, column7, column8 \
+             FROM (VALUES {}) AS v WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = v.column4){only_redeemed} \
+             RETURNING token_hash;",
+            value_rows(tokens.len(), width, tokens_param)
+        ));
+    }
+    sql.push_str("COMMIT;");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    // Bound in the order the placeholders were numbered.
+    debug_assert!(codes.is_empty() || (now_param == 1 && codes_param == 2));
+    debug_assert!(grants.is_empty() || grants_param > 0);
+    debug_assert!(tokens.is_empty() || tokens_param > 0);
+    if !codes.is_empty() {
+        // One time for the group: the latest of its requests' (they are milliseconds apart).
+        q = q.bind(codes.iter().map(|(_, t)| *t).max().unwrap_or_default());
+        for (c, _) in &codes {
+            q = q.bind(c.clone());
+        }
+    }
+    for g in &grants {
+        q = bind_grant(q, g);
+    }
+    for (t, code) in &tokens {
+        q = bind_token(q, t);
+        if width == 9 {
+            q = q.bind(code.cloned());
+        }
+    }
+    let rows = match q.fetch_all(&mut *conn).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            // The transaction may be open still: nothing of it is kept.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(e);
+        }
     };
-    let mut results = Vec::with_capacity(batch.len());
-    for job in batch {
-        results.push(
-            issue_query(job)
-                .execute(&mut *tx)
-                .await
-                .map(|r| written(job, r.rows_affected()))
-                .map_err(StoreError::from),
-        );
+    // Code hashes, grant ids and token hashes are random: one set tells them apart.
+    let mut written = HashSet::new();
+    for row in rows {
+        written.insert(row.try_get::<String, _>(0)?);
     }
-    match tx.commit().await {
-        Ok(()) => results,
-        Err(e) => each_failed(e),
-    }
+    Ok(batch
+        .iter()
+        .zip(&lost)
+        .map(|(j, lost)| {
+            let live = !lost && j.code.as_ref().is_none_or(|(c, _)| written.contains(c));
+            let all_written = j.grant.iter().all(|g| written.contains(&g.id))
+                && j.tokens.iter().all(|t| written.contains(&t.token_hash));
+            Ok(match (live, all_written) {
+                (false, _) => Redeemed::CodeUsed,
+                (true, true) => Redeemed::Stored,
+                (true, false) => Redeemed::ClientGone,
+            })
+        })
+        .collect())
 }
 
 /// PostgreSQL prepares one statement at a time: each job's statements run one by one, all the jobs in
 /// one transaction (one commit, one WAL flush, for the whole group).
-async fn write_batch_pg(writer: &AnyPool, batch: &[IssueJob]) -> Vec<Result<bool>> {
+async fn write_batch_pg(writer: &AnyPool, batch: &[IssueJob]) -> Vec<Result<Redeemed>> {
     let failed = |e: &sqlx::Error| {
         let msg = e.to_string();
         batch
@@ -1097,6 +1305,22 @@ async fn write_batch_pg(writer: &AnyPool, batch: &[IssueJob]) -> Vec<Result<bool
     };
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
+        if let Some((code, now)) = &job.code {
+            let used =
+                sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
+                    .bind(*now)
+                    .bind(code.clone())
+                    .execute(&mut *tx)
+                    .await;
+            match used {
+                Ok(r) if r.rows_affected() == 1 => {}
+                Ok(_) => {
+                    results.push(Ok(Redeemed::CodeUsed));
+                    continue;
+                }
+                Err(e) => return failed(&e),
+            }
+        }
         let mut rows = 0;
         let mut error = None;
         for q in issue_statements(job) {
@@ -1111,7 +1335,8 @@ async fn write_batch_pg(writer: &AnyPool, batch: &[IssueJob]) -> Vec<Result<bool
         match error {
             // A failed statement aborts a PostgreSQL transaction: the whole group fails alike.
             Some(e) => return failed(&e),
-            None => results.push(Ok(written(job, rows))),
+            None if written(job, rows) => results.push(Ok(Redeemed::Stored)),
+            None => results.push(Ok(Redeemed::ClientGone)),
         }
     }
     match tx.commit().await {
@@ -1146,36 +1371,4 @@ fn issue_statements(job: &IssueJob) -> Vec<AnyQuery<'static>> {
 
 fn written(job: &IssueJob, rows: u64) -> bool {
     rows == (usize::from(job.grant.is_some()) + job.tokens.len()) as u64
-}
-
-/// One job's statements: the grant (if new) first, then its tokens, each guarded by its client
-/// still existing.
-fn issue_query(job: &IssueJob) -> AnyQuery<'static> {
-    let mut sql = String::new();
-    let mut n = 0;
-    let mut params = |count: usize| {
-        let list: Vec<String> = (n + 1..=n + count).map(|i| format!("${i}")).collect();
-        n += count;
-        (list.join(", "), n + 1 - count)
-    };
-    let guard = |client_param: usize| {
-        format!("WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = ${client_param})")
-    };
-    if job.grant.is_some() {
-        let (p, first) = params(11);
-        sql.push_str(&format!("{GRANT_INSERT} SELECT {p} {};", guard(first + 1)));
-    }
-    for _ in &job.tokens {
-        let (p, first) = params(8);
-        sql.push_str(&format!("{TOKEN_INSERT} SELECT {p} {};", guard(first + 3)));
-    }
-    // Built from the constants above only: no input reaches the SQL text.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    if let Some(g) = &job.grant {
-        q = bind_grant(q, g);
-    }
-    for t in &job.tokens {
-        q = bind_token(q, t);
-    }
-    q
 }

@@ -2,7 +2,7 @@
 
 use facegate_core::{Email, User, Username};
 use facegate_oidc::client::{AuthMethod, Client};
-pub use facegate_oidc::engine::{Code, CodeUse, Grant, Token, TokenKind};
+pub use facegate_oidc::engine::{Code, CodeUse, Grant, Redeemed, Token, TokenKind};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -148,6 +148,7 @@ pub(crate) fn code(r: &AnyRow) -> Result<Code> {
         redirect_uri: r.try_get("redirect_uri")?,
         code_challenge: r.try_get("code_challenge")?,
         expires_at: r.try_get("expires_at")?,
+        used_at: r.try_get("used_at")?,
     })
 }
 

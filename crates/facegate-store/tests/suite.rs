@@ -11,7 +11,7 @@ use facegate_core::audit::{AuditLog, Event, Kind, Outcome};
 use facegate_core::face::{AccountStore, FaceTemplate, TemplateStore};
 use facegate_core::face_api::{ApiFace, CollectionStore};
 use facegate_core::{User, Username};
-use facegate_store::{Backend, CodeUse, Grant, Store, StoredKey, StoredSession, Token, TokenKind};
+use facegate_store::{Backend, CodeUse, Grant, Redeemed, Store, StoredKey, StoredSession, Token, TokenKind};
 
 fn user(id: &str, name: &str) -> User {
     User {
@@ -177,6 +177,86 @@ async fn futures_join(s: &Store, code: &str) -> Vec<CodeUse> {
         out.push(h.await.unwrap());
     }
     out
+}
+
+/// Redeeming a code stores its tokens in the same step as using it up: of many concurrent
+/// redemptions of one code (several land in one group commit), exactly one stores anything; a used
+/// code, or one of a deleted client, stores nothing.
+async fn redeeming_codes(s: &Store) {
+    s.create_user(&user("u1", "alice"), None).await.unwrap();
+    s.create_client(&client("c"), None).await.unwrap();
+    s.create_grant(&grant("g1", "c", None)).await.unwrap();
+    s.insert_code("h", "g1", "https://app.example/cb", None, i64::MAX)
+        .await
+        .unwrap();
+    let (code, g) = s.code("h").await.unwrap().unwrap();
+    assert_eq!(
+        (code.grant_id.as_str(), g.id.as_str(), code.used_at),
+        ("g1", "g1", None)
+    );
+    assert!(s.code("nope").await.unwrap().is_none());
+    // Other writes first keep the writer busy, so that the redemptions queue up into one group.
+    let mut busy = Vec::new();
+    for i in 0..50 {
+        let s = s.clone();
+        busy.push(tokio::spawn(async move {
+            s.issue(None, &[refresh(&format!("pad{i}"), "g1", "c")])
+                .await
+                .unwrap()
+        }));
+    }
+    let mut handles = Vec::new();
+    for i in 0..10 {
+        let s = s.clone();
+        handles.push(tokio::spawn(async move {
+            let t = refresh(&format!("t{i}"), "g1", "c");
+            s.redeem_code("h", 100 + i, &[t]).await.unwrap()
+        }));
+    }
+    for b in busy {
+        assert!(b.await.unwrap());
+    }
+    let mut outcomes = Vec::new();
+    for h in handles {
+        outcomes.push(h.await.unwrap());
+    }
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Redeemed::Stored).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Redeemed::Stored | Redeemed::CodeUsed))
+    );
+    let stored: Vec<_> = (0..10).map(|i| format!("t{i}")).collect();
+    let mut found = 0;
+    for t in &stored {
+        found += usize::from(s.token(t).await.unwrap().is_some());
+    }
+    assert_eq!(found, 1, "only the winner's token is stored");
+    assert!(s.code("h").await.unwrap().unwrap().0.used_at.is_some());
+    assert_eq!(
+        s.redeem_code("h", 200, &[refresh("late", "g1", "c")])
+            .await
+            .unwrap(),
+        Redeemed::CodeUsed
+    );
+    assert!(s.token("late").await.unwrap().is_none());
+    // A code whose client was deleted meanwhile: nothing usable is stored.
+    s.create_client(&client("d"), None).await.unwrap();
+    s.create_grant(&grant("g2", "d", None)).await.unwrap();
+    s.insert_code("h2", "g2", "https://app.example/cb", None, i64::MAX)
+        .await
+        .unwrap();
+    assert!(s.delete_client("d").await.unwrap());
+    let outcome = s.redeem_code("h2", 300, &[refresh("orphan", "g2", "d")]).await;
+    assert!(
+        matches!(outcome, Ok(Redeemed::ClientGone | Redeemed::CodeUsed) | Err(_)),
+        "{outcome:?}"
+    );
+    assert!(s.token("orphan").await.unwrap().is_none());
 }
 
 async fn sessions_requests_and_settings(s: &Store) {
@@ -458,6 +538,7 @@ type Case = (
 const CASES: &[Case] = cases![
     accounts_and_clients,
     codes_tokens_and_grants,
+    redeeming_codes,
     sessions_requests_and_settings,
     keys,
     faces_and_audit,

@@ -47,5 +47,6 @@ pub(super) async fn exchange<S: Storage>(
         claims: None,
     };
     // The grant and its token are stored in one transaction.
-    ctx.issue_tokens(client, &grant, true, &grant.scope, false).await
+    ctx.issue_tokens(client, &grant, true, &grant.scope, false, None)
+        .await
 }

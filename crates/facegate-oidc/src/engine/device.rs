@@ -312,7 +312,7 @@ pub(super) async fn exchange<S: Storage>(
     .filter(|g| g.revoked_at.is_none() && g.client_id == client.client_id)
     .ok_or_else(|| OAuthError::invalid_grant("the device code is invalid"))?;
     let scope = grant.scope.clone();
-    ctx.issue_tokens(client, &grant, false, &scope, true).await
+    ctx.issue_tokens(client, &grant, false, &scope, true, None).await
 }
 
 #[cfg(test)]

@@ -48,6 +48,19 @@ pub struct Code {
     pub redirect_uri: String,
     pub code_challenge: Option<String>,
     pub expires_at: i64,
+    /// When it was redeemed (or spent by a failed attempt), if it was.
+    pub used_at: Option<i64>,
+}
+
+/// What became of tokens stored with [`Storage::redeem_code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The code was unused: it is now used and the tokens are stored (durably).
+    Stored,
+    /// The code had been used meanwhile (a replay racing the first use): nothing was stored.
+    CodeUsed,
+    /// The client no longer exists: nothing usable was stored.
+    ClientGone,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +115,21 @@ pub trait Storage: Sync {
         grant: Option<&Grant>,
         tokens: &[Token],
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    /// A code and the grant it was issued under, read without using it up (see
+    /// [`Storage::redeem_code`]).
+    fn code(
+        &self,
+        code_hash: &str,
+    ) -> impl Future<Output = Result<Option<(Code, Grant)>, Self::Error>> + Send;
+    /// Marks a code used and stores `tokens` (under the code's existing grant) in one transaction,
+    /// only if the code was still unused and the tokens' client exists: the single-use check and
+    /// the write are one durable step.
+    fn redeem_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        tokens: &[Token],
+    ) -> impl Future<Output = Result<Redeemed, Self::Error>> + Send;
     /// Revokes a grant and every token under it.
     fn revoke_grant(&self, id: &str, now: i64) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// Consumes a code: the first call wins, later calls learn it was reused.
@@ -414,6 +442,7 @@ impl<S: Storage> Context<'_, S> {
         new_grant: bool,
         scope: &str,
         with_id_token: bool,
+        code_hash: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         let lt = self.lifetimes;
         let scopes = Scopes::parse(scope);
@@ -454,13 +483,37 @@ impl<S: Storage> Context<'_, S> {
             }
             _ => None,
         };
-        if !self
-            .store
-            .issue(new_grant.then_some(grant), &rows)
-            .await
-            .map_err(server_error)?
-        {
-            return Err(OAuthError::invalid_client("client authentication failed"));
+        let stored = match code_hash {
+            // The code is used up in the same transaction that stores its tokens.
+            Some(code_hash) => self
+                .store
+                .redeem_code(code_hash, self.now, &rows)
+                .await
+                .map_err(server_error)?,
+            None => match self
+                .store
+                .issue(new_grant.then_some(grant), &rows)
+                .await
+                .map_err(server_error)?
+            {
+                true => Redeemed::Stored,
+                false => Redeemed::ClientGone,
+            },
+        };
+        match stored {
+            Redeemed::Stored => {}
+            Redeemed::ClientGone => {
+                return Err(OAuthError::invalid_client("client authentication failed"));
+            }
+            Redeemed::CodeUsed => {
+                // Another request redeemed the code first: a replay (see [`code::exchange`]).
+                tracing::warn!(client_id = %client.client_id, "authorization code replayed; revoking its grant");
+                self.store
+                    .revoke_grant(&grant.id, self.now)
+                    .await
+                    .map_err(server_error)?;
+                return Err(OAuthError::invalid_grant("the code was already used"));
+            }
         }
         Ok(TokenResponse {
             access_token: access,

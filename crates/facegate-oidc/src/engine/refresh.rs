@@ -75,6 +75,6 @@ pub(super) async fn exchange<S: Storage>(
     }
     // Later ID tokens carry no nonce (OIDC Core 12.2).
     grant.nonce = None;
-    ctx.issue_tokens(client, &grant, false, &scope.to_string(), true)
+    ctx.issue_tokens(client, &grant, false, &scope.to_string(), true, None)
         .await
 }
