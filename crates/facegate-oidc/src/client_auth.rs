@@ -155,8 +155,14 @@ pub struct AssertionContext<'a> {
     /// The audiences an assertion may name: the token endpoint and the issuer.
     pub audiences: &'a [&'a str],
     pub now: i64,
-    /// Records `client_id:jti` until `exp`; false if it was seen before (a replay).
-    pub remember_jti: &'a dyn Fn(&str, i64) -> bool,
+}
+
+/// A verified client assertion whose `jti` the caller must record until `expires_at`, refusing
+/// the request if it was recorded before (a replay): `key` is `client_id:jti`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assertion {
+    pub key: String,
+    pub expires_at: i64,
 }
 
 impl std::fmt::Debug for AssertionContext<'_> {
@@ -170,13 +176,14 @@ impl std::fmt::Debug for AssertionContext<'_> {
 
 /// Checks the presented credentials against the client they name (found by
 /// [`Presented::client_id`]). `allow_public` admits public clients (token, revocation), not
-/// introspection.
+/// introspection. A `private_key_jwt` client gets its [`Assertion`] back: the caller records its
+/// `jti` (shared by every instance) before accepting it.
 pub fn verify(
     client: &Client,
     presented: &Presented,
     allow_public: bool,
     ctx: &AssertionContext<'_>,
-) -> Result<(), OAuthError> {
+) -> Result<Option<Assertion>, OAuthError> {
     if client.client_id != presented.client_id() {
         return Err(failed());
     }
@@ -192,16 +199,23 @@ pub fn verify(
             Presented::Basic { secret, .. } | Presented::Post { secret, .. },
         ) => secret_ok(secret),
         (AuthMethod::PrivateKeyJwt, Presented::Assertion { jwt, .. }) => {
-            verify_assertion(client, jwt, ctx).is_ok()
+            return verify_assertion(client, jwt, ctx).map(Some).map_err(|why| {
+                tracing::info!(client = %client.client_id, "client assertion refused: {why}");
+                failed()
+            });
         }
         (AuthMethod::None, Presented::Public { .. }) => allow_public,
         _ => false,
     };
-    if ok { Ok(()) } else { Err(failed()) }
+    if ok { Ok(None) } else { Err(failed()) }
 }
 
 /// Verifies a private_key_jwt assertion; the error says why (for logs, never for the client).
-pub fn verify_assertion(client: &Client, assertion: &str, ctx: &AssertionContext<'_>) -> Result<(), String> {
+pub fn verify_assertion(
+    client: &Client,
+    assertion: &str,
+    ctx: &AssertionContext<'_>,
+) -> Result<Assertion, String> {
     let header = jsonwebtoken::decode_header(assertion).map_err(|e| e.to_string())?;
     if !ASSERTION_ALGS.iter().any(|(_, a)| *a == header.alg) {
         return Err(format!("algorithm {:?} not accepted", header.alg));
@@ -233,10 +247,10 @@ pub fn verify_assertion(client: &Client, assertion: &str, ctx: &AssertionContext
         .get("jti")
         .and_then(|j| j.as_str())
         .ok_or("assertion has no jti")?;
-    if !(ctx.remember_jti)(&format!("{}:{jti}", client.client_id), exp) {
-        return Err("assertion replayed".into());
-    }
-    Ok(())
+    Ok(Assertion {
+        key: format!("{}:{jti}", client.client_id),
+        expires_at: exp,
+    })
 }
 
 #[cfg(test)]
@@ -274,13 +288,11 @@ mod tests {
 
     fn run(method: AuthMethod, auth: Option<&str>, form: &[(&str, &str)]) -> Result<(), OAuthError> {
         let p = presented(auth, |k| form.iter().find(|(f, _)| *f == k).map(|(_, v)| *v))?;
-        let remember = |_: &str, _: i64| true;
         let ctx = AssertionContext {
             audiences: &["https://id.example/token"],
             now: 0,
-            remember_jti: &remember,
         };
-        verify(&client(method), &p, true, &ctx)
+        verify(&client(method), &p, true, &ctx).map(|_| ())
     }
 
     #[test]

@@ -698,3 +698,55 @@ async fn kill_9_of_one_instance_under_load_loses_no_acknowledged_token() {
     let _ = b.kill();
     let _ = b.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_assertion_is_accepted_once_across_instances() {
+    use facegate_oidc::keys::{SigningAlg, SigningKey, generate};
+    let Some(pg) = facegate_store::testing::TempPostgres::for_test("the cluster jti test") else {
+        return;
+    };
+    let (a, _b, issuer, _balancer, [aa, ab]) = cluster(&pg, "jti", |_| {}).await;
+    let key = SigningKey::from_pkcs8(SigningAlg::ES256, &generate(SigningAlg::ES256).unwrap()).unwrap();
+    let (id, _) = a
+        .add_client(facegate_oidc::client::ClientMetadata {
+            grant_types: Some(vec!["client_credentials".into()]),
+            token_endpoint_auth_method: Some("private_key_jwt".into()),
+            jwks: Some(serde_json::json!({"keys": [key.public_jwk()]})),
+            ..Default::default()
+        })
+        .await;
+    let now = facegate_server::server::now();
+    let assertion = key
+        .sign(
+            &serde_json::json!({"iss": id, "sub": id, "aud": format!("{issuer}/token"), "exp": now + 60, "iat": now, "jti": "j-1"}),
+            None,
+        )
+        .unwrap();
+    let form = [
+        ("grant_type", "client_credentials"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let http = reqwest::Client::new();
+    let first = http
+        .post(format!("http://{aa}/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200, "the assertion is good on A");
+    let replay = http
+        .post(format!("http://{ab}/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        replay.status(),
+        401,
+        "the same assertion replayed to B is refused"
+    );
+}

@@ -1012,6 +1012,10 @@ fn bind_token<'q>(q: AnyQuery<'q>, t: &Token) -> AnyQuery<'q> {
 impl facegate_oidc::engine::Storage for Store {
     type Error = StoreError;
 
+    async fn remember_assertion(&self, key: &str, expires_at: i64) -> Result<bool> {
+        Store::remember_assertion(self, key, expires_at).await
+    }
+
     async fn client(&self, client_id: &str) -> Result<Option<Client>> {
         Store::client(self, client_id).await
     }

@@ -105,6 +105,13 @@ pub struct Token {
 pub trait Storage: Sync {
     type Error: std::fmt::Display + Send;
 
+    /// Records a client assertion's `client_id:jti` until `expires_at`; false when it was
+    /// recorded before (a replayed assertion), by any instance.
+    fn remember_assertion(
+        &self,
+        key: &str,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
     fn client(&self, client_id: &str) -> impl Future<Output = Result<Option<Client>, Self::Error>> + Send;
     fn user(&self, id: &str) -> impl Future<Output = Result<Option<User>, Self::Error>> + Send;
     fn grant(&self, id: &str) -> impl Future<Output = Result<Option<Grant>, Self::Error>> + Send;
@@ -256,8 +263,6 @@ pub struct Context<'a, S> {
     pub keys: &'a KeySet,
     /// Mixed into pairwise subject identifiers.
     pub pairwise_salt: &'a str,
-    /// Records `client_id:jti` of a client assertion until `exp`; false on a replay.
-    pub remember_jti: &'a (dyn Fn(&str, i64) -> bool + Send + Sync),
     pub now: i64,
 }
 
@@ -314,9 +319,19 @@ impl<S: Storage> Context<'_, S> {
         let ctx = client_auth::AssertionContext {
             audiences: &[token_endpoint.as_str(), self.issuer],
             now: self.now,
-            remember_jti: self.remember_jti,
         };
-        client_auth::verify(&client, presented, allow_public, &ctx)?;
+        if let Some(a) = client_auth::verify(&client, presented, allow_public, &ctx)? {
+            // Each assertion once, on every instance: recorded in the store until it expires.
+            let first = self
+                .store
+                .remember_assertion(&a.key, a.expires_at)
+                .await
+                .map_err(server_error)?;
+            if !first {
+                tracing::info!(client = %client.client_id, "client assertion replayed");
+                return Err(OAuthError::invalid_client("client authentication failed"));
+            }
+        }
         Ok(client)
     }
 

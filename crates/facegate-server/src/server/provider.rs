@@ -53,19 +53,14 @@ pub fn subject_for(state: &AppState, client: &Client, user_id: &str) -> String {
     engine::subject(state.pairwise_salt.expose(), client, user_id)
 }
 
-/// The engine's view of the server for one request; `keys` and `remember` are the caller's locals.
-pub fn engine_context<'a>(
-    state: &'a AppState,
-    keys: &'a KeySet,
-    remember: &'a (dyn Fn(&str, i64) -> bool + Send + Sync),
-) -> Context<'a, Store> {
+/// The engine's view of the server for one request; `keys` is the caller's local.
+pub fn engine_context<'a>(state: &'a AppState, keys: &'a KeySet) -> Context<'a, Store> {
     Context {
         store: &state.store,
         issuer: &state.settings.issuer,
         lifetimes: state.settings.lifetimes,
         keys,
         pairwise_salt: state.pairwise_salt.expose(),
-        remember_jti: remember,
         now: now(),
     }
 }
@@ -74,8 +69,7 @@ pub fn engine_context<'a>(
 macro_rules! engine_ctx {
     ($state:expr, $ctx:ident) => {
         let keys = $state.keys();
-        let remember = |key: &str, exp: i64| $state.remember_jti(key, exp);
-        let $ctx = engine_context($state, &keys, &remember);
+        let $ctx = engine_context($state, &keys);
     };
 }
 

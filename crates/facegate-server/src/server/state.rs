@@ -1,9 +1,8 @@
 //! Shared state: settings, the store, the signing keys (reloaded in the background so a rotation by
 //! the CLI reaches a running server), throttles, and the assertion replay cache.
 
-use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use facegate_core::throttle::{AttemptGuard, LoginGuard, RateLimiter, WindowCounter};
@@ -29,7 +28,6 @@ pub struct Inner {
     pub login_guard: Guard,
     /// Argon2 runs here, bounded.
     pub password_pool: super::password_pool::PasswordPool,
-    jti: Mutex<HashMap<String, i64>>,
     /// Server secret mixed into pairwise subject identifiers; created once, kept in the database.
     pub pairwise_salt: super::settings::Secret,
     /// Live-guidance requests per client address in the current second (a simple rate limit).
@@ -164,7 +162,6 @@ impl AppState {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
                 256,
             ),
-            jti: Mutex::new(HashMap::new()),
             guidance_counts: WindowCounter::default(),
         })))
     }
@@ -197,16 +194,6 @@ impl AppState {
             *d = documents;
         }
         Ok(())
-    }
-
-    /// Records a client assertion id; false if it was seen before (a replay).
-    pub fn remember_jti(&self, jti: &str, exp: i64) -> bool {
-        let Ok(mut seen) = self.0.jti.lock() else {
-            return false;
-        };
-        let t = super::now();
-        seen.retain(|_, e| *e + 60 > t);
-        seen.insert(jti.to_string(), exp).is_none()
     }
 
     /// At most `per_second` live-guidance checks per address each second.
