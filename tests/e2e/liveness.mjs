@@ -101,7 +101,7 @@ try {
   await page.waitForSelector('#face-form[data-state="ready"]', { timeout: 15000 });
   await page.fill('#username', 'dan');
   await page.click('#face-capture');
-  await page.waitForSelector('#face-status.error', { timeout: 45000 });
+  await page.waitForSelector('#face-status.error', { timeout: 80000 });
   const refused = await page.textContent('#face-status');
   check('a held photo never passes: the time runs out and the page says so', /time .* ran out|did not pass|could not confirm/i.test(refused ?? ''), refused);
   check('and stays on facegate, never reaching the notes app', !page.url().startsWith(notes.url), page.url());
