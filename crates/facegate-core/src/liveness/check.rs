@@ -178,6 +178,8 @@ pub struct Check {
     /// The one before it.
     before_last: Option<(FaceObservation, Instant)>,
     jumps: u32,
+    /// Continuity carried on once from a frame after a pause ([`super::continuity::PAUSE`]).
+    resumed: bool,
     decision: Option<Decision>,
 }
 
@@ -291,6 +293,7 @@ impl Check {
             last_face: None,
             before_last: None,
             jumps: 0,
+            resumed: false,
             decision: None,
         }
     }
@@ -394,6 +397,7 @@ impl Check {
             if let Some(first) = self.embeddings.first()
                 && cosine(first, &e) < self.policy.continuity_threshold
             {
+                tracing::debug!(check = %self.id, cosine = cosine(first, &e), "liveness: a frontal frame is unlike the first");
                 return false;
             }
             if self.embeddings.len() < 64 {
@@ -410,10 +414,15 @@ impl Check {
             return true;
         };
         let pending = std::mem::take(&mut self.pending);
-        pending
+        let least = pending
             .iter()
             .chain(std::iter::once(&e))
-            .all(|p| cosine(&reference, p) >= strict)
+            .map(|p| cosine(&reference, p))
+            .fold(f32::MAX, f32::min);
+        if least < strict {
+            tracing::debug!(check = %self.id, cosine = least, frontal, "liveness: a frame is unlike the check's frontal frames");
+        }
+        least >= strict
     }
 
     /// Records what the accepted frame showed and hands out the next token. A frame that could not
@@ -434,10 +443,20 @@ impl Check {
                 let arrived = self.accepted_at.unwrap_or(now);
                 if let Some(limits) = self.policy.continuity
                     && let Some((prev, at)) = self.last_face
-                    && super::continuity::jump(&prev, &face, arrived.saturating_duration_since(at), &limits)
-                        .is_some()
+                    && let Some(measure) =
+                        super::continuity::jump(&prev, &face, arrived.saturating_duration_since(at), &limits)
                 {
                     self.jumps += 1;
+                    // Measures only (never pictures or embeddings): why a genuine check failed.
+                    tracing::debug!(
+                        check = %self.id,
+                        measure,
+                        ms = arrived.saturating_duration_since(at).as_millis() as u64,
+                        yaw = format!("{:.0}->{:.0}", prev.yaw, face.yaw),
+                        pitch = format!("{:.0}->{:.0}", prev.pitch, face.pitch),
+                        jumps = self.jumps,
+                        "liveness: the face jumped between frames"
+                    );
                     if self.jumps > self.policy.max_jumps {
                         self.finish(Some(FailReason::Discontinuous), Status::Failed);
                         return self.outcome(None);
@@ -449,7 +468,17 @@ impl Check {
                         super::continuity::jump(&b, &face, arrived.saturating_duration_since(bt), &limits)
                             .is_none()
                     });
-                    if !fits_before {
+                    let paused = arrived.saturating_duration_since(at) >= super::continuity::PAUSE;
+                    if paused && !self.resumed {
+                        // The frames stopped for a while (a stalled page or camera, a busy
+                        // server): where the head went meanwhile is unknowable, so this frame
+                        // (a jump all the same: it counted) is where continuity goes on from.
+                        // Without this every later frame jumps from the stale one and a genuine
+                        // check fails. Once per check: a script that waits out every jump gets
+                        // one picked frame, not a sequence of them.
+                        self.resumed = true;
+                        self.before_last = None;
+                    } else if !fits_before {
                         self.token = Some(random_token(24));
                         return self.outcome(None);
                     }

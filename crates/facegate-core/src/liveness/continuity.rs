@@ -27,6 +27,12 @@ pub const REFERENCE: Duration = Duration::from_millis(67);
 /// script answering slowly must not buy the jump from one picked frame to the next).
 pub const MAX_STRETCH: f32 = 1.5;
 
+/// Frames this far apart are a pause (a stalled page or camera), not one camera interval: a jump
+/// across a pause still counts, but the check carries on from the new frame instead of comparing
+/// every later frame with the one before the pause (seen in the browser test: a 14 s stall of the
+/// page failed a genuine check at the next four frames).
+pub const PAUSE: Duration = Duration::from_secs(1);
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

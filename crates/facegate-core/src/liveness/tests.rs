@@ -265,6 +265,19 @@ mod seeds {
         assert_eq!(pick(1).0, ChallengeKind::NoseTarget);
         assert_eq!(pick(2).0, ChallengeKind::Blink);
         assert_eq!(pick(7).0, ChallengeKind::Smile);
+        // The browser tests' seed for the default (kinds = moves, DEFAULT_MOVES): the sequence the
+        // live video performs when looped (`facegate liveness-eval --sequences`).
+        let mut rng = Rng::seeded(560);
+        rng.below(1);
+        assert_eq!(
+            Moves::random(&mut rng, DEFAULT_MOVES).sequence,
+            [
+                Move::Turn(Direction::Down),
+                Move::Turn(Direction::Right),
+                Move::Turn(Direction::Left),
+                Move::Turn(Direction::Right)
+            ]
+        );
     }
 }
 
@@ -447,6 +460,82 @@ mod recordings {
             last = Some(out);
         }
         last.unwrap()
+    }
+
+    /// Feeds frames at the given times (ms from `t0`); returns the last outcome.
+    fn feed_at(c: &mut Check, t0: Instant, frames: Vec<(u64, FaceObservation, Vec<f32>)>) -> FrameOutcome {
+        let mut token = c.first_token().unwrap().to_string();
+        let mut last = None;
+        for (i, (ms, f, e)) in frames.into_iter().enumerate() {
+            let t = t0 + Duration::from_millis(ms);
+            c.accept(&token, format!("frame {i}").as_bytes(), t).unwrap();
+            let out = c.record(obs(f, e), t);
+            if out.status.is_final() {
+                return out;
+            }
+            token = out.next_token.clone().unwrap();
+            last = Some(out);
+        }
+        last.unwrap()
+    }
+
+    #[test]
+    fn a_pause_in_the_frames_does_not_fail_a_genuine_check_but_waiting_buys_a_script_little() {
+        let t0 = Instant::now();
+        let e = vec![1.0, 0.0];
+        // A genuine check whose page stalls for 3 s in the middle of the right turn: the head is
+        // elsewhere when frames come again, and every frame after that fits the new one.
+        let mut frames: Vec<(u64, FaceObservation)> = Vec::new();
+        let perf = performance();
+        for (i, f) in perf.iter().enumerate() {
+            let ms = 67 * i as u64 + if i >= 9 { 3000 } else { 0 };
+            // During the stall the head went from the right turn to the left one: the frames
+            // after it start 53 degrees further on.
+            if (9..20).contains(&i) {
+                continue;
+            }
+            frames.push((ms, *f));
+        }
+        let mut c = Check::new(turns(), Policy::default(), t0);
+        let out = feed_at(
+            &mut c,
+            t0,
+            frames.iter().map(|(t, f)| (*t, *f, e.clone())).collect(),
+        );
+        assert_eq!(out.status, Status::Succeeded, "{out:?}");
+        // Without the pause rule the frames after the stall all jump from the stale frame: the same
+        // stall with the pause shorter than a second but the head as far away fails.
+        let mut c = Check::new(turns(), Policy::default(), t0);
+        let short: Vec<_> = frames
+            .iter()
+            .enumerate()
+            .map(|(i, (_, f))| (67 * i as u64 + if i >= 9 { 600 } else { 0 }, *f, e.clone()))
+            .collect();
+        let stale = feed_at(&mut c, t0, short);
+        assert_ne!(
+            stale.status,
+            Status::Succeeded,
+            "a jump within a second is not a pause"
+        );
+        // The script that waits out a second before every picked frame: each is a jump, and it
+        // runs out of them.
+        let picked = [
+            face(0.0, 0.0),
+            face(0.0, 0.0),
+            face(-60.0, 0.0),
+            face(0.0, 0.0),
+            face(60.0, 0.0),
+        ];
+        let mut c = Check::new(turns(), Policy::default(), t0);
+        let picks: Vec<_> = picked
+            .iter()
+            .cycle()
+            .take(20)
+            .enumerate()
+            .map(|(i, f)| (1100 * i as u64, *f, e.clone()))
+            .collect();
+        let out = feed_at(&mut c, t0, picks);
+        assert_ne!(out.status, Status::Succeeded, "{out:?}");
     }
 
     fn turns() -> Box<dyn Challenge> {

@@ -41,6 +41,11 @@ pub struct LivenessEvalArgs {
     /// Write the live video's per-frame measures (CSV) here.
     #[arg(long)]
     dump: Option<PathBuf>,
+    /// Only the live video: which sequences of moves (2 to 4) it performs in order without an
+    /// extra move, from every starting point of the video looped as a browser's fake camera does,
+    /// and the seeds that draw them (for the browser tests).
+    #[arg(long)]
+    sequences: bool,
 }
 
 /// The seed (FACEGATE_LIVENESS_SEED, kinds = moves, 2 moves) whose challenge is "turn right, then
@@ -161,6 +166,11 @@ enum Draw {
 
 impl Sim {
     fn service(&self, config: Config, draw: Draw) -> LivenessService<EvalPort> {
+        let settings = self.settings(config, draw);
+        self.service_with(config, settings)
+    }
+
+    fn settings(&self, config: Config, draw: Draw) -> LivenessSettings {
         let mut settings = LivenessSettings {
             lifetime: Duration::from_secs(45),
             ..LivenessSettings::default()
@@ -189,6 +199,10 @@ impl Sim {
                 ChallengeKind::Blink,
             ];
         }
+        settings
+    }
+
+    fn service_with(&self, config: Config, settings: LivenessSettings) -> LivenessService<EvalPort> {
         let clock = self.clock.clone();
         let identity = match config {
             Config::NoIdentity | Config::Classic => None,
@@ -674,79 +688,81 @@ pub fn run(args: LivenessEvalArgs, models_dir: &Path) -> anyhow::Result<()> {
             "3",
         ])
     };
-    let sf = lv.join("silent_face");
     let mut stills: Vec<(&'static str, usize)> = Vec::new();
-    for (kind, name, args) in [
-        (
-            "printed photo, held",
-            "image_F1.jpg",
-            still(&sf.join("image_F1.jpg")),
-        ),
-        (
-            "printed photo, moved",
-            "image_F1.jpg slid",
-            slid(&sf.join("image_F1.jpg")),
-        ),
-        (
-            "photo on a screen, held",
-            "image_F2.jpg",
-            still(&sf.join("image_F2.jpg")),
-        ),
-        (
-            "photo on a screen, moved",
-            "image_F2.jpg slid",
-            slid(&sf.join("image_F2.jpg")),
-        ),
-        (
-            "photo of a live face, held",
-            "image_T1.jpg",
-            still(&sf.join("image_T1.jpg")),
-        ),
-        (
-            "screen replay (demo.gif frames 12-29)",
-            "demo.gif screen part",
-            strs(&[
-                "-i",
-                &sf.join("demo.gif").display().to_string(),
-                "-vf",
-                "select=gte(n\\,11),scale=-2:480",
-                "-fps_mode",
-                "passthrough",
-                "-q:v",
-                "3",
-            ]),
-        ),
-    ] {
-        analyse(name, ffmpeg(&args, &tmp)?, 8.0, &mut sources)?;
-        stills.push((kind, sources.len() - 1));
-    }
-    // One photo per person of the deepface set, held still and slid across the camera.
-    let deepface = td.join("faces/deepface");
-    let mut people: Vec<PathBuf> = std::fs::read_dir(&deepface)
-        .with_context(|| format!("reading {}", deepface.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    people.sort();
     let mut held_photos = Vec::new();
-    for dir in &people {
-        let mut imgs: Vec<PathBuf> = std::fs::read_dir(dir)?
+    if !args.sequences {
+        let sf = lv.join("silent_face");
+        for (kind, name, args) in [
+            (
+                "printed photo, held",
+                "image_F1.jpg",
+                still(&sf.join("image_F1.jpg")),
+            ),
+            (
+                "printed photo, moved",
+                "image_F1.jpg slid",
+                slid(&sf.join("image_F1.jpg")),
+            ),
+            (
+                "photo on a screen, held",
+                "image_F2.jpg",
+                still(&sf.join("image_F2.jpg")),
+            ),
+            (
+                "photo on a screen, moved",
+                "image_F2.jpg slid",
+                slid(&sf.join("image_F2.jpg")),
+            ),
+            (
+                "photo of a live face, held",
+                "image_T1.jpg",
+                still(&sf.join("image_T1.jpg")),
+            ),
+            (
+                "screen replay (demo.gif frames 12-29)",
+                "demo.gif screen part",
+                strs(&[
+                    "-i",
+                    &sf.join("demo.gif").display().to_string(),
+                    "-vf",
+                    "select=gte(n\\,11),scale=-2:480",
+                    "-fps_mode",
+                    "passthrough",
+                    "-q:v",
+                    "3",
+                ]),
+            ),
+        ] {
+            analyse(name, ffmpeg(&args, &tmp)?, 8.0, &mut sources)?;
+            stills.push((kind, sources.len() - 1));
+        }
+        // One photo per person of the deepface set, held still and slid across the camera.
+        let deepface = td.join("faces/deepface");
+        let mut people: Vec<PathBuf> = std::fs::read_dir(&deepface)
+            .with_context(|| format!("reading {}", deepface.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+            .filter(|p| p.is_dir())
             .collect();
-        imgs.sort();
-        if let Some(img) = imgs.first() {
-            let name = img.strip_prefix(&deepface).unwrap_or(img).display().to_string();
-            analyse(&name, ffmpeg(&still(img), &tmp)?, 8.0, &mut sources)?;
-            stills.push(("digital photo, held", sources.len() - 1));
-            held_photos.push(sources.len() - 1);
-            analyse(
-                &format!("{name} slid"),
-                ffmpeg(&slid(img), &tmp)?,
-                8.0,
-                &mut sources,
-            )?;
-            stills.push(("digital photo, moved", sources.len() - 1));
+        people.sort();
+        for dir in &people {
+            let mut imgs: Vec<PathBuf> = std::fs::read_dir(dir)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+                .collect();
+            imgs.sort();
+            if let Some(img) = imgs.first() {
+                let name = img.strip_prefix(&deepface).unwrap_or(img).display().to_string();
+                analyse(&name, ffmpeg(&still(img), &tmp)?, 8.0, &mut sources)?;
+                stills.push(("digital photo, held", sources.len() - 1));
+                held_photos.push(sources.len() - 1);
+                analyse(
+                    &format!("{name} slid"),
+                    ffmpeg(&slid(img), &tmp)?,
+                    8.0,
+                    &mut sources,
+                )?;
+                stills.push(("digital photo, moved", sources.len() - 1));
+            }
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
@@ -762,6 +778,14 @@ pub fn run(args: LivenessEvalArgs, models_dir: &Path) -> anyhow::Result<()> {
     let (live, cam, byte) = (&sources[0], &sources[1], &sources[2]);
     if let Some(path) = &args.dump {
         dump(path, &table, live, &raw)?;
+    }
+    if args.sequences {
+        let md = sequences_report(&sim, live, cam);
+        println!("{md}");
+        if let Some(out) = args.out {
+            std::fs::write(&out, &md).with_context(|| format!("writing {}", out.display()))?;
+        }
+        return Ok(());
     }
     let n = args.trials.max(50);
     let seeds = |salt: u64| (0..n as u64).map(move |i| salt * 1_000_003 + i);
@@ -834,6 +858,22 @@ pub fn run(args: LivenessEvalArgs, models_dir: &Path) -> anyhow::Result<()> {
                     let r = run_trial(&sim, &svc, Duration::from_millis(250), picker(&table, live, kind));
                     put(
                         "frame-picking script, out of order, slow server (4 frames/s)",
+                        r,
+                        &mut results,
+                    );
+                }
+                // The script that waits out a pause (over a second) before every picked frame:
+                // continuity carries on after one pause per check, not more.
+                for seed in seeds(5) {
+                    let svc = sim.service(config, Draw::Server(seed));
+                    let r = run_trial(
+                        &sim,
+                        &svc,
+                        Duration::from_millis(1100),
+                        picker(&table, live, kind),
+                    );
+                    put(
+                        "frame-picking script, out of order, pausing 1.1 s before every frame",
                         r,
                         &mut results,
                     );
@@ -1142,6 +1182,140 @@ fn passive_report(table: &HashMap<u64, Observation>, sources: &[Source]) -> Stri
     }
     md.push_str("\n</details>\n");
     md
+}
+
+/// Every sequence of turns that [`Moves::random`] can draw with `len` moves, with the first seed
+/// (FACEGATE_LIVENESS_SEED, kinds = moves, `len` moves) that draws it.
+pub fn turn_sequences(len: usize) -> Vec<(Vec<Move>, u64)> {
+    let mut found: Vec<(Vec<Move>, u64)> = Vec::new();
+    for seed in 0..400_000u64 {
+        let mut r = Rng::seeded(seed);
+        r.below(1);
+        let seq = Moves::random(&mut r, len).sequence;
+        if seq.iter().all(|m| matches!(m, Move::Turn(_))) && !found.iter().any(|f| f.0 == seq) {
+            found.push((seq, seed));
+        }
+    }
+    found.sort_by_key(|f| f.0.iter().map(|m| m.word()).collect::<Vec<_>>().join(","));
+    found
+}
+
+/// Which turn sequences the live video performs, in order and without an extra move: every
+/// sequence of 2, 3 and 4 moves the server can draw without a blink (the video has none), run as
+/// bona fide trials from every 2nd frame of the video as a start, the video looped twice (a
+/// browser's fake camera loops its file and a check starts wherever the file is), clean and with
+/// camera noise + JPEG, at 15 and 7.5 frames a second.
+fn sequences_report(sim: &Sim, live: &Source, cam: &Source) -> String {
+    let mut md = String::from(
+        "Turn sequences the live video performs (bona fide trials: every 2nd frame as a start, the video looped, \
+         clean and with camera noise + JPEG, 15 and 7.5 fps):\n\n\
+         | moves | sequence | seed | passed | share | starting frames where all 4 passed | refused by |\n|---|---|---|---|---|---|---|\n",
+    );
+    let n = live.keys.len();
+    // A check whose frontal frames are all one pose (a person holding still at the start): the
+    // turned frames against that pose alone.
+    let emb = |k: &u64| sim.table.get(k).and_then(|o| o.embedding.clone().zip(o.face));
+    let frames: Vec<_> = live.keys.iter().filter_map(emb).collect();
+    md.push_str("\nMinimum cosine of the turned frames (> 25°) with one frontal frame's embedding (the reference of a check that holds still):");
+    for k in [0usize, 8, 16, 30, 60, 90] {
+        if let Some((e0, _)) = frames.get(k) {
+            let m = frames
+                .iter()
+                .filter(|(_, f)| f.yaw.abs() > 25.0)
+                .map(|(e, _)| cos(e0, e))
+                .fold(f32::MAX, f32::min);
+            md.push_str(&format!(" frame {k}: {m:.3};"));
+        }
+    }
+    md.push_str("\n\n");
+    for src in [live, cam] {
+        let fr: Vec<_> = src.keys.iter().filter_map(emb).collect();
+        if let Some((e0, _)) = fr.first() {
+            let mut low: Vec<(usize, f32, f32)> = fr
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, f))| f.yaw.abs() <= 25.0)
+                .map(|(i, (e, f))| (i, cos(e0, e), f.yaw))
+                .collect();
+            low.sort_by(|a, b| a.1.total_cmp(&b.1));
+            low.truncate(5);
+            md.push_str(&format!(
+                "{}: frontal frames least like frame 0 (frame, cosine, yaw): {low:?}\n\n",
+                src.name
+            ));
+        }
+    }
+    for len in 2..=4 {
+        let mut rows: Vec<(f64, String)> = Vec::new();
+        for (seq, seed) in turn_sequences(len) {
+            let mut t = Tally::default();
+            // Per starting frame: how many of its 4 trials passed.
+            let mut by_start = vec![0usize; n];
+            for src in [live, cam] {
+                for stride in [1usize, 2] {
+                    for from in (0..n).step_by(2) {
+                        let settings = LivenessSettings {
+                            lifetime: Duration::from_secs(45),
+                            seed: Some(seed),
+                            kinds: vec![ChallengeKind::Moves],
+                            moves: len,
+                            ..LivenessSettings::default()
+                        };
+                        let svc = sim.service_with(Config::Default, settings);
+                        let r = run_trial(
+                            sim,
+                            &svc,
+                            src.dt() * stride as u32,
+                            replay(&src.keys, from, stride, 2, false),
+                        );
+                        if r.0 == Status::Succeeded {
+                            by_start[from] += 1;
+                        }
+                        t.add(r);
+                    }
+                }
+            }
+            let words = seq.iter().map(|m| m.word()).collect::<Vec<_>>().join(", ");
+            let share = t.passed as f64 / t.trials.max(1) as f64;
+            rows.push((
+                share,
+                format!(
+                    "| {len} | {words} | {seed} | {}/{} | {:.1}% | {} | {} |\n",
+                    t.passed,
+                    t.trials,
+                    100.0 * share,
+                    ranges(&by_start, 4),
+                    t.top_reasons()
+                ),
+            ));
+        }
+        rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (_, r) in rows {
+            md.push_str(&r);
+        }
+    }
+    md
+}
+
+/// The runs of (even) indices whose count is `all`, as "18-74, 90-96".
+fn ranges(counts: &[usize], all: usize) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut run: Option<(usize, usize)> = None;
+    for i in (0..counts.len()).step_by(2) {
+        if counts[i] == all {
+            run = Some(run.map_or((i, i), |(a, _)| (a, i)));
+        } else if let Some((a, b)) = run.take() {
+            out.push(if a == b { a.to_string() } else { format!("{a}-{b}") });
+        }
+    }
+    if let Some((a, b)) = run {
+        out.push(if a == b { a.to_string() } else { format!("{a}-{b}") });
+    }
+    if out.is_empty() {
+        "-".into()
+    } else {
+        out.join(", ")
+    }
 }
 
 /// The live video's measures, frame by frame (for tuning thresholds).
