@@ -205,6 +205,8 @@ pub struct CheckState {
     last_face: Option<(FaceObservation, i64)>,
     before_last: Option<(FaceObservation, i64)>,
     jumps: u32,
+    #[serde(default)]
+    resumed: bool,
     decision: Option<Decision>,
 }
 
@@ -230,6 +232,7 @@ impl Check {
             last_face: self.last_face.map(|(o, t)| (o, to_ms(t))),
             before_last: self.before_last.map(|(o, t)| (o, to_ms(t))),
             jumps: self.jumps,
+            resumed: self.resumed,
             decision: self.decision.clone(),
         }
     }
@@ -256,6 +259,7 @@ impl Check {
             last_face: s.last_face.map(|(o, t)| (o, from_ms(t))),
             before_last: s.before_last.map(|(o, t)| (o, from_ms(t))),
             jumps: s.jumps,
+            resumed: s.resumed,
             decision: s.decision,
         }
     }
