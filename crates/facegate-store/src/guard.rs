@@ -15,7 +15,8 @@ pub struct SharedGuard {
     store: Store,
 }
 
-fn now_ms() -> i64 {
+/// The wall clock in milliseconds (throttle and rate-bucket times).
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -28,7 +28,7 @@ use sqlx::{AnyPool, Row};
 pub use copy::TableCopy;
 pub use face_api::{ApiCollection, ApiFace};
 pub use facegate_oidc::engine::device::DeviceAuthorization;
-pub use guard::SharedGuard;
+pub use guard::{SharedGuard, now_ms};
 pub use migrate::Backend;
 pub use rows::{Code, CodeUse, Grant, Redeemed, StoredKey, StoredSession, Token, TokenKind};
 pub use shared::Bucket;

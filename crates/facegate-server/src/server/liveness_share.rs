@@ -17,17 +17,21 @@ fn shared(state: &AppState) -> bool {
 
 /// Takes the stored state of check `id` when it is newer than this instance's copy.
 pub async fn pull(state: &AppState, live: &LivenessService, id: &str) {
-    if !shared(state) {
-        return;
+    if shared(state) {
+        adopt_stored(state, live, id, false).await;
     }
+}
+
+/// Reads check `id` from the database and takes it (when newer, or always with `force`).
+async fn adopt_stored(state: &AppState, live: &LivenessService, id: &str, force: bool) {
     match state.store.load_check(id, crate::server::now()).await {
         Ok(Some((version, bytes))) => {
-            let snapshot = Snapshot {
+            let stored = Snapshot {
                 version: version.max(0) as u64,
                 expires_at: 0,
                 state: bytes,
             };
-            live.adopt(id, &snapshot, false);
+            live.adopt(id, &stored, force);
         }
         Ok(None) => {}
         Err(e) => tracing::error!("reading a liveness check: {e}"),
@@ -56,14 +60,7 @@ pub async fn push(state: &AppState, live: &LivenessService, id: &str, before: Op
         Ok(true) => true,
         Ok(false) => {
             // Lost a race: the stored state is the check's history; take it.
-            if let Ok(Some((v, bytes))) = state.store.load_check(id, crate::server::now()).await {
-                let stored = Snapshot {
-                    version: v.max(0) as u64,
-                    expires_at: 0,
-                    state: bytes,
-                };
-                live.adopt(id, &stored, true);
-            }
+            adopt_stored(state, live, id, true).await;
             false
         }
         Err(e) => {

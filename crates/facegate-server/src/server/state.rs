@@ -230,12 +230,9 @@ impl AppState {
         if self.store.backend() == facegate_store::Backend::Sqlite {
             return self.api_limiter.take(client_id, rate, burst);
         }
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
         match self
             .store
-            .take_token(&format!("api:{client_id}"), rate, burst, now_ms)
+            .take_token(&format!("api:{client_id}"), rate, burst, facegate_store::now_ms())
             .await
         {
             Ok(facegate_store::Bucket::Taken) => Ok(()),
