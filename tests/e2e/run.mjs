@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const files = process.argv.length > 2 ? process.argv.slice(2) : ['face_login.mjs', 'liveness.mjs', 'spa.mjs', 'step_up.mjs', 'enrol_live.mjs', 'device.mjs'];
+const files = process.argv.length > 2 ? process.argv.slice(2) : ['face_login.mjs', 'liveness.mjs', 'spa.mjs', 'step_up.mjs', 'enrol_live.mjs', 'device.mjs', 'accounts.mjs'];
 let passed = 0, failed = 0, broken = [];
 for (const f of files) {
   console.log(`--- ${f}`);

@@ -17,6 +17,21 @@ pub enum Kind {
     Logout,
     /// A device authorization (RFC 8628) approved or denied.
     Device,
+    /// An email address confirmed (sign-up or a change of address).
+    EmailConfirmed,
+    EmailChanged,
+    PasswordChanged,
+    /// A password set through an emailed reset link.
+    PasswordReset,
+    /// A reset link asked for (by the person or forced by an operator).
+    ResetRequested,
+    /// Other sessions, or one of them, ended from the account page.
+    SessionsEnded,
+    /// An application's access revoked from the account page.
+    AppRevoked,
+    AccountDisabled,
+    AccountEnabled,
+    AccountDeleted,
 }
 
 impl Kind {
@@ -30,7 +45,43 @@ impl Kind {
             Kind::Liveness => "liveness",
             Kind::Logout => "logout",
             Kind::Device => "device",
+            Kind::EmailConfirmed => "email_confirmed",
+            Kind::EmailChanged => "email_changed",
+            Kind::PasswordChanged => "password_changed",
+            Kind::PasswordReset => "password_reset",
+            Kind::ResetRequested => "reset_requested",
+            Kind::SessionsEnded => "sessions_ended",
+            Kind::AppRevoked => "app_revoked",
+            Kind::AccountDisabled => "account_disabled",
+            Kind::AccountEnabled => "account_enabled",
+            Kind::AccountDeleted => "account_deleted",
         }
+    }
+
+    /// Every kind, for filters.
+    pub const ALL: [Kind; 18] = [
+        Kind::Login,
+        Kind::Signup,
+        Kind::FaceAdded,
+        Kind::FaceDeleted,
+        Kind::FacesDeleted,
+        Kind::Liveness,
+        Kind::Logout,
+        Kind::Device,
+        Kind::EmailConfirmed,
+        Kind::EmailChanged,
+        Kind::PasswordChanged,
+        Kind::PasswordReset,
+        Kind::ResetRequested,
+        Kind::SessionsEnded,
+        Kind::AppRevoked,
+        Kind::AccountDisabled,
+        Kind::AccountEnabled,
+        Kind::AccountDeleted,
+    ];
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -60,6 +111,8 @@ pub struct Event {
     pub ip: Option<String>,
     pub outcome: Outcome,
     pub detail: Option<String>,
+    /// The application (OAuth client) it concerns, if any.
+    pub client: Option<String>,
 }
 
 impl Event {
@@ -70,11 +123,17 @@ impl Event {
             ip: None,
             outcome,
             detail: None,
+            client: None,
         }
     }
 
     pub fn user(mut self, user: Option<&str>) -> Event {
         self.user = user.map(str::to_string);
+        self
+    }
+
+    pub fn client(mut self, client: Option<&str>) -> Event {
+        self.client = client.map(str::to_string);
         self
     }
 

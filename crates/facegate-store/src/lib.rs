@@ -2,6 +2,7 @@
 //! default) and, later, PostgreSQL run the same queries; per-database migration folders hold the only
 //! SQL that differs. Secrets are stored as hashes only.
 
+mod accounts;
 mod copy;
 mod device;
 mod face_api;
@@ -25,6 +26,7 @@ use facegate_oidc::client::Client;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
+pub use accounts::{AuditFilter, AuditRow, EmailLink, SessionInfo, UserRow};
 pub use copy::TableCopy;
 pub use face_api::{ApiCollection, ApiFace};
 pub use facegate_oidc::engine::device::DeviceAuthorization;
@@ -322,9 +324,10 @@ impl Store {
         ip: Option<&str>,
         result: &str,
         detail: Option<&str>,
+        client_id: Option<&str>,
         at: i64,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO audit_events (id, at, kind, user_id, ip, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query("INSERT INTO audit_events (id, at, kind, user_id, ip, result, detail, client_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(facegate_core::secret::random_token(12))
             .bind(at)
             .bind(kind)
@@ -332,6 +335,7 @@ impl Store {
             .bind(ip.map(String::from))
             .bind(result)
             .bind(detail.map(String::from))
+            .bind(client_id.map(String::from))
             .execute(&self.writer)
             .await?;
         Ok(())
@@ -625,18 +629,7 @@ impl Store {
     // ---- login sessions
 
     pub async fn create_session(&self, s: &StoredSession) -> Result<()> {
-        let factors = serde_json::to_string(&s.factors).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, amr, acr, expires_at, factors) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(&s.id_hash)
-            .bind(&s.user_id)
-            .bind(s.auth_time)
-            .bind(json_list(&s.amr))
-            .bind(s.acr.clone())
-            .bind(s.expires_at)
-            .bind(factors)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        self.create_session_with(s, s.auth_time, None, None).await
     }
 
     pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<StoredSession>> {
@@ -920,7 +913,7 @@ impl Store {
                            AND t.expires_at >= $1 AND t.revoked_at IS NULL))";
         let hour_ago_ms = now.saturating_sub(3600).saturating_mul(1000);
         let day_ago_ms = now.saturating_sub(86_400).saturating_mul(1000);
-        let tables: [(&str, &str, String, i64); 10] = [
+        let tables: [(&str, &str, String, i64); 12] = [
             (
                 "auth_codes",
                 "code_hash",
@@ -944,6 +937,8 @@ impl Store {
                 now,
             ),
             ("liveness_checks", "id", "expires_at < $1".into(), now),
+            ("email_tokens", "token_hash", "expires_at < $1".into(), now),
+            ("invites", "token_hash", "expires_at < $1".into(), now),
             // Throttle rows an hour past their last lock (the longest window is an hour).
             (
                 "login_attempts",

@@ -87,6 +87,7 @@ impl AuditLog for Store {
                 event.ip.as_deref(),
                 event.outcome.as_str(),
                 event.detail.as_deref(),
+                event.client.as_deref(),
                 at,
             )
             .await

@@ -1,6 +1,7 @@
 //! Command-line interface: parsing and dispatch. Each subcommand lives in its own module and calls the
 //! same library functions the server uses.
 
+mod admin;
 mod analyze;
 mod bench;
 mod db;
@@ -59,6 +60,9 @@ enum Command {
     /// Database operations (`db copy --to postgres://...`: move the embedded database up).
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// The admin page's actions: users, invitations, the audit log, face collections.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// APCER and BPCER of the liveness check on the shared test videos and photos (needs ffmpeg).
     LivenessEval(liveness_eval::LivenessEvalArgs),
 }
@@ -80,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::LivenessEval(args) => liveness_eval::run(args, &models_dir),
         Command::Faces(cmd) => faces::run(cmd, &models_dir),
         Command::Db(cmd) => db::run(cmd),
+        Command::Admin(cmd) => admin::run(cmd),
     }
 }
 

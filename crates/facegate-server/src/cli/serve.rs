@@ -28,6 +28,13 @@ pub fn serve(_args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         eprintln!("facegate listening on http://{listen}  issuer {issuer}");
+        match state.mailer.outbox() {
+            Some(dir) => eprintln!(
+                "mail: no SMTP server is set (FACEGATE_SMTP_URL), so every mail is written to {}",
+                dir.display()
+            ),
+            None => eprintln!("mail: {}", state.mailer.describe()),
+        }
         server::serve(state, listener).await
     })
 }

@@ -104,16 +104,8 @@ pub fn escape(s: &str) -> String {
     o
 }
 
-const STYLE: &str = "
-:root{color-scheme:light dark;--bg:#f6f7f9;--card:#fff;--fg:#1b1f24;--muted:#57606a;--accent:#1f6feb;--err:#cf222e;--border:#d0d7de}
-@media (prefers-color-scheme:dark){:root{--bg:#0d1117;--card:#161b22;--fg:#e6edf3;--muted:#9198a1;--accent:#4493f8;--err:#f85149;--border:#30363d}}
-*{box-sizing:border-box}body{margin:0;min-height:100vh;display:grid;place-items:center;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif}
-main{width:min(26rem,calc(100vw - 2rem));background:var(--card);border:1px solid var(--border);border-radius:12px;padding:2rem;margin:1rem}
-h1{font-size:1.35rem;margin:0 0 1rem}p{margin:.5rem 0}.muted{color:var(--muted);font-size:.9rem}
-label{display:block;font-weight:600;margin:1rem 0 .25rem}input[type=text],input[type=password]{width:100%;padding:.65rem .75rem;border:1px solid var(--border);border-radius:8px;background:transparent;color:inherit;font:inherit}
-button{margin-top:1.25rem;width:100%;padding:.7rem;border:0;border-radius:8px;background:var(--accent);color:#fff;font:inherit;font-weight:600;cursor:pointer}
-button.secondary{background:transparent;color:var(--fg);border:1px solid var(--border)}
-.error{color:var(--err);font-weight:600}ul{padding-left:1.2rem}";
+/// The pages' style sheet, shared with the templates (`templates/style.css`).
+const STYLE: &str = include_str!("../../templates/style.css");
 
 pub fn page(title: &str, body: &str) -> String {
     format!(
@@ -130,6 +122,7 @@ pub fn login(
     username: &str,
     error: Option<&str>,
     face: bool,
+    signup: bool,
 ) -> String {
     let to = client_name
         .map(|n| {
@@ -149,10 +142,18 @@ pub fn login(
              <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"req\" value=\"{}\">\
              <label for=\"username\">Username</label><input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" required value=\"{}\" autofocus>\
              <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-             <button type=\"submit\">Sign in</button></form>{}",
+             <button type=\"submit\">Sign in</button></form><p class=\"muted\"><a href=\"/password/forgot\">Forgot your password?</a>{}</p>{}",
             escape(csrf),
             escape(req.unwrap_or("")),
             escape(username),
+            if signup {
+                format!(
+                    " · <a href=\"/signup?req={}\">Create an account</a>",
+                    escape(req.unwrap_or(""))
+                )
+            } else {
+                String::new()
+            },
             if face {
                 format!(
                     "<p><a href=\"/login/face?req={}\">Sign in with your face instead</a></p>",
@@ -287,6 +288,7 @@ mod tests {
             Some("<b>App</b>"),
             "x' onload='y",
             Some("<i>"),
+            true,
             true,
         );
         assert!(!p.contains("<script>") && !p.contains("<b>App") && !p.contains("x' onload"));

@@ -235,6 +235,23 @@ pub(crate) async fn advance(
 ) -> Result<(String, Option<String>), AppError> {
     let session = current_session(state, headers).await;
     let user = pending.txn.user_id.clone();
+    // A disabled account gets no session, whatever factors it showed.
+    if let Some(u) = &user
+        && state.store.disabled_at(u).await?.is_some()
+    {
+        state.store.delete_auth_request(id).await?;
+        state
+            .audit(
+                facegate_core::audit::Event::new(
+                    facegate_core::audit::Kind::Login,
+                    facegate_core::audit::Outcome::Refused,
+                )
+                .user(Some(u))
+                .detail("account disabled"),
+            )
+            .await;
+        return Ok(("/account/disabled".into(), None));
+    }
     // The session's factors count when it is the same person's.
     let mut factors: Vec<Factor> = session
         .as_ref()
@@ -258,7 +275,7 @@ pub(crate) async fn advance(
             if let Some((_, old)) = &session {
                 state.store.delete_session(old).await?;
             }
-            let cookie = create_session(state, &user, factors, &outcome).await?;
+            let cookie = create_session(state, headers, &user, factors, &outcome).await?;
             if pending.req.is_none() {
                 state.store.delete_auth_request(id).await?;
             } else {
@@ -284,7 +301,7 @@ pub(crate) async fn advance(
                 if let Some((_, old)) = &session {
                     state.store.delete_session(old).await?;
                 }
-                cookie = Some(create_session(state, user, factors, &outcome).await?);
+                cookie = Some(create_session(state, headers, user, factors, &outcome).await?);
             }
             Ok((resume, cookie))
         }
@@ -301,23 +318,32 @@ pub(crate) fn step_url(step: Step, id: &str) -> String {
 
 async fn create_session(
     state: &AppState,
+    headers: &HeaderMap,
     user_id: &str,
     factors: Vec<Factor>,
     outcome: &login::Outcome,
 ) -> Result<String, AppError> {
     let raw = random_token(32);
     let t = now();
+    let agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
     state
         .store
-        .create_session(&StoredSession {
-            id_hash: storage_hash(&raw),
-            user_id: user_id.to_string(),
-            auth_time: outcome.auth_time,
-            amr: outcome.amr.clone(),
-            acr: Some(outcome.acr.as_str().to_string()),
-            expires_at: t + state.settings.lifetimes.session,
-            factors,
-        })
+        .create_session_with(
+            &StoredSession {
+                id_hash: storage_hash(&raw),
+                user_id: user_id.to_string(),
+                auth_time: outcome.auth_time,
+                amr: outcome.amr.clone(),
+                acr: Some(outcome.acr.as_str().to_string()),
+                expires_at: t + state.settings.lifetimes.session,
+                factors,
+            },
+            t,
+            None,
+            agent,
+        )
         .await?;
     let secure = state.settings.secure_cookies();
     Ok(cookies::set(

@@ -1,5 +1,6 @@
 //! The HTTP server: router, limits, start-up.
 
+pub mod accounts;
 pub mod api_auth;
 pub mod backchannel;
 pub mod bearer_throttle;
@@ -14,6 +15,7 @@ pub mod keys;
 pub mod liveness;
 pub mod liveness_share;
 pub mod login;
+pub mod mail;
 pub mod metrics;
 pub mod password_pool;
 pub mod problem;
@@ -62,6 +64,10 @@ pub fn router(state: AppState) -> Router {
         .route("/device", get(routes::device::page).post(routes::device::submit))
         .route("/introspect", post(oidc::introspect))
         .route("/admin", get(admin_page::index))
+        .route("/admin/users", get(routes::admin_accounts::users))
+        .route("/admin/users/{id}", get(routes::admin_accounts::user))
+        .route("/admin/audit", get(routes::admin_accounts::audit))
+        .route("/admin/collections", get(routes::admin_accounts::collections))
         // Where a bearer secret or the admin password is presented: throttled per address.
         .merge(
             Router::new()
@@ -76,6 +82,9 @@ pub fn router(state: AppState) -> Router {
                 .route("/admin/logout", post(admin_page::logout))
                 .route("/admin/clients", post(admin_page::create))
                 .route("/admin/clients/delete", post(admin_page::remove))
+                .route("/admin/users/{id}/faces/delete", post(routes::admin_accounts::remove_faces))
+                .route("/admin/users/{id}/{action}", post(routes::admin_accounts::action))
+                .route("/admin/invites", post(routes::admin_accounts::invite))
                 .route(
                     "/admin/api/clients",
                     get(admin::list_clients).post(admin::create_client),
@@ -120,7 +129,20 @@ pub fn router(state: AppState) -> Router {
         // The /v1 face API (its own body limits and problem+json errors).
         .merge(routes::api::router(&state))
         .merge(routes::liveness_api::router(&state))
-        .route("/account", get(face::account))
+        .route("/account", get(routes::account::account))
+        .route("/signup", get(routes::account::signup_page).post(routes::account::signup_submit))
+        .route("/account/verify", get(routes::account::verify_page).post(routes::account::verify_submit))
+        .route("/account/verify/resend", post(routes::account::verify_resend))
+        .route("/password/forgot", get(routes::account::forgot_page).post(routes::account::forgot_submit))
+        .route("/password/reset", get(routes::account::reset_page).post(routes::account::reset_submit))
+        .route("/account/profile", post(routes::account::profile))
+        .route("/account/password", post(routes::account::change_password))
+        .route("/account/email", post(routes::account::change_email))
+        .route("/account/sessions/end", post(routes::account::end_session))
+        .route("/account/sessions/end-others", post(routes::account::end_other_sessions))
+        .route("/account/apps/revoke", post(routes::account::revoke_app))
+        .route("/account/delete", post(routes::account::delete_account))
+        .route("/account/disabled", get(routes::account::disabled))
         .route("/account/confirm", get(face::confirm))
         .route("/account/faces/delete", post(face::delete_face))
         .route("/account/faces/delete-all", post(face::delete_all_faces))

@@ -48,6 +48,95 @@ pub struct Settings {
     pub face: super::face::FaceSettings,
     /// Limits of the /v1 APIs and the search index (`FACEGATE_API_*`, `FACEGATE_INDEX_*`).
     pub api: ApiSettings,
+    /// Sign-up, email and the site's name (`FACEGATE_SIGNUP`, `FACEGATE_SMTP_URL`, ...).
+    pub accounts: AccountSettings,
+}
+
+/// Who may open a password account on the sign-up page (`FACEGATE_SIGNUP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignupMode {
+    /// No sign-up page (accounts come from the CLI, the admin page or face sign-up).
+    #[default]
+    Off,
+    /// Anyone.
+    Open,
+    /// Whoever holds an invitation link (`facegate admin invite`).
+    Invite,
+}
+
+/// Accounts and email.
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    pub signup: SignupMode,
+    /// Seconds an account may sign in to applications before its email address is confirmed
+    /// (`FACEGATE_UNCONFIRMED_GRACE`, default 0: confirm first).
+    pub unconfirmed_grace: i64,
+    /// The site's name in mails and pages (`FACEGATE_SITE_NAME`, default "facegate").
+    pub site_name: String,
+    /// The mails' sender (`FACEGATE_MAIL_FROM`, default `facegate <noreply@ISSUER HOST>`).
+    pub mail_from: String,
+    /// `smtps://user:pass@host:465` or `smtp://user:pass@host:587?tls=required`
+    /// (`FACEGATE_SMTP_URL`); without it every mail is written to `<data dir>/outbox/`.
+    pub smtp_url: Option<Secret>,
+}
+
+impl AccountSettings {
+    fn defaults(issuer: &str) -> AccountSettings {
+        let host = url::Url::parse(issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(String::from))
+            .unwrap_or_else(|| "localhost".into());
+        AccountSettings {
+            signup: SignupMode::Off,
+            unconfirmed_grace: 0,
+            site_name: "facegate".into(),
+            mail_from: format!("facegate <noreply@{host}>"),
+            smtp_url: None,
+        }
+    }
+}
+
+/// FACEGATE_SIGNUP, FACEGATE_UNCONFIRMED_GRACE, FACEGATE_SITE_NAME, FACEGATE_MAIL_FROM,
+/// FACEGATE_SMTP_URL. An SMTP server other than this machine must be reached over TLS.
+fn account_settings(var: &dyn Fn(&str) -> Option<String>, issuer: &str) -> anyhow::Result<AccountSettings> {
+    let mut a = AccountSettings::defaults(issuer);
+    a.signup = match var("FACEGATE_SIGNUP").as_deref().map(str::trim) {
+        None | Some("off") => SignupMode::Off,
+        Some("open") => SignupMode::Open,
+        Some("invite") => SignupMode::Invite,
+        Some(other) => bail!("FACEGATE_SIGNUP must be open, invite or off (got {other:?})"),
+    };
+    if let Some(v) = var("FACEGATE_UNCONFIRMED_GRACE") {
+        a.unconfirmed_grace = v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|s| (0..=30 * 86_400).contains(s))
+            .context("FACEGATE_UNCONFIRMED_GRACE must be a number of seconds from 0 to 2592000")?;
+    }
+    if let Some(v) = var("FACEGATE_SITE_NAME") {
+        a.site_name = v.trim().chars().take(80).collect();
+    }
+    if let Some(v) = var("FACEGATE_MAIL_FROM") {
+        v.trim()
+            .parse::<lettre::message::Mailbox>()
+            .with_context(|| format!("FACEGATE_MAIL_FROM must be an address like \"Site <noreply@example.com>\" (got {v:?})"))?;
+        a.mail_from = v.trim().to_string();
+    }
+    if let Some(v) = var("FACEGATE_SMTP_URL") {
+        let u = url::Url::parse(v.trim()).context("FACEGATE_SMTP_URL is not a URL (smtps://user:pass@host:465)")?;
+        let tls = u.scheme() == "smtps"
+            || u.query_pairs().any(|(k, v)| k == "tls" && v == "required");
+        let local = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        if !matches!(u.scheme(), "smtp" | "smtps") {
+            bail!("FACEGATE_SMTP_URL must start with smtps:// or smtp://");
+        }
+        if !tls && !local {
+            bail!("FACEGATE_SMTP_URL: mail to another machine must use TLS: smtps://host:465, or smtp://host:587?tls=required");
+        }
+        a.smtp_url = Some(Secret::new(v.trim()));
+    }
+    Ok(a)
 }
 
 pub use facegate_oidc::engine::Lifetimes;
@@ -191,6 +280,7 @@ impl Settings {
                 .context("FACEGATE_DEVICE_CODE_SECONDS must be a number of seconds from 1 to 86400")?,
             None => Lifetimes::default().device_code,
         };
+        let accounts = account_settings(&var, &issuer)?;
         Settings::new(listen, issuer, data_dir, var("FACEGATE_DATABASE_URL")).map(|s| Settings {
             registration_token,
             admin_token,
@@ -217,6 +307,7 @@ impl Settings {
                 ..Default::default()
             },
             api,
+            accounts,
             ..s
         })
     }
@@ -241,7 +332,6 @@ impl Settings {
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("facegate.db").display()));
         Ok(Settings {
             listen,
-            issuer,
             data_dir,
             database_url,
             registration_token: None,
@@ -252,6 +342,8 @@ impl Settings {
             logout_revokes_refresh: true,
             face: super::face::FaceSettings::default(),
             api: ApiSettings::default(),
+            accounts: AccountSettings::defaults(&issuer),
+            issuer,
         })
     }
 

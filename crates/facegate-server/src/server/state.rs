@@ -36,6 +36,8 @@ pub struct Inner {
     pub face_api: super::face_api::FaceApi,
     /// Per-client rate limits of the /v1 APIs.
     pub api_limiter: RateLimiter,
+    /// Where account mail goes (SMTP, or the outbox folder).
+    pub mailer: Arc<super::mail::Mailer>,
 }
 
 /// The login throttle: in this process on SQLite (one instance), in the database on PostgreSQL, so a
@@ -143,9 +145,11 @@ impl AppState {
         )
         .await?;
         let documents = RwLock::new(Arc::new(Documents::new(&settings, &keys)));
+        let mailer = Arc::new(super::mail::Mailer::new(&settings)?);
         let shared_guard = (store.backend() == facegate_store::Backend::Postgres)
             .then(|| facegate_store::SharedGuard::new(store.clone()));
         Ok(AppState(Arc::new(Inner {
+            mailer,
             documents,
             face_api,
             api_limiter: Default::default(),

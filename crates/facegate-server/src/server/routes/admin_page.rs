@@ -21,7 +21,7 @@ fn cookie_name(state: &AppState) -> String {
     cookies::name(ADMIN_COOKIE, state.settings.secure_cookies())
 }
 
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> bool {
+pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap) -> bool {
     match cookies::get(headers, &cookie_name(state)) {
         Some(v) => state.admin_session_valid(&storage_hash(&v)).await,
         None => false,
@@ -33,7 +33,7 @@ fn page(body: &str, cookie: Option<String>, status: StatusCode) -> Response {
 }
 
 /// The admin CSRF token is derived from the admin session, so it needs no cookie of its own.
-fn csrf_for(headers: &HeaderMap, state: &AppState) -> String {
+pub(super) fn csrf_for(headers: &HeaderMap, state: &AppState) -> String {
     cookies::get(headers, &cookie_name(state))
         .map(|v| storage_hash(&format!("csrf:{v}")))
         .unwrap_or_default()
@@ -67,7 +67,7 @@ async fn dashboard(
     let clients = state.store.clients().await?;
     let csrf = csrf_for(headers, state);
     let body = format!(
-        "<h1>Clients</h1>{}<table>{}</table><h1>Add a client</h1>\
+        "<nav><a href=\"/admin\">Clients</a><a href=\"/admin/users\">Users</a><a href=\"/admin/audit\">Audit log</a><a href=\"/admin/collections\">Face collections</a></nav><h1>Clients</h1>{}<table>{}</table><h1>Add a client</h1>\
          <form method=\"post\" action=\"/admin/clients\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
          <label for=\"name\">Name</label><input type=\"text\" id=\"name\" name=\"name\" required>\
          <label for=\"redirect_uri\">Redirect URI</label><input type=\"text\" id=\"redirect_uri\" name=\"redirect_uri\" required placeholder=\"https://app.example/callback\">\
@@ -156,7 +156,7 @@ pub async fn login(
     Ok(r)
 }
 
-async fn check(
+pub(super) async fn check(
     state: &AppState,
     headers: &HeaderMap,
     form: &std::collections::HashMap<String, String>,

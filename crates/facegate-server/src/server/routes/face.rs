@@ -56,7 +56,7 @@ fn static_file(body: &'static str, mime: &'static str) -> Response {
     r
 }
 
-fn face_html(status: StatusCode, body: String, cookies_to_set: Vec<String>) -> Response {
+pub(crate) fn face_html(status: StatusCode, body: String, cookies_to_set: Vec<String>) -> Response {
     let mut r = secure_html(status, body, CSP, cookies_to_set);
     r.headers_mut()
         .insert("permissions-policy", HeaderValue::from_static("camera=(self)"));
@@ -201,7 +201,7 @@ fn face_error_response(e: &FaceError) -> Response {
 }
 
 /// The long-lived device cookie (liveness checks belong to it), when the browser has none yet.
-fn new_device_cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
+pub(crate) fn new_device_cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
     let device_name = cookies::name(DEVICE, state.settings.secure_cookies());
     cookies::get(headers, &device_name).is_none().then(|| {
         cookies::set(
@@ -370,116 +370,7 @@ pub async fn check(
 
 // ---------------------------------------------------------------- the account page
 
-pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
-    let Some((session, _)) = current_session(&state, &headers).await else {
-        return Ok(Redirect::to("/login").into_response());
-    };
-    let user = state
-        .store
-        .user(&session.user_id)
-        .await?
-        .ok_or_else(|| AppError::Internal("session of a deleted account".into()))?;
-    let (csrf, csrf_cookie) = csrf_token(&state, &headers);
-    let faces = state.store.faces_of(&user.id).await?;
-    let rows: String = faces
-        .iter()
-        .map(|f| {
-            let measured = match f.quality.get("eye_distance_px") {
-                Some(eyes) => format!("eyes {} px apart, sharpness {}", eyes, f.quality["sharpness"]),
-                None => html::escape(f.quality.get("source").and_then(|s| s.as_str()).unwrap_or("")),
-            };
-            format!(
-                "<li>Added {} · pack {} · {measured}<form method=\"post\" action=\"/account/faces/delete\" class=\"inline\">\
-                 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"id\" value=\"{}\"><button class=\"secondary\" type=\"submit\">Delete</button></form></li>",
-                date(f.created_at),
-                html::escape(&f.pack),
-                html::escape(&csrf),
-                html::escape(&f.id)
-            )
-        })
-        .collect();
-    let faces_html = if faces.is_empty() {
-        "<p>No face is enrolled.</p>".to_string()
-    } else {
-        format!("<ul>{rows}</ul>")
-    };
-    let events: String = state
-        .store
-        .audit_of(&user.id, 10)
-        .await?
-        .iter()
-        .map(|(at, kind, result, detail)| {
-            format!(
-                "<li>{} — {} {} {}</li>",
-                date(*at),
-                html::escape(kind),
-                html::escape(result),
-                html::escape(detail.as_deref().unwrap_or(""))
-            )
-        })
-        .collect();
-    let recent = crate::server::login::recently_strong(&state, &session, ENROL_REAUTH_SECS).await?;
-    let capture = match &state.face {
-        Some(_) if !recent => {
-            "<h2>Add your face</h2><p>To change the faces that sign you in, confirm it is you first.</p>\
-             <p><a class=\"button\" href=\"/account/confirm\">Confirm it is you</a></p>"
-                .to_string()
-        }
-        Some(f) if f.settings.liveness == Liveness::Required => format!(
-            "<h2>Add your face</h2><p>A short liveness check shows that you are really there; its frames become your face template. Only measurements of your face are kept, never the pictures.</p>{}",
-            html::CaptureForm {
-                endpoint: "/account/faces",
-                check: Some("/face/check"),
-                shots: 1,
-                auto: false,
-                hidden: &[("csrf", &csrf), ("purpose", "enrol")],
-                extra: "",
-                button: "Start the check and add my face",
-                liveness: Some("/login/face/liveness"),
-            }
-            .render()
-        ),
-        Some(_) => format!(
-            "<h2>Add your face</h2><p>Three pictures are taken a moment apart. Only measurements of your face are kept, never the pictures.</p>{}",
-            html::CaptureForm {
-                endpoint: "/account/faces",
-                check: Some("/face/check"),
-                shots: 3,
-                auto: false,
-                hidden: &[("csrf", &csrf), ("purpose", "enrol")],
-                extra: "",
-                button: "Take 3 pictures",
-                liveness: None,
-            }
-            .render()
-        ),
-        None => "<p class=\"muted\">Face login is not enabled on this server.</p>".into(),
-    };
-    let body = format!(
-        "<h1>Your account</h1><p>Signed in as <strong>{}</strong>{}</p><h2>Your faces</h2>{faces_html}{capture}\
-         <h2>Delete all biometric data</h2><form method=\"post\" action=\"/account/faces/delete-all\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-         <button class=\"secondary\" type=\"submit\">Delete every face of mine</button></form><h2>Recent sign-ins</h2><ul>{events}</ul>\
-         <form method=\"post\" action=\"/logout\"><button class=\"secondary\" type=\"submit\">Sign out</button></form>",
-        html::escape(user.username.as_str()),
-        user.email
-            .as_ref()
-            .map(|e| format!(" ({})", html::escape(e.as_str())))
-            .unwrap_or_default(),
-        html::escape(&csrf)
-    );
-    // The enrolment's liveness check belongs to this browser, like a login's.
-    let set: Vec<String> = csrf_cookie
-        .into_iter()
-        .chain(new_device_cookie(&state, &headers))
-        .collect();
-    Ok(face_html(
-        StatusCode::OK,
-        html::face_page("Your account", &body),
-        set,
-    ))
-}
-
-fn date(epoch: i64) -> String {
+pub(crate) fn date(epoch: i64) -> String {
     let (y, m, d) = crate::server::api_auth::civil_from_days(epoch.div_euclid(86_400));
     let secs = epoch.rem_euclid(86_400);
     format!(

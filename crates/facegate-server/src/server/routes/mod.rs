@@ -1,6 +1,8 @@
 //! Route groups: the protocol endpoints, the pages people see, and the admin API.
 
+pub mod account;
 pub mod admin;
+pub mod admin_accounts;
 pub mod admin_page;
 pub mod api;
 pub mod api_input;

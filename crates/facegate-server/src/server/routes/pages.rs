@@ -156,6 +156,29 @@ async fn proceed(
             let Some(session) = session else {
                 return Ok(Redirect::to(&format!("/login?req={id}")).into_response());
             };
+            // An account whose address is not confirmed yet (past the grace) waits here.
+            if let Some(user) = state.store.user(&session.user_id).await?
+                && crate::server::accounts::must_confirm(state, &user)
+            {
+                if req.prompt_none {
+                    return fail(OAuthError::new(
+                        ErrorCode::LoginRequired,
+                        "the account's email address is not confirmed",
+                    ))
+                    .await;
+                }
+                let (csrf, cookie) = csrf_token(state, headers);
+                let r = super::account::notice(
+                    state,
+                    StatusCode::FORBIDDEN,
+                    "confirm_first",
+                    user.username.as_str(),
+                    user.email.as_ref().map(|e| e.as_str()).unwrap_or(""),
+                    id,
+                    &csrf,
+                )?;
+                return Ok(with_cookie(r, cookie));
+            }
             if !provider::consented(state, &req, &client, &session.user_id).await? {
                 return if req.prompt_none {
                     fail(OAuthError::new(ErrorCode::ConsentRequired, "consent is needed")).await
@@ -347,6 +370,11 @@ fn face_first(state: &AppState) -> bool {
     login::site_policy(state).face == facegate_core::login::FaceRole::Login
 }
 
+/// Whether the login page offers the sign-up page (open sign-up only: invitations carry their link).
+fn signup_open(state: &AppState) -> bool {
+    state.settings.accounts.signup == crate::server::settings::SignupMode::Open
+}
+
 /// The username a pending login is about (a step-up or second factor), if it names one.
 async fn bound_username(state: &AppState, p: &Pending) -> Result<Option<String>, AppError> {
     Ok(match &p.txn.user_id {
@@ -390,6 +418,7 @@ pub async fn login_page(
             &hint,
             None,
             face_first(&state),
+            signup_open(&state),
         ),
         page_csp_to(redirect_uri.as_deref()),
         cookie,
@@ -429,6 +458,7 @@ pub async fn login_submit(
                 &username,
                 Some(msg),
                 face_first(&state),
+                signup_open(&state),
             ),
             csp.clone(),
             None,
