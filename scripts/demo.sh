@@ -13,6 +13,9 @@ export FACEGATE_DATA=${FACEGATE_DATA:-./facegate-data} FACEGATE_LISTEN=${FACEGAT
 # (set before make demo) would let a single photo sign in instead.
 PORT=${FACEGATE_LISTEN##*:}
 export FACEGATE_ISSUER=${FACEGATE_ISSUER:-http://localhost:$PORT}
+# The demo lets anyone open an account (sign-up is off by default); with no SMTP server set, the
+# confirmation and reset mails are written to $FACEGATE_DATA/outbox/.
+export FACEGATE_SIGNUP=${FACEGATE_SIGNUP:-open}
 NOTES_PORT=${NOTES_PORT:-8081} SPA_PORT=${SPA_PORT:-8082}
 NOTES_URL=http://localhost:$NOTES_PORT SPA_URL=http://localhost:$SPA_PORT
 mkdir -p "$FACEGATE_DATA"
@@ -77,7 +80,10 @@ Open:
   secret notes:    $NOTES_URL      (sign in with your face; write notes only you can read)
 $SPA_LINE
   your faces:      $FACEGATE_ISSUER/account   enrol your face here first
-                   (sign in as  demo / demo-password-2026, or: $F user add --username YOU --password-stdin)
+                   (sign in as  demo / demo-password-2026, or create an account: $FACEGATE_ISSUER/signup)
+  mail:            no SMTP server is set, so mails (confirmation, password reset) are written to
+                   $FACEGATE_DATA/outbox/  — open the newest .eml file to follow its link
+  admin:           $F admin users   (or set FACEGATE_ADMIN_TOKEN and open $FACEGATE_ISSUER/admin)
 
   face login runs a liveness check: follow the arrows (turn your head, move your nose into the circle
   or blink) until the check passes; a photo of your face will not do.

@@ -76,7 +76,9 @@ pub fn check_new(password: &str, personal: &[&str]) -> Result<(), PasswordError>
     for p in personal {
         let p = p.trim().to_lowercase();
         let local = p.split('@').next().unwrap_or("");
-        if (p.chars().count() >= 3 && lower.contains(&p)) || (local.chars().count() >= 3 && lower.contains(local)) {
+        if (p.chars().count() >= 3 && lower.contains(&p))
+            || (local.chars().count() >= 3 && lower.contains(local))
+        {
             return Err(PasswordError::Personal);
         }
     }
@@ -123,8 +125,18 @@ mod tests {
         // Long passphrases with spaces and any characters are welcome; no composition rules.
         assert!(check_new("ünïcode pässphrase ☃ ok", &[]).is_ok());
         assert!(matches!(check_new("short", &[]), Err(PasswordError::TooShort(8))));
-        for common in ["password", "Password1", "12345678", "iloveyou", "QWERTYUIOP", "football"] {
-            assert!(matches!(check_new(common, &[]), Err(PasswordError::Common)), "{common}");
+        for common in [
+            "password",
+            "Password1",
+            "12345678",
+            "iloveyou",
+            "QWERTYUIOP",
+            "football",
+        ] {
+            assert!(
+                matches!(check_new(common, &[]), Err(PasswordError::Common)),
+                "{common}"
+            );
         }
         for trivial in ["zzzzzzzzzz", "abcdefghij", "98765432100"] {
             assert!(check_new(trivial, &[]).is_err(), "{trivial}");

@@ -53,7 +53,10 @@ fn outbox(app: &TestApp) -> Vec<String> {
         })
         .unwrap_or_default();
     names.sort();
-    names.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    names
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
 }
 
 /// Waits (mail goes out in the background) until the outbox holds `n` mails.
@@ -122,7 +125,13 @@ async fn submit(
     (status, loc, r.text().await.unwrap())
 }
 
-async fn sign_up(b: &reqwest::Client, app: &TestApp, username: &str, email: &str, password: &str) -> (u16, String) {
+async fn sign_up(
+    b: &reqwest::Client,
+    app: &TestApp,
+    username: &str,
+    email: &str,
+    password: &str,
+) -> (u16, String) {
     let (status, _, body) = submit(
         b,
         app,
@@ -161,7 +170,11 @@ async fn authorize(
 ) -> Result<String, (u16, String)> {
     let mut next = auth_url(app, client_id, scope);
     for _ in 0..10 {
-        let url = if next.starts_with('/') { app.url(&next) } else { next.clone() };
+        let url = if next.starts_with('/') {
+            app.url(&next)
+        } else {
+            next.clone()
+        };
         if !url.starts_with(&app.issuer) {
             return Ok(url);
         }
@@ -213,7 +226,9 @@ async fn token(app: &TestApp, id: &str, secret: &str, form: &[(&str, &str)]) -> 
 }
 
 async fn code_for_tokens(app: &TestApp, id: &str, secret: &str, back: &str) -> Value {
-    let code = params(back, false).remove("code").unwrap_or_else(|| panic!("no code in {back}"));
+    let code = params(back, false)
+        .remove("code")
+        .unwrap_or_else(|| panic!("no code in {back}"));
     let (status, t) = token(
         app,
         id,
@@ -254,11 +269,21 @@ async fn sign_up_then_confirm_from_the_mail_then_sign_in_to_a_relying_party() {
     assert_eq!(status, 200, "{html}");
     let token_value = hidden(&html, "token");
     let form = [("csrf", hidden(&html, "csrf")), ("token", token_value.clone())];
-    let r = b.post(app.url("/account/verify")).form(&form).send().await.unwrap();
+    let r = b
+        .post(app.url("/account/verify"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.text().await.unwrap().contains("Address confirmed"));
     // Used once: a second use is refused.
-    let r = b.post(app.url("/account/verify")).form(&form).send().await.unwrap();
+    let r = b
+        .post(app.url("/account/verify"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     let (status, _) = page(&b, &verify).await;
     assert_eq!(status, 400, "a used link's page says so");
@@ -297,7 +322,12 @@ async fn sign_up_refuses_common_passwords_taken_names_and_is_off_by_default() {
         // The form keeps what was typed, except the password.
         assert!(body.contains("value=\"erin@example.com\""), "{body}");
     }
-    assert_eq!(sign_up(&b, &app, "erin", "erin@example.com", NEW_PASSWORD).await.0, 201);
+    assert_eq!(
+        sign_up(&b, &app, "erin", "erin@example.com", NEW_PASSWORD)
+            .await
+            .0,
+        201
+    );
     let (status, body) = sign_up(&b, &app, "erin", "other@example.com", NEW_PASSWORD).await;
     assert_eq!(status, 409);
     assert!(body.contains("taken"), "{body}");
@@ -308,20 +338,38 @@ async fn sign_up_refuses_common_passwords_taken_names_and_is_off_by_default() {
     assert_eq!(status, 404);
     let r = browser()
         .post(closed.url("/signup"))
-        .form(&[("username", "x"), ("email", "x@example.com"), ("password", NEW_PASSWORD)])
+        .form(&[
+            ("username", "x"),
+            ("email", "x@example.com"),
+            ("password", NEW_PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
     assert!(r.status().is_client_error(), "no account was opened");
-    assert!(closed.state.store.user_with_password("x").await.unwrap().is_none());
+    assert!(
+        closed
+            .state
+            .store
+            .user_with_password("x")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn sign_up_by_invitation_takes_one_account_per_invitation() {
     let app = spawn_with(|s| s.accounts.signup = SignupMode::Invite).await;
     let b = browser();
-    assert_eq!(page(&b, &app.url("/signup")).await.0, 404, "no invitation, no form");
-    let link = facegate_server::server::accounts::invite(&app.state, None).await.unwrap();
+    assert_eq!(
+        page(&b, &app.url("/signup")).await.0,
+        404,
+        "no invitation, no form"
+    );
+    let link = facegate_server::server::accounts::invite(&app.state, None)
+        .await
+        .unwrap();
     let path = link.strip_prefix(&app.issuer).unwrap().to_string();
     let (status, _, body) = submit(
         &b,
@@ -329,7 +377,11 @@ async fn sign_up_by_invitation_takes_one_account_per_invitation() {
         &path,
         "/signup",
         &["invite"],
-        &[("username", "fay"), ("email", "fay@example.com"), ("password", NEW_PASSWORD)],
+        &[
+            ("username", "fay"),
+            ("email", "fay@example.com"),
+            ("password", NEW_PASSWORD),
+        ],
     )
     .await;
     assert_eq!(status, 201, "{body}");
@@ -367,8 +419,24 @@ async fn password_reset_by_mail_ends_the_old_password_and_the_old_refresh_tokens
 
     // A known and an unknown address get the same answer.
     let anon = browser();
-    let known = submit(&anon, &app, "/password/forgot", "/password/forgot", &[], &[("email", "ALICE@example.com")]).await;
-    let unknown = submit(&anon, &app, "/password/forgot", "/password/forgot", &[], &[("email", "nobody@example.com")]).await;
+    let known = submit(
+        &anon,
+        &app,
+        "/password/forgot",
+        "/password/forgot",
+        &[],
+        &[("email", "ALICE@example.com")],
+    )
+    .await;
+    let unknown = submit(
+        &anon,
+        &app,
+        "/password/forgot",
+        "/password/forgot",
+        &[],
+        &[("email", "nobody@example.com")],
+    )
+    .await;
     assert_eq!(known.0, 200);
     assert_eq!((known.0, &known.2), (unknown.0, &unknown.2), "the answers differ");
     let mails = wait_for_mails(&app, 1).await;
@@ -379,10 +447,26 @@ async fn password_reset_by_mail_ends_the_old_password_and_the_old_refresh_tokens
     let path = reset.strip_prefix(&app.issuer).unwrap().to_string();
 
     // A weak new password is refused and does not spend the link.
-    let (status, _, body) = submit(&anon, &app, &path, "/password/reset", &["token"], &[("password", "iloveyou")]).await;
+    let (status, _, body) = submit(
+        &anon,
+        &app,
+        &path,
+        "/password/reset",
+        &["token"],
+        &[("password", "iloveyou")],
+    )
+    .await;
     assert_eq!(status, 400);
     assert!(body.contains("most common"), "{body}");
-    let (status, _, body) = submit(&anon, &app, &path, "/password/reset", &["token"], &[("password", NEW_PASSWORD)]).await;
+    let (status, _, body) = submit(
+        &anon,
+        &app,
+        &path,
+        "/password/reset",
+        &["token"],
+        &[("password", NEW_PASSWORD)],
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Password changed"));
     // The link is used up.
@@ -392,7 +476,11 @@ async fn password_reset_by_mail_ends_the_old_password_and_the_old_refresh_tokens
     let (_, f) = page(&anon, &app.url("/login")).await;
     let r = anon
         .post(app.url("/password/reset"))
-        .form(&[("csrf", hidden(&f, "csrf").as_str()), ("token", token_value), ("password", "another fine passphrase")])
+        .form(&[
+            ("csrf", hidden(&f, "csrf").as_str()),
+            ("token", token_value),
+            ("password", "another fine passphrase"),
+        ])
         .send()
         .await
         .unwrap();
@@ -403,14 +491,28 @@ async fn password_reset_by_mail_ends_the_old_password_and_the_old_refresh_tokens
     let (status, loc) = password_login(&browser(), &app, "alice", NEW_PASSWORD).await;
     assert_eq!((status, loc.as_str()), (303, "/account"));
     // The refresh token issued before the reset is dead, and so is the old session.
-    let (status, body) = token(&app, &client, &secret, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    let (status, body) = token(
+        &app,
+        &client,
+        &secret,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "invalid_grant");
     let r = b.get(app.url("/account")).send().await.unwrap();
-    assert_eq!(location(&r), "/login", "the session from before the reset still works");
+    assert_eq!(
+        location(&r),
+        "/login",
+        "the session from before the reset still works"
+    );
     // And the person is told.
     let mails = wait_for_mails(&app, 2).await;
-    assert!(decoded(&mails[1]).contains("password of your facegate account was reset"), "{}", mails[1]);
+    assert!(
+        decoded(&mails[1]).contains("password of your facegate account was reset"),
+        "{}",
+        mails[1]
+    );
 }
 
 #[tokio::test]
@@ -421,7 +523,14 @@ async fn an_expired_reset_link_is_refused() {
     let t = facegate_server::server::now();
     app.state
         .store
-        .put_email_link(&facegate_core::secret::storage_hash(secret), &id, "reset", Some("bob@example.com"), t - 7200, t - 3600)
+        .put_email_link(
+            &facegate_core::secret::storage_hash(secret),
+            &id,
+            "reset",
+            Some("bob@example.com"),
+            t - 7200,
+            t - 3600,
+        )
         .await
         .unwrap();
     let b = browser();
@@ -431,7 +540,11 @@ async fn an_expired_reset_link_is_refused() {
     let (_, f) = page(&b, &app.url("/login")).await;
     let r = b
         .post(app.url("/password/reset"))
-        .form(&[("csrf", hidden(&f, "csrf").as_str()), ("token", secret), ("password", NEW_PASSWORD)])
+        .form(&[
+            ("csrf", hidden(&f, "csrf").as_str()),
+            ("token", secret),
+            ("password", NEW_PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
@@ -446,12 +559,24 @@ async fn changing_the_address_confirms_the_new_one_and_tells_the_old_one() {
     let id = app.add_user("carol").await;
     let b = browser();
     assert_eq!(password_login(&b, &app, "carol", PASSWORD).await.0, 303);
-    let (status, loc, _) = submit(&b, &app, "/account", "/account/email", &[], &[("email", "carol.new@example.org")]).await;
+    let (status, loc, _) = submit(
+        &b,
+        &app,
+        "/account",
+        "/account/email",
+        &[],
+        &[("email", "carol.new@example.org")],
+    )
+    .await;
     assert_eq!((status, loc.as_str()), (303, "/account?notice=email_sent"));
     let mails = wait_for_mails(&app, 1).await;
     assert!(recipient(&mails[0]).contains("carol.new@example.org"));
     let u = app.state.store.user(&id).await.unwrap().unwrap();
-    assert_eq!(u.email.unwrap().as_str(), "carol@example.com", "changed before it was confirmed");
+    assert_eq!(
+        u.email.unwrap().as_str(),
+        "carol@example.com",
+        "changed before it was confirmed"
+    );
 
     let link = link_in(&mails[0], &app.issuer, "/account/verify");
     let (_, html) = page(&b, &link).await;
@@ -466,16 +591,38 @@ async fn changing_the_address_confirms_the_new_one_and_tells_the_old_one() {
     assert_eq!(u.email.unwrap().as_str(), "carol.new@example.org");
     assert!(u.email_verified);
     let mails = wait_for_mails(&app, 2).await;
-    assert!(recipient(&mails[1]).contains("carol@example.com"), "the old address is told");
+    assert!(
+        recipient(&mails[1]).contains("carol@example.com"),
+        "the old address is told"
+    );
     assert!(decoded(&mails[1]).contains("c***@example.org"), "{}", mails[1]);
 
     // A password change needs the current password, and keeps this session.
-    let (status, _, body) = submit(&b, &app, "/account", "/account/password", &[], &[("current", "wrong"), ("new", NEW_PASSWORD)]).await;
+    let (status, _, body) = submit(
+        &b,
+        &app,
+        "/account",
+        "/account/password",
+        &[],
+        &[("current", "wrong"), ("new", NEW_PASSWORD)],
+    )
+    .await;
     assert_eq!(status, 400);
     assert!(body.contains("current password is not right"), "{body}");
-    let (status, loc, _) = submit(&b, &app, "/account", "/account/password", &[], &[("current", PASSWORD), ("new", NEW_PASSWORD)]).await;
+    let (status, loc, _) = submit(
+        &b,
+        &app,
+        "/account",
+        "/account/password",
+        &[],
+        &[("current", PASSWORD), ("new", NEW_PASSWORD)],
+    )
+    .await;
     assert_eq!((status, loc.as_str()), (303, "/account?notice=password_changed"));
-    assert_eq!(password_login(&browser(), &app, "carol", NEW_PASSWORD).await.0, 303);
+    assert_eq!(
+        password_login(&browser(), &app, "carol", NEW_PASSWORD).await.0,
+        303
+    );
 }
 
 #[tokio::test]
@@ -485,22 +632,63 @@ async fn the_account_page_ends_other_sessions_and_revokes_an_application() {
     let (client, secret) = app.confidential_client(REDIRECT).await;
     let laptop = browser();
     let phone = browser();
-    let back = authorize(&phone, &app, &client, "openid offline_access", "dave", PASSWORD).await.unwrap();
+    let back = authorize(&phone, &app, &client, "openid offline_access", "dave", PASSWORD)
+        .await
+        .unwrap();
     let t = code_for_tokens(&app, &client, &secret, &back).await;
     assert_eq!(password_login(&laptop, &app, "dave", PASSWORD).await.0, 303);
     let (_, html) = page(&laptop, &app.url("/account")).await;
-    assert!(html.contains("Test RP"), "connected applications list the client: {html}");
+    assert!(
+        html.contains("Test RP"),
+        "connected applications list the client: {html}"
+    );
     assert!(html.contains("This browser"));
 
-    let (status, _, _) = submit(&laptop, &app, "/account", "/account/sessions/end-others", &[], &[]).await;
+    let (status, _, _) = submit(
+        &laptop,
+        &app,
+        "/account",
+        "/account/sessions/end-others",
+        &[],
+        &[],
+    )
+    .await;
     assert_eq!(status, 303);
-    assert_eq!(location(&phone.get(app.url("/account")).send().await.unwrap()), "/login", "the phone is signed out");
-    assert_eq!(page(&laptop, &app.url("/account")).await.0, 200, "this browser stays");
+    assert_eq!(
+        location(&phone.get(app.url("/account")).send().await.unwrap()),
+        "/login",
+        "the phone is signed out"
+    );
+    assert_eq!(
+        page(&laptop, &app.url("/account")).await.0,
+        200,
+        "this browser stays"
+    );
 
-    let (status, _, _) = submit(&laptop, &app, "/account", "/account/apps/revoke", &[], &[("client_id", &client)]).await;
+    let (status, _, _) = submit(
+        &laptop,
+        &app,
+        "/account",
+        "/account/apps/revoke",
+        &[],
+        &[("client_id", &client)],
+    )
+    .await;
     assert_eq!(status, 303);
-    let (status, body) = token(&app, &client, &secret, &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())]).await;
-    assert_eq!(status, 400, "the revoked application's refresh token still works: {body}");
+    let (status, body) = token(
+        &app,
+        &client,
+        &secret,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        status, 400,
+        "the revoked application's refresh token still works: {body}"
+    );
     let (_, html) = page(&laptop, &app.url("/account")).await;
     assert!(!html.contains("Test RP"), "{html}");
 }
@@ -511,17 +699,44 @@ async fn a_deleted_account_cannot_sign_in_and_its_audit_stays() {
     let id = app.add_user("erin").await;
     let (client, secret) = app.confidential_client(REDIRECT).await;
     let b = browser();
-    let back = authorize(&b, &app, &client, "openid offline_access", "erin", PASSWORD).await.unwrap();
+    let back = authorize(&b, &app, &client, "openid offline_access", "erin", PASSWORD)
+        .await
+        .unwrap();
     let t = code_for_tokens(&app, &client, &secret, &back).await;
     // A wrong confirmation deletes nothing.
-    let (status, _, _) = submit(&b, &app, "/account", "/account/delete", &[], &[("confirm", "someone")]).await;
+    let (status, _, _) = submit(
+        &b,
+        &app,
+        "/account",
+        "/account/delete",
+        &[],
+        &[("confirm", "someone")],
+    )
+    .await;
     assert_eq!(status, 400);
-    let (status, _, body) = submit(&b, &app, "/account", "/account/delete", &[], &[("confirm", "erin")]).await;
+    let (status, _, body) = submit(
+        &b,
+        &app,
+        "/account",
+        "/account/delete",
+        &[],
+        &[("confirm", "erin")],
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Account deleted"));
     assert!(app.state.store.user(&id).await.unwrap().is_none());
     assert_eq!(password_login(&browser(), &app, "erin", PASSWORD).await.0, 401);
-    let (status, _) = token(&app, &client, &secret, &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())]).await;
+    let (status, _) = token(
+        &app,
+        &client,
+        &secret,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
     assert_eq!(status, 400);
     let r = reqwest::Client::new()
         .get(app.url("/userinfo"))
@@ -529,7 +744,11 @@ async fn a_deleted_account_cannot_sign_in_and_its_audit_stays() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 401, "the deleted account's access token still works");
+    assert_eq!(
+        r.status().as_u16(),
+        401,
+        "the deleted account's access token still works"
+    );
     let events = app
         .state
         .store
@@ -540,7 +759,10 @@ async fn a_deleted_account_cannot_sign_in_and_its_audit_stays() {
         .await
         .unwrap();
     assert!(events.iter().any(|e| e.kind == "account_deleted"), "{events:?}");
-    assert!(events.iter().any(|e| e.kind == "login"), "earlier events are kept");
+    assert!(
+        events.iter().any(|e| e.kind == "login"),
+        "earlier events are kept"
+    );
 }
 
 async fn admin_browser(app: &TestApp) -> reqwest::Client {
@@ -566,7 +788,10 @@ async fn an_admin_disables_a_user_whose_next_sign_in_is_refused_clearly() {
     let admin = admin_browser(&app).await;
     let (status, html) = page(&admin, &app.url("/admin/users?q=fra")).await;
     assert_eq!(status, 200);
-    assert!(html.contains("frank") && !html.contains("grace"), "search: {html}");
+    assert!(
+        html.contains("frank") && !html.contains("grace"),
+        "search: {html}"
+    );
     // Without the admin session nothing happens.
     let r = browser()
         .post(app.url(&format!("/admin/users/{id}/disable")))
@@ -584,7 +809,11 @@ async fn an_admin_disables_a_user_whose_next_sign_in_is_refused_clearly() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 303);
 
-    assert_eq!(location(&person.get(app.url("/account")).send().await.unwrap()), "/login", "the session ended");
+    assert_eq!(
+        location(&person.get(app.url("/account")).send().await.unwrap()),
+        "/login",
+        "the session ended"
+    );
     let (status, loc) = password_login(&browser(), &app, "frank", PASSWORD).await;
     assert_eq!((status, loc.as_str()), (303, "/account/disabled"));
     let (status, html) = page(&browser(), &app.url("/account/disabled")).await;
@@ -593,7 +822,10 @@ async fn an_admin_disables_a_user_whose_next_sign_in_is_refused_clearly() {
     // Through a relying party too.
     let (client, _) = app.confidential_client(REDIRECT).await;
     let stopped = authorize(&browser(), &app, &client, "openid", "frank", PASSWORD).await;
-    assert!(stopped.is_err(), "a disabled account reached the client: {stopped:?}");
+    assert!(
+        stopped.is_err(),
+        "a disabled account reached the client: {stopped:?}"
+    );
 
     // Enabled again, it signs in.
     let (_, html) = page(&admin, &app.url(&format!("/admin/users/{id}"))).await;
@@ -603,7 +835,10 @@ async fn an_admin_disables_a_user_whose_next_sign_in_is_refused_clearly() {
         .send()
         .await
         .unwrap();
-    assert_eq!(password_login(&browser(), &app, "frank", PASSWORD).await.1, "/account");
+    assert_eq!(
+        password_login(&browser(), &app, "frank", PASSWORD).await.1,
+        "/account"
+    );
 
     // Forced reset: the password stops working and a link goes out.
     let (_, html) = page(&admin, &app.url(&format!("/admin/users/{id}"))).await;
@@ -624,7 +859,12 @@ async fn the_audit_log_filters_and_exports_csv() {
     let app = spawn_with(|_| {}).await;
     app.add_user("hana").await;
     app.add_user("ivan").await;
-    assert_eq!(password_login(&browser(), &app, "hana", "wrong password here").await.0, 401);
+    assert_eq!(
+        password_login(&browser(), &app, "hana", "wrong password here")
+            .await
+            .0,
+        401
+    );
     assert_eq!(password_login(&browser(), &app, "hana", PASSWORD).await.0, 303);
     assert_eq!(password_login(&browser(), &app, "ivan", PASSWORD).await.0, 303);
     let admin = admin_browser(&app).await;
@@ -637,14 +877,29 @@ async fn the_audit_log_filters_and_exports_csv() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
     let csv = r.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert!(lines[0].starts_with("time_utc,unix_time,event,outcome"), "{csv}");
     assert_eq!(lines.len(), 3, "hana's two logins: {csv}");
-    assert!(lines.iter().skip(1).all(|l| l.contains("\"hana\"") && l.contains("\"login\"")), "{csv}");
+    assert!(
+        lines
+            .iter()
+            .skip(1)
+            .all(|l| l.contains("\"hana\"") && l.contains("\"login\"")),
+        "{csv}"
+    );
     // Nothing without the admin session.
-    let r = browser().get(app.url("/admin/audit?format=csv")).send().await.unwrap();
+    let r = browser()
+        .get(app.url("/admin/audit?format=csv"))
+        .send()
+        .await
+        .unwrap();
     assert!(!r.text().await.unwrap().contains("time_utc"));
     let (status, html) = page(&admin, &app.url("/admin/audit?from=yesterday")).await;
     assert_eq!(status, 200);
@@ -661,7 +916,9 @@ async fn smtp_sink() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {
-            let Ok((sock, _)) = listener.accept().await else { return };
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
             let tx = tx.clone();
             tokio::spawn(async move {
                 let (r, mut w) = sock.into_split();
@@ -712,13 +969,21 @@ async fn the_confirmation_mail_goes_through_a_real_smtp_server() {
     })
     .await;
     let b = browser();
-    assert_eq!(sign_up(&b, &app, "jules", "jules@example.com", NEW_PASSWORD).await.0, 201);
+    assert_eq!(
+        sign_up(&b, &app, "jules", "jules@example.com", NEW_PASSWORD)
+            .await
+            .0,
+        201
+    );
     let mail = tokio::time::timeout(Duration::from_secs(20), received.recv())
         .await
         .expect("no mail reached the SMTP server")
         .unwrap();
     assert!(recipient(&mail).contains("jules@example.com"), "{mail}");
-    assert!(outbox(&app).is_empty(), "with SMTP set, nothing goes to the outbox");
+    assert!(
+        outbox(&app).is_empty(),
+        "with SMTP set, nothing goes to the outbox"
+    );
     let link = link_in(&mail, &app.issuer, "/account/verify");
     let (status, html) = page(&b, &link).await;
     assert_eq!(status, 200);
@@ -729,7 +994,14 @@ async fn the_confirmation_mail_goes_through_a_real_smtp_server() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let u = app.state.store.user_with_password("jules").await.unwrap().unwrap().0;
+    let u = app
+        .state
+        .store
+        .user_with_password("jules")
+        .await
+        .unwrap()
+        .unwrap()
+        .0;
     assert!(u.email_verified);
 }
 
@@ -742,7 +1014,10 @@ async fn a_grace_period_lets_an_unconfirmed_account_in_and_mail_settings_fail_cl
     .await;
     let (client, _) = app.confidential_client(REDIRECT).await;
     let b = browser();
-    assert_eq!(sign_up(&b, &app, "kim", "kim@example.com", NEW_PASSWORD).await.0, 201);
+    assert_eq!(
+        sign_up(&b, &app, "kim", "kim@example.com", NEW_PASSWORD).await.0,
+        201
+    );
     let back = authorize(&b, &app, &client, "openid", "kim", NEW_PASSWORD).await;
     assert!(back.is_ok(), "{back:?}");
 

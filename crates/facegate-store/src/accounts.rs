@@ -104,7 +104,12 @@ impl Store {
 
     /// Uses up an email link: `Some` exactly once, while it has not expired; `None` for an unknown,
     /// used, superseded or expired link, or one of another purpose.
-    pub async fn take_email_link(&self, token_hash: &str, purpose: &str, now: i64) -> Result<Option<EmailLink>> {
+    pub async fn take_email_link(
+        &self,
+        token_hash: &str,
+        purpose: &str,
+        now: i64,
+    ) -> Result<Option<EmailLink>> {
         let row = sqlx::query(
             "UPDATE email_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1 \
              RETURNING user_id, email",
@@ -148,24 +153,34 @@ impl Store {
 
     // ---- invitations
 
-    pub async fn put_invite(&self, token_hash: &str, email: Option<&str>, now: i64, expires_at: i64) -> Result<()> {
-        sqlx::query("INSERT INTO invites (token_hash, email, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(token_hash)
-            .bind(email.map(String::from))
-            .bind(now)
-            .bind(expires_at)
-            .execute(&self.writer)
-            .await?;
+    pub async fn put_invite(
+        &self,
+        token_hash: &str,
+        email: Option<&str>,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO invites (token_hash, email, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(email.map(String::from))
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.writer)
+        .await?;
         Ok(())
     }
 
     /// Whether an invitation can still be used, and the address it was made for.
     pub async fn invite(&self, token_hash: &str, now: i64) -> Result<Option<Option<String>>> {
-        let row = sqlx::query("SELECT email FROM invites WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2")
-            .bind(token_hash)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT email FROM invites WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|r| r.try_get("email")).transpose()?)
     }
 
@@ -185,10 +200,11 @@ impl Store {
 
     /// The account with this email address (compared case-insensitively), if one has it.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE lower(email) = lower($1) ORDER BY created_at LIMIT 1")
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT * FROM users WHERE lower(email) = lower($1) ORDER BY created_at LIMIT 1")
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|r| rows::user(&r)).transpose()
     }
 
@@ -244,7 +260,9 @@ impl Store {
             .bind(user_id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.and_then(|r| r.try_get::<Option<i64>, _>("disabled_at").ok()).flatten())
+        Ok(row
+            .and_then(|r| r.try_get::<Option<i64>, _>("disabled_at").ok())
+            .flatten())
     }
 
     /// An account by id, or else by username.

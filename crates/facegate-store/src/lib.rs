@@ -316,26 +316,17 @@ impl Store {
         Ok(r.rows_affected())
     }
 
-    /// Records an audit event (never images or embeddings).
-    pub async fn audit(
-        &self,
-        kind: &str,
-        user_id: Option<&str>,
-        ip: Option<&str>,
-        result: &str,
-        detail: Option<&str>,
-        client_id: Option<&str>,
-        at: i64,
-    ) -> Result<()> {
+    /// Records an audit event (never images or embeddings: `Event` cannot hold them).
+    pub async fn audit(&self, event: &facegate_core::audit::Event, at: i64) -> Result<()> {
         sqlx::query("INSERT INTO audit_events (id, at, kind, user_id, ip, result, detail, client_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(facegate_core::secret::random_token(12))
             .bind(at)
-            .bind(kind)
-            .bind(user_id.map(String::from))
-            .bind(ip.map(String::from))
-            .bind(result)
-            .bind(detail.map(String::from))
-            .bind(client_id.map(String::from))
+            .bind(event.kind.as_str())
+            .bind(event.user.clone())
+            .bind(event.ip.clone())
+            .bind(event.outcome.as_str())
+            .bind(event.detail.clone())
+            .bind(event.client.clone())
             .execute(&self.writer)
             .await?;
         Ok(())

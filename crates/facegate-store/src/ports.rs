@@ -80,18 +80,7 @@ impl AuditLog for Store {
         let at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        if let Err(e) = self
-            .audit(
-                event.kind.as_str(),
-                event.user.as_deref(),
-                event.ip.as_deref(),
-                event.outcome.as_str(),
-                event.detail.as_deref(),
-                event.client.as_deref(),
-                at,
-            )
-            .await
-        {
+        if let Err(e) = self.audit(&event, at).await {
             // Recording must not fail the request that caused the event.
             tracing::error!("audit event {} not recorded: {e}", event.kind.as_str());
         }

@@ -533,23 +533,40 @@ macro_rules! cases {
 /// Issue 15: email links (single use, superseded, expiring), invitations, disabled accounts,
 /// sessions by handle, connected applications, deletion, the admin page's search and audit filter.
 async fn account_lifecycle(s: &Store) {
-    s.create_user(&user("u1", "alice"), Some("$argon2id$x")).await.unwrap();
+    s.create_user(&user("u1", "alice"), Some("$argon2id$x"))
+        .await
+        .unwrap();
     s.create_user(&user("u2", "bob"), None).await.unwrap();
     s.create_client(&client("c"), None).await.unwrap();
     // Email links.
-    s.put_email_link("h1", "u1", "reset", Some("alice@example.com"), 100, 200).await.unwrap();
+    s.put_email_link("h1", "u1", "reset", Some("alice@example.com"), 100, 200)
+        .await
+        .unwrap();
     assert!(s.email_link_usable("h1", "reset", 150).await.unwrap());
-    assert!(!s.email_link_usable("h1", "confirm", 150).await.unwrap(), "another purpose");
+    assert!(
+        !s.email_link_usable("h1", "confirm", 150).await.unwrap(),
+        "another purpose"
+    );
     assert!(!s.email_link_usable("h1", "reset", 200).await.unwrap(), "expired");
     // A newer link supersedes it.
-    s.put_email_link("h2", "u1", "reset", None, 160, 300).await.unwrap();
-    assert!(s.take_email_link("h1", "reset", 170).await.unwrap().is_none(), "superseded");
+    s.put_email_link("h2", "u1", "reset", None, 160, 300)
+        .await
+        .unwrap();
+    assert!(
+        s.take_email_link("h1", "reset", 170).await.unwrap().is_none(),
+        "superseded"
+    );
     let l = s.take_email_link("h2", "reset", 170).await.unwrap().unwrap();
     assert_eq!(l.user_id, "u1");
-    assert!(s.take_email_link("h2", "reset", 171).await.unwrap().is_none(), "single use");
+    assert!(
+        s.take_email_link("h2", "reset", 171).await.unwrap().is_none(),
+        "single use"
+    );
     assert_eq!(s.email_link_owner("h2").await.unwrap().as_deref(), Some("u1"));
     // Single use under a race: one of ten concurrent uses wins.
-    s.put_email_link("h3", "u1", "confirm", Some("alice@example.com"), 100, i64::MAX).await.unwrap();
+    s.put_email_link("h3", "u1", "confirm", Some("alice@example.com"), 100, i64::MAX)
+        .await
+        .unwrap();
     let racers: Vec<_> = (0..10)
         .map(|_| {
             let s = s.clone();
@@ -562,22 +579,40 @@ async fn account_lifecycle(s: &Store) {
     }
     assert_eq!(wins, 1, "a link used more than once");
     // Invitations.
-    s.put_invite("i1", Some("new@example.com"), 0, 1000).await.unwrap();
-    assert_eq!(s.invite("i1", 10).await.unwrap(), Some(Some("new@example.com".into())));
+    s.put_invite("i1", Some("new@example.com"), 0, 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.invite("i1", 10).await.unwrap(),
+        Some(Some("new@example.com".into()))
+    );
     assert!(s.take_invite("i1", 10).await.unwrap());
     assert!(!s.take_invite("i1", 11).await.unwrap());
     // Account fields.
-    assert_eq!(s.user_by_email("ALICE@example.com").await.unwrap().unwrap().id, "u1");
+    assert_eq!(
+        s.user_by_email("ALICE@example.com").await.unwrap().unwrap().id,
+        "u1"
+    );
     s.set_email("u1", "alice@new.example", false).await.unwrap();
     let u = s.user("u1").await.unwrap().unwrap();
-    assert_eq!((u.email.unwrap().as_str(), u.email_verified), ("alice@new.example", false));
+    assert_eq!(
+        (u.email.unwrap().as_str(), u.email_verified),
+        ("alice@new.example", false)
+    );
     s.set_password_hash("u2", Some("$argon2id$y")).await.unwrap();
-    assert_eq!(s.password_hash("u2").await.unwrap().as_deref(), Some("$argon2id$y"));
+    assert_eq!(
+        s.password_hash("u2").await.unwrap().as_deref(),
+        Some("$argon2id$y")
+    );
     assert!(s.set_disabled("u2", Some(42)).await.unwrap());
     assert_eq!(s.disabled_at("u2").await.unwrap(), Some(42));
     assert_eq!(s.find_user("BOB").await.unwrap().unwrap().id, "u2");
     // Sessions by handle.
-    for h in ["sessAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "sessBBBBBBBBBBBBBBBBBBBBBBBBBBBB", "sessCCCCCCCCCCCCCCCCCCCCCCCCCCCC"] {
+    for h in [
+        "sessAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "sessBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
+        "sessCCCCCCCCCCCCCCCCCCCCCCCCCCCC",
+    ] {
         let sess = StoredSession {
             id_hash: h.into(),
             user_id: "u1".into(),
@@ -587,19 +622,41 @@ async fn account_lifecycle(s: &Store) {
             expires_at: i64::MAX,
             factors: vec![],
         };
-        s.create_session_with(&sess, 10, Some("127.0.0.1"), Some("Firefox")).await.unwrap();
+        s.create_session_with(&sess, 10, Some("127.0.0.1"), Some("Firefox"))
+            .await
+            .unwrap();
     }
     let list = s.sessions_of("u1", 0).await.unwrap();
     assert_eq!(list.len(), 3);
     assert_eq!(list[0].user_agent.as_deref(), Some("Firefox"));
-    assert!(s.end_session_by_sid("u1", &"sessAAAAAAAAAAAAAAAAAAAAAAAAAAAA"[..22]).await.unwrap());
-    assert!(!s.end_session_by_sid("u2", &"sessBBBBBBBBBBBBBBBBBBBBBBBBBBBB"[..22]).await.unwrap(), "another account's session");
-    let ended = s.end_sessions("u1", Some("sessBBBBBBBBBBBBBBBBBBBBBBBBBBBB")).await.unwrap();
+    assert!(
+        s.end_session_by_sid("u1", &"sessAAAAAAAAAAAAAAAAAAAAAAAAAAAA"[..22])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.end_session_by_sid("u2", &"sessBBBBBBBBBBBBBBBBBBBBBBBBBBBB"[..22])
+            .await
+            .unwrap(),
+        "another account's session"
+    );
+    let ended = s
+        .end_sessions("u1", Some("sessBBBBBBBBBBBBBBBBBBBBBBBBBBBB"))
+        .await
+        .unwrap();
     assert_eq!(ended.len(), 1);
-    assert_eq!(s.sessions_of("u1", 0).await.unwrap().len(), 1, "the kept session stays");
+    assert_eq!(
+        s.sessions_of("u1", 0).await.unwrap().len(),
+        1,
+        "the kept session stays"
+    );
     // Connected applications, and taking one's access back.
     s.put_consent("u1", "c", "openid profile", 5).await.unwrap();
-    assert!(s.issue(Some(&grant("g1", "c", None)), &[refresh("r1", "g1", "c")]).await.unwrap());
+    assert!(
+        s.issue(Some(&grant("g1", "c", None)), &[refresh("r1", "g1", "c")])
+            .await
+            .unwrap()
+    );
     let apps = s.connected_apps("u1").await.unwrap();
     assert_eq!(apps.len(), 1, "{apps:?}");
     assert_eq!(apps[0].0, "c");
@@ -613,29 +670,64 @@ async fn account_lifecycle(s: &Store) {
     let all = s.users_page("", 10, 0).await.unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(all[1].disabled_at, Some(42));
-    s.audit("login", Some("u1"), Some("1.2.3.4"), "failed", Some("pwd"), None, 100).await.unwrap();
-    s.audit("login", Some("u1"), None, "ok", Some("pwd"), Some("c"), 200).await.unwrap();
-    s.audit("login", Some("u2"), None, "ok", Some("pwd"), None, 300).await.unwrap();
-    let f = |user: Option<&str>, client: Option<&str>, outcome: Option<&str>, from: Option<i64>| facegate_store::AuditFilter {
-        user: user.map(String::from),
-        client: client.map(String::from),
-        outcome: outcome.map(String::from),
-        from,
-        ..Default::default()
+    let login = |user: &str, outcome| Event::new(Kind::Login, outcome).user(Some(user)).detail("pwd");
+    s.audit(&login("u1", Outcome::Failed).ip(Some("1.2.3.4")), 100)
+        .await
+        .unwrap();
+    s.audit(&login("u1", Outcome::Ok).client(Some("c")), 200)
+        .await
+        .unwrap();
+    s.audit(&login("u2", Outcome::Ok), 300).await.unwrap();
+    let f = |user: Option<&str>, client: Option<&str>, outcome: Option<&str>, from: Option<i64>| {
+        facegate_store::AuditFilter {
+            user: user.map(String::from),
+            client: client.map(String::from),
+            outcome: outcome.map(String::from),
+            from,
+            ..Default::default()
+        }
     };
-    assert_eq!(s.audit_search(&f(Some("alice"), None, None, None)).await.unwrap().len(), 2);
-    assert_eq!(s.audit_search(&f(None, Some("c"), None, None)).await.unwrap().len(), 1);
-    assert_eq!(s.audit_search(&f(None, None, Some("failed"), None)).await.unwrap().len(), 1);
+    assert_eq!(
+        s.audit_search(&f(Some("alice"), None, None, None))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.audit_search(&f(None, Some("c"), None, None))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.audit_search(&f(None, None, Some("failed"), None))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let late = s.audit_search(&f(None, None, None, Some(250))).await.unwrap();
     assert_eq!(late.len(), 1);
     assert_eq!(late[0].username.as_deref(), Some("bob"));
     // Deleting: the account and its rows go, its tokens are revoked, its audit stays.
-    assert!(s.issue(Some(&grant("g2", "c", None)), &[refresh("r2", "g2", "c")]).await.unwrap());
+    assert!(
+        s.issue(Some(&grant("g2", "c", None)), &[refresh("r2", "g2", "c")])
+            .await
+            .unwrap()
+    );
     assert!(s.delete_user("u1", 60).await.unwrap());
     assert!(s.user("u1").await.unwrap().is_none());
     assert!(s.sessions_of("u1", 0).await.unwrap().is_empty());
     assert!(s.token("r2").await.unwrap().unwrap().revoked_at.is_some());
-    assert_eq!(s.audit_search(&f(Some("u1"), None, None, None)).await.unwrap().len(), 2);
+    assert_eq!(
+        s.audit_search(&f(Some("u1"), None, None, None))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 type Case = (

@@ -108,7 +108,11 @@ async fn run_on(state: &server::AppState, cmd: AdminCommand) -> anyhow::Result<(
                     r.user.id,
                     r.user.email.as_ref().map(|e| e.as_str()).unwrap_or("-"),
                     r.faces,
-                    if r.disabled_at.is_some() { "disabled" } else { "active" },
+                    if r.disabled_at.is_some() {
+                        "disabled"
+                    } else {
+                        "active"
+                    },
                     day(r.user.created_at)
                 );
             }
@@ -124,16 +128,24 @@ async fn run_on(state: &server::AppState, cmd: AdminCommand) -> anyhow::Result<(
             println!(
                 "email     {} {}",
                 r.user.email.as_ref().map(|e| e.as_str()).unwrap_or("-"),
-                if r.user.email_verified { "(confirmed)" } else { "(not confirmed)" }
+                if r.user.email_verified {
+                    "(confirmed)"
+                } else {
+                    "(not confirmed)"
+                }
             );
             println!("since     {}", day(r.user.created_at));
             println!("password  {}", if r.has_password { "set" } else { "none" });
             println!("faces     {}", r.faces);
             println!(
                 "state     {}",
-                r.disabled_at.map_or("active".to_string(), |t| format!("disabled since {}", day(t)))
+                r.disabled_at
+                    .map_or("active".to_string(), |t| format!("disabled since {}", day(t)))
             );
-            println!("sessions  {}", state.store.sessions_of(&id, server::now()).await?.len());
+            println!(
+                "sessions  {}",
+                state.store.sessions_of(&id, server::now()).await?.len()
+            );
         }
         AdminCommand::Disable { user } => {
             let id = user_id(state, &user).await?;
@@ -148,8 +160,12 @@ async fn run_on(state: &server::AppState, cmd: AdminCommand) -> anyhow::Result<(
         AdminCommand::ResetPassword { user } => {
             let id = user_id(state, &user).await?;
             match accounts::force_reset(state, &id).await? {
-                Some(true) => println!("the password of {user} no longer works; a reset link was sent to its address"),
-                _ => println!("the password of {user} no longer works; it has no email address, so no link was sent"),
+                Some(true) => {
+                    println!("the password of {user} no longer works; a reset link was sent to its address")
+                }
+                _ => println!(
+                    "the password of {user} no longer works; it has no email address, so no link was sent"
+                ),
             }
         }
         AdminCommand::RemoveFaces { user } => {
@@ -209,7 +225,13 @@ async fn run_on(state: &server::AppState, cmd: AdminCommand) -> anyhow::Result<(
         }
         AdminCommand::Collections => {
             for c in state.store.collections().await? {
-                println!("{}\t{} faces\t{}\t{}", c.id, c.face_count, c.pack, day(c.created_at));
+                println!(
+                    "{}\t{} faces\t{}\t{}",
+                    c.id,
+                    c.face_count,
+                    c.pack,
+                    day(c.created_at)
+                );
             }
         }
     }

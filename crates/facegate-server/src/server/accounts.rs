@@ -233,7 +233,12 @@ pub async fn request_reset(state: &AppState, email: &str, ip: &str) -> Result<()
 }
 
 /// Sends a reset link to the account's address (`by`: the operator who forced it).
-pub async fn send_reset(state: &AppState, user: &User, ip: &str, by: Option<&str>) -> Result<bool, AccountError> {
+pub async fn send_reset(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    by: Option<&str>,
+) -> Result<bool, AccountError> {
     let Some(email) = &user.email else {
         return Ok(false);
     };
@@ -243,7 +248,11 @@ pub async fn send_reset(state: &AppState, user: &User, ip: &str, by: Option<&str
             Event::new(Kind::ResetRequested, Outcome::Ok)
                 .user(Some(&user.id))
                 .ip(Some(ip))
-                .detail(if by.is_some() { "forced by an operator" } else { "by email" }),
+                .detail(if by.is_some() {
+                    "forced by an operator"
+                } else {
+                    "by email"
+                }),
         )
         .await;
     send_later(
@@ -270,7 +279,12 @@ pub async fn reset_link_usable(state: &AppState, secret: &str) -> Result<bool, A
 
 /// Ends everything the account is signed in with: its sessions (but `keep`, a storage hash), and
 /// with `tokens` every grant and token (otherwise its refresh tokens only).
-async fn sign_out_everywhere(state: &AppState, user_id: &str, keep: Option<&str>, tokens: bool) -> Result<(), AccountError> {
+async fn sign_out_everywhere(
+    state: &AppState,
+    user_id: &str,
+    keep: Option<&str>,
+    tokens: bool,
+) -> Result<(), AccountError> {
     let ended = state.store.end_sessions(user_id, keep).await?;
     for sid in ended {
         super::backchannel::notify(state, &sid);
@@ -286,7 +300,12 @@ async fn sign_out_everywhere(state: &AppState, user_id: &str, keep: Option<&str>
 
 /// Sets a new password through a reset link: the link is used up, every session, grant and token
 /// of the account ends, and the account's address is told.
-pub async fn reset_password(state: &AppState, secret: &str, new: &str, ip: &str) -> Result<User, AccountError> {
+pub async fn reset_password(
+    state: &AppState,
+    secret: &str,
+    new: &str,
+    ip: &str,
+) -> Result<User, AccountError> {
     let h = storage_hash(secret);
     // Checked before the link is used up, so a refused password does not cost the link.
     if !state.store.email_link_usable(&h, RESET, now()).await? {
@@ -310,7 +329,11 @@ pub async fn reset_password(state: &AppState, secret: &str, new: &str, ip: &str)
         state.store.set_email(&user.id, e.as_str(), true).await?;
     }
     state
-        .audit(Event::new(Kind::PasswordReset, Outcome::Ok).user(Some(&user.id)).ip(Some(ip)))
+        .audit(
+            Event::new(Kind::PasswordReset, Outcome::Ok)
+                .user(Some(&user.id))
+                .ip(Some(ip)),
+        )
         .await;
     tell_password_changed(state, &user, "reset");
     Ok(user)
@@ -363,7 +386,11 @@ pub async fn change_password(
     state.store.set_password_hash(&user.id, Some(&hash)).await?;
     sign_out_everywhere(state, &user.id, Some(session_hash), false).await?;
     state
-        .audit(Event::new(Kind::PasswordChanged, Outcome::Ok).user(Some(&user.id)).ip(Some(ip)))
+        .audit(
+            Event::new(Kind::PasswordChanged, Outcome::Ok)
+                .user(Some(&user.id))
+                .ip(Some(ip)),
+        )
         .await;
     tell_password_changed(state, user, "changed");
     Ok(())
@@ -389,11 +416,13 @@ pub async fn change_email(state: &AppState, user: &User, new: &str) -> Result<()
 }
 
 /// Disables an account (its sessions, grants and tokens end; it cannot sign in) or enables it.
-pub async fn set_disabled(state: &AppState, user_id: &str, disabled: bool, by: &str) -> Result<bool, AccountError> {
-    let found = state
-        .store
-        .set_disabled(user_id, disabled.then(now))
-        .await?;
+pub async fn set_disabled(
+    state: &AppState,
+    user_id: &str,
+    disabled: bool,
+    by: &str,
+) -> Result<bool, AccountError> {
+    let found = state.store.set_disabled(user_id, disabled.then(now)).await?;
     if !found {
         return Ok(false);
     }
@@ -406,7 +435,11 @@ pub async fn set_disabled(state: &AppState, user_id: &str, disabled: bool, by: &
         Kind::AccountEnabled
     };
     state
-        .audit(Event::new(kind, Outcome::Ok).user(Some(user_id)).detail(by.to_string()))
+        .audit(
+            Event::new(kind, Outcome::Ok)
+                .user(Some(user_id))
+                .detail(by.to_string()),
+        )
         .await;
     Ok(true)
 }
@@ -424,7 +457,12 @@ pub async fn force_reset(state: &AppState, user_id: &str) -> Result<Option<bool>
 
 /// Deletes an account: faces, sessions, consents and the account go; grants and tokens are revoked;
 /// the audit log keeps its events (no biometric data is in them).
-pub async fn delete_account(state: &AppState, user_id: &str, by: &str, ip: Option<&str>) -> Result<bool, AccountError> {
+pub async fn delete_account(
+    state: &AppState,
+    user_id: &str,
+    by: &str,
+    ip: Option<&str>,
+) -> Result<bool, AccountError> {
     let ended = state.store.end_sessions(user_id, None).await?;
     for sid in ended {
         super::backchannel::notify(state, &sid);
@@ -458,7 +496,12 @@ pub async fn invite(state: &AppState, email: Option<&str>) -> Result<String, Acc
     let t = now();
     state
         .store
-        .put_invite(&storage_hash(&secret), email.as_ref().map(|e| e.as_str()), t, t + INVITE_SECS)
+        .put_invite(
+            &storage_hash(&secret),
+            email.as_ref().map(|e| e.as_str()),
+            t,
+            t + INVITE_SECS,
+        )
         .await?;
     let url = format!("{}/signup?invite={secret}", state.settings.issuer);
     if let Some(e) = email {

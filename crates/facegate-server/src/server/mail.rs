@@ -122,13 +122,23 @@ impl Mailer {
                 let u = url::Url::parse(url.expose()).ok();
                 let host = u
                     .as_ref()
-                    .map(|u| format!("{}://{}:{}", u.scheme(), u.host_str().unwrap_or(""), u.port().unwrap_or(0)))
+                    .map(|u| {
+                        format!(
+                            "{}://{}:{}",
+                            u.scheme(),
+                            u.host_str().unwrap_or(""),
+                            u.port().unwrap_or(0)
+                        )
+                    })
                     .unwrap_or_default();
                 (Transport::Smtp(t), format!("SMTP {host}"))
             }
             None => {
                 let dir = settings.data_dir.join("outbox");
-                (Transport::Outbox(dir.clone()), format!("outbox {}", dir.display()))
+                (
+                    Transport::Outbox(dir.clone()),
+                    format!("outbox {}", dir.display()),
+                )
             }
         };
         Ok(Mailer {
@@ -189,7 +199,11 @@ impl Mailer {
     pub fn render(&self, to: &str, mail: &Mail) -> anyhow::Result<Message> {
         let kind = mail.kind.as_str();
         let link = mail.link.as_deref().unwrap_or("");
-        let subject = Subject { kind, site: &self.site }.render()?;
+        let subject = Subject {
+            kind,
+            site: &self.site,
+        }
+        .render()?;
         let text = TextBody {
             kind,
             site: &self.site,

@@ -82,7 +82,10 @@ pub fn router(state: AppState) -> Router {
                 .route("/admin/logout", post(admin_page::logout))
                 .route("/admin/clients", post(admin_page::create))
                 .route("/admin/clients/delete", post(admin_page::remove))
-                .route("/admin/users/{id}/faces/delete", post(routes::admin_accounts::remove_faces))
+                .route(
+                    "/admin/users/{id}/faces/delete",
+                    post(routes::admin_accounts::remove_faces),
+                )
                 .route("/admin/users/{id}/{action}", post(routes::admin_accounts::action))
                 .route("/admin/invites", post(routes::admin_accounts::invite))
                 .route(
@@ -130,16 +133,31 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::api::router(&state))
         .merge(routes::liveness_api::router(&state))
         .route("/account", get(routes::account::account))
-        .route("/signup", get(routes::account::signup_page).post(routes::account::signup_submit))
-        .route("/account/verify", get(routes::account::verify_page).post(routes::account::verify_submit))
+        .route(
+            "/signup",
+            get(routes::account::signup_page).post(routes::account::signup_submit),
+        )
+        .route(
+            "/account/verify",
+            get(routes::account::verify_page).post(routes::account::verify_submit),
+        )
         .route("/account/verify/resend", post(routes::account::verify_resend))
-        .route("/password/forgot", get(routes::account::forgot_page).post(routes::account::forgot_submit))
-        .route("/password/reset", get(routes::account::reset_page).post(routes::account::reset_submit))
+        .route(
+            "/password/forgot",
+            get(routes::account::forgot_page).post(routes::account::forgot_submit),
+        )
+        .route(
+            "/password/reset",
+            get(routes::account::reset_page).post(routes::account::reset_submit),
+        )
         .route("/account/profile", post(routes::account::profile))
         .route("/account/password", post(routes::account::change_password))
         .route("/account/email", post(routes::account::change_email))
         .route("/account/sessions/end", post(routes::account::end_session))
-        .route("/account/sessions/end-others", post(routes::account::end_other_sessions))
+        .route(
+            "/account/sessions/end-others",
+            post(routes::account::end_other_sessions),
+        )
         .route("/account/apps/revoke", post(routes::account::revoke_app))
         .route("/account/delete", post(routes::account::delete_account))
         .route("/account/disabled", get(routes::account::disabled))

@@ -118,21 +118,23 @@ fn account_settings(var: &dyn Fn(&str) -> Option<String>, issuer: &str) -> anyho
         a.site_name = v.trim().chars().take(80).collect();
     }
     if let Some(v) = var("FACEGATE_MAIL_FROM") {
-        v.trim()
-            .parse::<lettre::message::Mailbox>()
-            .with_context(|| format!("FACEGATE_MAIL_FROM must be an address like \"Site <noreply@example.com>\" (got {v:?})"))?;
+        v.trim().parse::<lettre::message::Mailbox>().with_context(|| {
+            format!("FACEGATE_MAIL_FROM must be an address like \"Site <noreply@example.com>\" (got {v:?})")
+        })?;
         a.mail_from = v.trim().to_string();
     }
     if let Some(v) = var("FACEGATE_SMTP_URL") {
-        let u = url::Url::parse(v.trim()).context("FACEGATE_SMTP_URL is not a URL (smtps://user:pass@host:465)")?;
-        let tls = u.scheme() == "smtps"
-            || u.query_pairs().any(|(k, v)| k == "tls" && v == "required");
+        let u = url::Url::parse(v.trim())
+            .context("FACEGATE_SMTP_URL is not a URL (smtps://user:pass@host:465)")?;
+        let tls = u.scheme() == "smtps" || u.query_pairs().any(|(k, v)| k == "tls" && v == "required");
         let local = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
         if !matches!(u.scheme(), "smtp" | "smtps") {
             bail!("FACEGATE_SMTP_URL must start with smtps:// or smtp://");
         }
         if !tls && !local {
-            bail!("FACEGATE_SMTP_URL: mail to another machine must use TLS: smtps://host:465, or smtp://host:587?tls=required");
+            bail!(
+                "FACEGATE_SMTP_URL: mail to another machine must use TLS: smtps://host:465, or smtp://host:587?tls=required"
+            );
         }
         a.smtp_url = Some(Secret::new(v.trim()));
     }

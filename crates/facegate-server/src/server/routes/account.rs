@@ -24,7 +24,8 @@ use crate::server::state::AppState;
 use crate::server::{cookies, html, now};
 
 fn render(t: &impl Template) -> Result<String, AppError> {
-    t.render().map_err(|e| AppError::Internal(format!("template: {e}")))
+    t.render()
+        .map_err(|e| AppError::Internal(format!("template: {e}")))
 }
 
 fn page(status: StatusCode, body: String, cookie: Option<String>) -> Response {
@@ -172,7 +173,10 @@ pub async fn signup_submit(
         &ip,
     )
     .await;
-    if matches!(result, Ok(_) | Err(AccountError::UsernameTaken | AccountError::BadInvite)) {
+    if matches!(
+        result,
+        Ok(_) | Err(AccountError::UsernameTaken | AccountError::BadInvite)
+    ) {
         spend(&state, "signup", &ip).await;
     }
     match result {
@@ -242,7 +246,10 @@ pub async fn verify_page(
     let t = now();
     let usable = !token.is_empty()
         && (state.store.email_link_usable(&h, accounts::CONFIRM, t).await?
-            || state.store.email_link_usable(&h, accounts::CHANGE_EMAIL, t).await?);
+            || state
+                .store
+                .email_link_usable(&h, accounts::CHANGE_EMAIL, t)
+                .await?);
     let (csrf, cookie) = csrf_token(&state, &headers);
     let body = render(&Verify {
         site: &state.settings.accounts.site_name,
@@ -419,7 +426,13 @@ pub async fn reset_submit(
         Ok(_) => {
             // Whoever was signed in in this browser is signed out too.
             let secure = state.settings.secure_cookies();
-            let clear = cookies::set(&cookies::name(cookies::SESSION, secure), "", Some(0), secure, "Lax");
+            let clear = cookies::set(
+                &cookies::name(cookies::SESSION, secure),
+                "",
+                Some(0),
+                secure,
+                "Lax",
+            );
             let r = notice(&state, StatusCode::OK, "reset_done", "", "", "", "")?;
             Ok(super::pages::with_cookie(r, Some(clear)))
         }
@@ -503,7 +516,14 @@ pub async fn account(
     headers: HeaderMap,
     Query(q): Query<AccountQuery>,
 ) -> Result<Response, AppError> {
-    account_page(&state, &headers, q.notice.as_deref().unwrap_or(""), None, StatusCode::OK).await
+    account_page(
+        &state,
+        &headers,
+        q.notice.as_deref().unwrap_or(""),
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn account_page(
@@ -815,7 +835,10 @@ pub async fn delete_account(
     if !recent {
         return Ok(reauth());
     }
-    let typed = form.get("confirm").map(|c| c.trim().to_lowercase()).unwrap_or_default();
+    let typed = form
+        .get("confirm")
+        .map(|c| c.trim().to_lowercase())
+        .unwrap_or_default();
     if typed != user.username.as_str() {
         return account_page(
             &state,
@@ -830,7 +853,13 @@ pub async fn delete_account(
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let secure = state.settings.secure_cookies();
-    let clear = cookies::set(&cookies::name(cookies::SESSION, secure), "", Some(0), secure, "Lax");
+    let clear = cookies::set(
+        &cookies::name(cookies::SESSION, secure),
+        "",
+        Some(0),
+        secure,
+        "Lax",
+    );
     let r = notice(&state, StatusCode::OK, "deleted", "", "", "", "")?;
     Ok(super::pages::with_cookie(r, Some(clear)))
 }

@@ -18,11 +18,12 @@ use super::page_form;
 use super::pages::{PAGE_CSP, secure_html};
 use crate::server::accounts;
 use crate::server::error::AppError;
-use crate::server::state::AppState;
 use crate::server::now;
+use crate::server::state::AppState;
 
 fn render(t: &impl Template) -> Result<String, AppError> {
-    t.render().map_err(|e| AppError::Internal(format!("template: {e}")))
+    t.render()
+        .map_err(|e| AppError::Internal(format!("template: {e}")))
 }
 
 async fn guard(state: &AppState, headers: &HeaderMap) -> Result<Option<Response>, AppError> {
@@ -75,7 +76,15 @@ pub async fn users(
     if let Some(r) = guard(&state, &headers).await? {
         return Ok(r);
     }
-    users_page(&state, &headers, q.q.as_deref().unwrap_or(""), q.page.unwrap_or(0), "", StatusCode::OK).await
+    users_page(
+        &state,
+        &headers,
+        q.q.as_deref().unwrap_or(""),
+        q.page.unwrap_or(0),
+        "",
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn users_page(
@@ -96,7 +105,12 @@ async fn users_page(
             id: r.user.id.clone(),
             username: r.user.username.as_str().to_string(),
             name: r.user.name.clone().unwrap_or_default(),
-            email: r.user.email.as_ref().map(|e| e.as_str().to_string()).unwrap_or_default(),
+            email: r
+                .user
+                .email
+                .as_ref()
+                .map(|e| e.as_str().to_string())
+                .unwrap_or_default(),
             verified: r.user.email_verified,
             faces: r.faces,
             has_password: r.has_password,
@@ -134,7 +148,11 @@ fn lines(rows: Vec<facegate_store::AuditRow>) -> Vec<EventLine> {
             at: date(r.at),
             kind: r.kind,
             result: r.result,
-            username: r.username.clone().or_else(|| r.user_id.clone()).unwrap_or_default(),
+            username: r
+                .username
+                .clone()
+                .or_else(|| r.user_id.clone())
+                .unwrap_or_default(),
             user_id: r.user_id.unwrap_or_default(),
             client: r.client_id.unwrap_or_default(),
             ip: r.ip.unwrap_or_default(),
@@ -193,7 +211,9 @@ pub async fn user(
         Some("disabled") => "The account is disabled; its sessions and tokens have ended.",
         Some("enabled") => "The account is enabled again.",
         Some("reset") => "The password no longer works; a reset link went to their address.",
-        Some("reset_no_email") => "The password no longer works. The account has no email address, so no link was sent: make them a new password with `facegate user add` or delete the account.",
+        Some("reset_no_email") => {
+            "The password no longer works. The account has no email address, so no link was sent: make them a new password with `facegate user add` or delete the account."
+        }
         Some("faces") => "Their faces are removed.",
         _ => "",
     };
@@ -235,11 +255,15 @@ pub async fn action(
     let back = |n: &str| Ok(Redirect::to(&format!("/admin/users/{}?notice={n}", user.id)).into_response());
     match action.as_str() {
         "disable" => {
-            accounts::set_disabled(&state, &user.id, true, "admin page").await.map_err(internal)?;
+            accounts::set_disabled(&state, &user.id, true, "admin page")
+                .await
+                .map_err(internal)?;
             back("disabled")
         }
         "enable" => {
-            accounts::set_disabled(&state, &user.id, false, "admin page").await.map_err(internal)?;
+            accounts::set_disabled(&state, &user.id, false, "admin page")
+                .await
+                .map_err(internal)?;
             back("enabled")
         }
         "reset" => match accounts::force_reset(&state, &user.id).await.map_err(internal)? {
@@ -247,7 +271,10 @@ pub async fn action(
             _ => back("reset_no_email"),
         },
         "delete" => {
-            let typed = form.get("confirm").map(|c| c.trim().to_lowercase()).unwrap_or_default();
+            let typed = form
+                .get("confirm")
+                .map(|c| c.trim().to_lowercase())
+                .unwrap_or_default();
             if typed != user.username.as_str() {
                 return Err(AppError::Page(
                     StatusCode::BAD_REQUEST,
@@ -284,7 +311,10 @@ pub async fn invite(
 ) -> Result<Response, AppError> {
     let form = page_form(&pairs)?;
     check(&state, &headers, &form).await?;
-    let email = form.get("email").map(|e| e.trim().to_string()).filter(|e| !e.is_empty());
+    let email = form
+        .get("email")
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty());
     let link = accounts::invite(&state, email.as_deref())
         .await
         .map_err(internal)?;
@@ -355,7 +385,9 @@ pub(crate) fn filter(
     let date = |v: Option<&str>, name: &str| -> Result<Option<i64>, String> {
         match v.map(str::trim).filter(|v| !v.is_empty()) {
             None => Ok(None),
-            Some(v) => day(v).map(Some).ok_or_else(|| format!("{name} must be a date like 2026-12-01")),
+            Some(v) => day(v)
+                .map(Some)
+                .ok_or_else(|| format!("{name} must be a date like 2026-12-01")),
         }
     };
     Ok(AuditFilter {
@@ -427,7 +459,10 @@ pub async fn audit(
     if csv && error.is_none() {
         let mut r = audit_csv(&rows).into_response();
         let h = r.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
         h.insert(
             header::CONTENT_DISPOSITION,
             HeaderValue::from_static("attachment; filename=\"facegate-audit.csv\""),
