@@ -32,6 +32,8 @@ pub enum Kind {
     AccountDisabled,
     AccountEnabled,
     AccountDeleted,
+    /// A person allowed an application.
+    Consent,
 }
 
 impl Kind {
@@ -55,11 +57,12 @@ impl Kind {
             Kind::AccountDisabled => "account_disabled",
             Kind::AccountEnabled => "account_enabled",
             Kind::AccountDeleted => "account_deleted",
+            Kind::Consent => "consent",
         }
     }
 
     /// Every kind, for filters.
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 19] = [
         Kind::Login,
         Kind::Signup,
         Kind::FaceAdded,
@@ -78,6 +81,7 @@ impl Kind {
         Kind::AccountDisabled,
         Kind::AccountEnabled,
         Kind::AccountDeleted,
+        Kind::Consent,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {

@@ -867,7 +867,16 @@ async fn the_audit_log_filters_and_exports_csv() {
     );
     assert_eq!(password_login(&browser(), &app, "hana", PASSWORD).await.0, 303);
     assert_eq!(password_login(&browser(), &app, "ivan", PASSWORD).await.0, 303);
+    let (client, _) = app.confidential_client(REDIRECT).await;
+    authorize(&browser(), &app, &client, "openid", "ivan", PASSWORD)
+        .await
+        .unwrap();
     let admin = admin_browser(&app).await;
+    let (_, html) = page(&admin, &app.url(&format!("/admin/audit?client={client}"))).await;
+    assert!(
+        html.contains("ivan") && html.contains("consent") && !html.contains(">hana<"),
+        "by application: {html}"
+    );
     let (status, html) = page(&admin, &app.url("/admin/audit?user=hana&outcome=failed")).await;
     assert_eq!(status, 200);
     assert!(html.contains("failed") && !html.contains("ivan"), "{html}");

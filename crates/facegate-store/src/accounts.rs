@@ -198,10 +198,12 @@ impl Store {
 
     // ---- account fields
 
-    /// The account with this email address (compared case-insensitively), if one has it.
+    /// The account with this email address (compared case-insensitively), if one has it: one that
+    /// confirmed it before one that did not (an address is not unique until it is confirmed, so an
+    /// account opened with someone else's address cannot catch their reset links).
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
         let row =
-            sqlx::query("SELECT * FROM users WHERE lower(email) = lower($1) ORDER BY created_at LIMIT 1")
+            sqlx::query("SELECT * FROM users WHERE lower(email) = lower($1) ORDER BY email_verified DESC, created_at LIMIT 1")
                 .bind(email)
                 .fetch_optional(&self.pool)
                 .await?;

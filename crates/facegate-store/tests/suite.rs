@@ -588,11 +588,22 @@ async fn account_lifecycle(s: &Store) {
     );
     assert!(s.take_invite("i1", 10).await.unwrap());
     assert!(!s.take_invite("i1", 11).await.unwrap());
-    // Account fields.
+    // Account fields. An address is found case-insensitively; a confirmed holder before an older
+    // unconfirmed one (someone who opened an account with another's address).
     assert_eq!(
         s.user_by_email("ALICE@example.com").await.unwrap().unwrap().id,
         "u1"
     );
+    let mut squatter = user("u0", "mallory");
+    squatter.email = Some(facegate_core::Email::parse("bob@example.com").unwrap());
+    squatter.email_verified = false;
+    squatter.created_at = 1;
+    s.create_user(&squatter, None).await.unwrap();
+    assert_eq!(
+        s.user_by_email("bob@example.com").await.unwrap().unwrap().id,
+        "u2"
+    );
+    assert!(s.delete_user("u0", 1).await.unwrap());
     s.set_email("u1", "alice@new.example", false).await.unwrap();
     let u = s.user("u1").await.unwrap().unwrap();
     assert_eq!(

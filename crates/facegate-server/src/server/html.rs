@@ -115,6 +115,33 @@ pub fn page(title: &str, body: &str) -> String {
     )
 }
 
+#[derive(askama::Template)]
+#[template(path = "login.html")]
+struct Login<'a> {
+    site: &'a str,
+    req: &'a str,
+    csrf: &'a str,
+    client_name: Option<&'a str>,
+    username: &'a str,
+    error: Option<&'a str>,
+    face: bool,
+    signup: bool,
+}
+
+/// Renders a template; a template that cannot render (it never should) gives the error page's text.
+fn rendered(t: &impl askama::Template) -> String {
+    t.render().unwrap_or_else(|e| {
+        tracing::error!("template: {e}");
+        page(
+            "Cannot continue",
+            "<h1>Cannot continue</h1><p>Something went wrong. Try again.</p>",
+        )
+    })
+}
+
+/// The name of the site in the titles of these pages.
+const SITE: &str = "facegate";
+
 pub fn login(
     req: Option<&str>,
     csrf: &str,
@@ -124,46 +151,16 @@ pub fn login(
     face: bool,
     signup: bool,
 ) -> String {
-    let to = client_name
-        .map(|n| {
-            format!(
-                "<p class=\"muted\">to continue to <strong>{}</strong></p>",
-                escape(n)
-            )
-        })
-        .unwrap_or_default();
-    let err = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
-    page(
-        "Sign in",
-        &format!(
-            "<h1>Sign in</h1>{to}{err}<form method=\"post\" action=\"/login\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"req\" value=\"{}\">\
-             <label for=\"username\">Username</label><input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" required value=\"{}\" autofocus>\
-             <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-             <button type=\"submit\">Sign in</button></form><p class=\"muted\"><a href=\"/password/forgot\">Forgot your password?</a>{}</p>{}",
-            escape(csrf),
-            escape(req.unwrap_or("")),
-            escape(username),
-            if signup {
-                format!(
-                    " · <a href=\"/signup?req={}\">Create an account</a>",
-                    escape(req.unwrap_or(""))
-                )
-            } else {
-                String::new()
-            },
-            if face {
-                format!(
-                    "<p><a href=\"/login/face?req={}\">Sign in with your face instead</a></p>",
-                    escape(req.unwrap_or(""))
-                )
-            } else {
-                String::new()
-            }
-        ),
-    )
+    rendered(&Login {
+        site: SITE,
+        req: req.unwrap_or(""),
+        csrf,
+        client_name,
+        username,
+        error,
+        face,
+        signup,
+    })
 }
 
 pub(crate) fn describe_scope(s: &str) -> Option<&'static str> {
@@ -179,64 +176,68 @@ pub(crate) fn describe_scope(s: &str) -> Option<&'static str> {
     })
 }
 
+#[derive(askama::Template)]
+#[template(path = "consent.html")]
+struct Consent<'a> {
+    site: &'a str,
+    req: &'a str,
+    csrf: &'a str,
+    client_name: &'a str,
+    scopes: Vec<String>,
+}
+
+/// Every scope being granted is listed, those without a description by name.
 pub fn consent(req: &str, csrf: &str, client_name: &str, scopes: &[&str]) -> String {
-    let items: String = scopes
-        .iter()
-        .filter_map(|s| describe_scope(s))
-        .map(|d| format!("<li>{}</li>", escape(d)))
-        .collect();
-    page(
-        "Allow access",
-        &format!(
-            "<h1>{} wants to</h1><ul>{items}</ul><form method=\"post\" action=\"/consent\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"req\" value=\"{}\">\
-             <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
-             <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button></form>",
-            escape(client_name),
-            escape(csrf),
-            escape(req)
-        ),
-    )
+    rendered(&Consent {
+        site: SITE,
+        req,
+        csrf,
+        client_name,
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+    })
 }
 
 /// "Sign out?" with a form that posts the logout parameters back with a CSRF token.
+#[derive(askama::Template)]
+#[template(path = "logout_confirm.html")]
+struct LogoutConfirm<'a> {
+    site: &'a str,
+    csrf: &'a str,
+    client_name: Option<&'a str>,
+    carry: &'a [(&'a str, &'a str)],
+}
+
 pub fn logout_confirm(csrf: &str, client_name: Option<&str>, carry: &[(&str, &str)]) -> String {
-    let from = client_name
-        .map(|n| format!("<p>{} asks to sign you out.</p>", escape(n)))
-        .unwrap_or_default();
-    let hidden: String = carry
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                escape(k),
-                escape(v)
-            )
-        })
-        .collect();
-    page(
-        "Sign out?",
-        &format!(
-            "<h1>Sign out of facegate?</h1>{from}<form method=\"post\" action=\"/logout\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"confirm\" value=\"1\">{hidden}\
-             <button type=\"submit\">Sign out</button></form>",
-            escape(csrf)
-        ),
-    )
+    rendered(&LogoutConfirm {
+        site: SITE,
+        csrf,
+        client_name,
+        carry,
+    })
+}
+
+#[derive(askama::Template)]
+#[template(path = "message.html")]
+struct Message<'a> {
+    site: &'a str,
+    title: &'a str,
+    message: &'a str,
 }
 
 pub fn error(message: &str) -> String {
-    page(
-        "Cannot continue",
-        &format!("<h1>Cannot continue</h1><p>{}</p>", escape(message)),
-    )
+    rendered(&Message {
+        site: SITE,
+        title: "Cannot continue",
+        message,
+    })
 }
 
 pub fn message(title: &str, message: &str) -> String {
-    page(
+    rendered(&Message {
+        site: SITE,
         title,
-        &format!("<h1>{}</h1><p>{}</p>", escape(title), escape(message)),
-    )
+        message,
+    })
 }
 
 /// OAuth 2.0 Form Post Response Mode: an auto-submitting form (with a button for no-script browsers).

@@ -507,6 +507,7 @@ pub async fn login_submit(
             .audit(
                 Event::new(Kind::Login, Outcome::Failed)
                     .user(known.as_deref())
+                    .client(pending.req.as_ref().map(|r| r.client_id.as_str()))
                     .ip(Some(&ip))
                     .detail("pwd"),
             )
@@ -547,6 +548,7 @@ pub async fn login_submit(
         .audit(
             Event::new(Kind::Login, Outcome::Ok)
                 .user(Some(&user.id))
+                .client(pending.req.as_ref().map(|r| r.client_id.as_str()))
                 .ip(Some(&ip))
                 .detail("pwd"),
         )
@@ -613,6 +615,13 @@ pub async fn consent_submit(
         )));
     }
     provider::record_consent(&state, &session.user_id, &client.client_id, &req.scope).await?;
+    state
+        .audit(
+            Event::new(Kind::Consent, Outcome::Ok)
+                .user(Some(&session.user_id))
+                .client(Some(&client.client_id)),
+        )
+        .await;
     // Consent given now satisfies prompt=consent for this request.
     req.prompt_consent = false;
     proceed(&state, &headers, &id, pending, client).await
