@@ -1040,3 +1040,58 @@ async fn a_grace_period_lets_an_unconfirmed_account_in_and_mail_settings_fail_cl
     assert!(bad("FACEGATE_MAIL_FROM", "not an address").is_err());
     assert!(bad("FACEGATE_SIGNUP", "maybe").is_err());
 }
+
+#[tokio::test]
+async fn an_unconfirmed_account_approves_no_device() {
+    let app = open_signup().await;
+    let b = browser();
+    assert_eq!(sign_up(&b, &app, "lee", "lee@example.com", NEW_PASSWORD).await.0, 201);
+    let (client, _) = app
+        .add_client(facegate_oidc::client::ClientMetadata {
+            name: Some("Terminal CLI".into()),
+            grant_types: Some(vec!["urn:ietf:params:oauth:grant-type:device_code".into()]),
+            token_endpoint_auth_method: Some("none".into()),
+            ..Default::default()
+        })
+        .await;
+    app.state.store.set_client_acr(&client, Some("urn:facegate:pwd")).await.unwrap();
+    let start: Value = reqwest::Client::new()
+        .post(app.url("/device_authorization"))
+        .form(&[("client_id", client.as_str()), ("scope", "openid")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user_code = start["user_code"].as_str().unwrap();
+    assert_eq!(password_login(&b, &app, "lee", NEW_PASSWORD).await.0, 303);
+    let (status, html) = page(&b, &app.url(&format!("/device?user_code={user_code}"))).await;
+    assert_eq!(status, 200, "{html}");
+    let r = b
+        .post(app.url("/device"))
+        .form(&[
+            ("csrf", hidden(&html, "csrf")),
+            ("user_code", hidden(&html, "user_code")),
+            ("decision", "approve".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.text().await.unwrap().contains("not confirmed"));
+    let (_, v) = {
+        let r = reqwest::Client::new()
+            .post(app.url("/token"))
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", start["device_code"].as_str().unwrap()),
+                ("client_id", client.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!(v["error"], "authorization_pending", "the device got tokens: {v}");
+}

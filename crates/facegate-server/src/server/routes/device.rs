@@ -210,6 +210,13 @@ pub async fn submit(
         _ => return Err(refused("a sign-in is needed")),
     };
     let approve = form.get("decision").map(String::as_str) == Some("approve");
+    // An account whose address is not confirmed yet approves no device, as it signs in to no client.
+    if approve
+        && let Some(user) = state.store.user(&session.user_id).await?
+        && crate::server::accounts::must_confirm(&state, &user)
+    {
+        return Err(refused("the account's email address is not confirmed yet"));
+    }
     let done = provider::device_decide(&state, &d, approve.then_some((&session, &outcome))).await?;
     if !done {
         return Ok(entry_page(
@@ -230,6 +237,7 @@ pub async fn submit(
                 },
             )
             .user(Some(&session.user_id))
+            .client(Some(&client.client_id))
             .ip(Some(&ip))
             .detail(format!(
                 "{} {}",
