@@ -2,6 +2,7 @@
 //! default) and, later, PostgreSQL run the same queries; per-database migration folders hold the only
 //! SQL that differs. Secrets are stored as hashes only.
 
+mod aws_keys;
 mod copy;
 mod device;
 mod face_api;
@@ -25,6 +26,7 @@ use facegate_oidc::client::Client;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
+pub use aws_keys::AwsAccessKey;
 pub use copy::TableCopy;
 pub use face_api::{ApiCollection, ApiFace};
 pub use facegate_oidc::engine::device::DeviceAuthorization;

@@ -70,6 +70,11 @@ const SQLITE: &[Source] = &[
         "liveness checks",
         include_str!("../migrations/sqlite/0019_liveness_checks.sql"),
     ),
+    (
+        20,
+        "aws access keys",
+        include_str!("../migrations/sqlite/0020_aws_access_keys.sql"),
+    ),
 ];
 
 /// PostgreSQL starts at the schema of SQLite's 0009 (one file); later versions go in both lists.
@@ -99,6 +104,11 @@ const POSTGRES: &[Source] = &[
         19,
         "liveness checks",
         include_str!("../migrations/postgres/0019_liveness_checks.sql"),
+    ),
+    (
+        20,
+        "aws access keys",
+        include_str!("../migrations/postgres/0020_aws_access_keys.sql"),
     ),
 ];
 
