@@ -1,6 +1,7 @@
 //! The HTTP server: router, limits, start-up.
 
 pub mod api_auth;
+pub mod aws_keys;
 pub mod backchannel;
 pub mod bearer_throttle;
 pub mod cookies;
@@ -21,6 +22,7 @@ pub mod provider;
 pub mod routes;
 pub mod security_headers;
 pub mod settings;
+pub mod sigv4;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -120,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         // The /v1 face API (its own body limits and problem+json errors).
         .merge(routes::api::router(&state))
         .merge(routes::liveness_api::router(&state))
+        .merge(routes::rekognition::router(&state))
         .route("/account", get(face::account))
         .route("/account/confirm", get(face::confirm))
         .route("/account/faces/delete", post(face::delete_face))
