@@ -137,7 +137,8 @@ for name, files in PEOPLE.items():
         face_ids.setdefault(name, []).append(rec["Face"]["FaceId"])
 
 # Two faces, at most one indexed: the other is reported with AWS's reason.
-r = rek.index_faces(CollectionId=COLLECTION, Image={"Bytes": read(E["FG_PAIR"])}, ExternalImageId="pair", MaxFaces=1)
+r = rek.index_faces(CollectionId=COLLECTION, Image={"Bytes": read(E["FG_PAIR"])}, ExternalImageId="alice", MaxFaces=1)
+# (the large face on the left is alice's: person_img1/img10)
 assert len(r["FaceRecords"]) == 1 and len(r["UnindexedFaces"]) == 1, r
 assert r["UnindexedFaces"][0]["Reasons"] == ["EXCEEDS_MAX_FACES"], r
 pair_face = r["FaceRecords"][0]["Face"]["FaceId"]
@@ -231,7 +232,7 @@ try:
 except rek.exceptions.InvalidParameterException as e:
     assert "no faces" in str(e), e
 try:
-    rek.detect_faces(Image={"S3Object": {"Bucket": "b", "Name": "n.jpg"}})
+    rek.detect_faces(Image={"S3Object": {"Bucket": "photos", "Name": "n.jpg"}})
     raise AssertionError("S3Object accepted")
 except rek.exceptions.InvalidParameterException as e:
     assert "Bytes" in str(e), e
@@ -298,7 +299,7 @@ try:
 except reader.exceptions.AccessDeniedException:
     pass
 try:
-    rek.get_face_liveness_session_results(SessionId="no-such-session")
+    rek.get_face_liveness_session_results(SessionId="00000000-0000-0000-0000-000000000000")
     raise AssertionError("unknown session read")
 except rek.exceptions.SessionNotFoundException:
     pass

@@ -81,7 +81,7 @@ for (const [name, file] of [
   (ids[name] ??= []).push(r.FaceRecords[0].Face.FaceId);
 }
 const pair = readFileSync(E.FG_PAIR);
-const indexedPair = await send(new IndexFacesCommand({ CollectionId: COLLECTION, Image: { Bytes: pair }, MaxFaces: 1 }));
+const indexedPair = await send(new IndexFacesCommand({ CollectionId: COLLECTION, Image: { Bytes: pair }, ExternalImageId: "alice", MaxFaces: 1 }));
 assert.deepEqual(indexedPair.UnindexedFaces.map((u) => u.Reasons), [["EXCEEDS_MAX_FACES"]]);
 const listed = await send(new ListFacesCommand({ CollectionId: COLLECTION }));
 assert.equal(listed.Faces.length, 4);
@@ -117,7 +117,7 @@ assert.deepEqual(r.UnsuccessfulFaceDeletions, [{ FaceId: "nope", Reasons: ["FACE
 await rejects(send(new SearchFacesByImageCommand({ CollectionId: "no-such-collection", Image: { Bytes: photo("deepface/person_img1/img4.jpg") } })), "ResourceNotFoundException", ResourceNotFoundException);
 await rejects(send(new DetectFacesCommand({ Image: { Bytes: readFileSync(E.FG_NOTIMAGE) } })), "InvalidImageFormatException", InvalidImageFormatException);
 await rejects(send(new SearchFacesByImageCommand({ CollectionId: COLLECTION, Image: { Bytes: readFileSync(E.FG_NOFACE) } })), "InvalidParameterException", InvalidParameterException);
-await rejects(send(new DetectFacesCommand({ Image: { S3Object: { Bucket: "b", Name: "n.jpg" } } })), "InvalidParameterException", InvalidParameterException);
+await rejects(send(new DetectFacesCommand({ Image: { S3Object: { Bucket: "photos", Name: "n.jpg" } } })), "InvalidParameterException", InvalidParameterException);
 const wrong = E.FG_SECRET.slice(0, -1) + (E.FG_SECRET.endsWith("A") ? "B" : "A");
 await rejects(send(new ListCollectionsCommand({}), client({ secret: wrong })), "InvalidSignatureException");
 await rejects(send(new ListCollectionsCommand({}), client({ key: "FGAKNOSUCHKEY0000000" })), "UnrecognizedClientException");
@@ -135,7 +135,7 @@ const passed = await send(new GetFaceLivenessSessionResultsCommand({ SessionId: 
 assert.equal(passed.Status, "SUCCEEDED");
 assert.ok(passed.Confidence >= 50);
 assert.ok(passed.ReferenceImage.Bytes instanceof Uint8Array && passed.ReferenceImage.Bytes.length > 1000);
-await rejects(send(new GetFaceLivenessSessionResultsCommand({ SessionId: "no-such-session" })), "SessionNotFoundException", SessionNotFoundException);
+await rejects(send(new GetFaceLivenessSessionResultsCommand({ SessionId: "00000000-0000-0000-0000-000000000000" })), "SessionNotFoundException", SessionNotFoundException);
 
 await send(new DeleteCollectionCommand({ CollectionId: COLLECTION }));
 await rejects(send(new DescribeCollectionCommand({ CollectionId: COLLECTION })), "ResourceNotFoundException", ResourceNotFoundException);

@@ -201,7 +201,9 @@ async fn signed(app: &TestApp, key: &str, secret: &str, op: &str, body: &Value) 
 async fn passed_session(app: &TestApp, key: &str, secret: &str, token: &str) -> String {
     let (status, created) = signed(app, key, secret, "CreateFaceLivenessSession", &json!({})).await;
     assert_eq!(status, 200, "{created}");
-    let id = created["SessionId"].as_str().unwrap().to_string();
+    let uuid = created["SessionId"].as_str().unwrap().to_string();
+    assert_eq!(uuid.len(), 36, "a UUID, as the SDKs check");
+    let id = created["FacegateSessionId"].as_str().unwrap().to_string();
     let mut frame_token = created["FrameToken"].as_str().unwrap().to_string();
     assert_eq!(created["Challenge"]["Kind"], "head-turns", "{created}");
     let http = reqwest::Client::new();
@@ -225,7 +227,7 @@ async fn passed_session(app: &TestApp, key: &str, secret: &str, token: &str) -> 
         frame_token = last["nextFrameToken"].as_str().unwrap().to_string();
     }
     assert_eq!(last["status"], "SUCCEEDED", "{last}");
-    id
+    uuid
 }
 
 fn run(program: &str, script: &str, env: &[(&str, String)]) {

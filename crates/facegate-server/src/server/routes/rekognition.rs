@@ -1020,6 +1020,34 @@ fn liveness(state: &AppState) -> Result<&crate::server::liveness::LivenessServic
     })
 }
 
+/// A facegate check id (16 random bytes, base64url) as the UUID Rekognition's SessionId is.
+fn session_uuid(id: &str) -> Option<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let b = URL_SAFE_NO_PAD.decode(id.as_bytes()).ok().filter(|b| b.len() == 16)?;
+    let h = sigv4::hex(&b);
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
+}
+
+/// The facegate check id of a SessionId.
+fn session_id(uuid: &str) -> Option<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let hex: String = uuid.chars().filter(|c| *c != '-').collect();
+    if uuid.len() != 36 || hex.len() != 32 {
+        return None;
+    }
+    let b: Option<Vec<u8>> = (0..16)
+        .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    Some(URL_SAFE_NO_PAD.encode(b?))
+}
+
 /// CreateFaceLivenessSession: a facegate liveness check owned by the key's client. Beside AWS's
 /// `SessionId` the answer carries facegate's `Challenge` and first `FrameToken`: the frames go to
 /// `/v1/liveness/sessions/{SessionId}/frames` (docs/rekognition.md).
@@ -1050,8 +1078,11 @@ async fn create_liveness(state: &AppState, p: &Params, caller: &ApiCaller) -> Aw
             .with_retry_after(5)
             .into());
     }
+    let uuid = session_uuid(&started.id)
+        .ok_or_else(|| Problem::internal("a liveness check id is not 16 bytes"))?;
     let mut v = json!({
-        "SessionId": started.id,
+        "SessionId": uuid,
+        "FacegateSessionId": started.id,
         "Challenge": {"Kind": started.kind, "Params": started.params, "Prompt": started.prompt},
         "ExpiresIn": started.expires_in,
     });
@@ -1062,18 +1093,20 @@ async fn create_liveness(state: &AppState, p: &Params, caller: &ApiCaller) -> Aw
 }
 
 async fn liveness_results(state: &AppState, p: &Params, caller: &ApiCaller) -> AwsResult {
-    let id = p.required("SessionId")?;
-    let live = liveness(state)?;
-    let owner = crate::server::liveness::Owner::Client(caller.client_id.clone());
-    crate::server::liveness_share::pull(state, live, &id).await;
-    let r = live.report(&owner, &id).map_err(|_| {
+    let uuid = p.required("SessionId")?;
+    let not_found = || {
         AwsError::new(
             StatusCode::BAD_REQUEST,
             "SessionNotFoundException",
-            format!("The session {id} does not exist (or it expired long ago)"),
+            format!("The session {uuid} does not exist (or it expired long ago)"),
         )
-    })?;
-    let mut v = json!({"SessionId": r.id, "Status": r.status});
+    };
+    let id = session_id(&uuid).ok_or_else(not_found)?;
+    let live = liveness(state)?;
+    let owner = crate::server::liveness::Owner::Client(caller.client_id.clone());
+    crate::server::liveness_share::pull(state, live, &id).await;
+    let r = live.report(&owner, &id).map_err(|_| not_found())?;
+    let mut v = json!({"SessionId": uuid, "Status": r.status});
     if let Some(d) = &r.decision {
         v["Confidence"] = json!(f64::from(d.confidence));
     }
@@ -1102,6 +1135,16 @@ mod tests {
             assert!((from_rekognition(r) - s).abs() < 1e-9, "{s}");
             last = r;
         }
+    }
+
+    #[test]
+    fn session_ids_are_uuids_both_ways() {
+        let id = facegate_core::secret::random_token(16);
+        let uuid = session_uuid(&id).unwrap();
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(session_id(&uuid), Some(id));
+        assert_eq!(session_id("not-a-uuid"), None);
+        assert_eq!(session_id("zzzzzzzz-0000-0000-0000-000000000000"), None);
     }
 
     #[test]
