@@ -38,7 +38,9 @@ fn aws_dir() -> PathBuf {
 
 /// What is missing to run the SDKs, if anything.
 fn missing_tools() -> Option<String> {
-    if !aws_dir().join("node_modules/@aws-sdk/client-rekognition").is_dir()
+    if !aws_dir()
+        .join("node_modules/@aws-sdk/client-rekognition")
+        .is_dir()
         || !aws_dir().join("node_modules/aws-sdk").is_dir()
     {
         return Some("tests/aws/node_modules missing (npm ci --prefix tests/aws)".into());
@@ -75,7 +77,12 @@ fn photo(rel: &str) -> Vec<u8> {
 fn two_faces(big: &str, small: &str) -> Vec<u8> {
     let fit = |rel: &str, w: u32| {
         let a = image::load_from_memory(&photo(rel)).unwrap().to_rgb8();
-        image::imageops::resize(&a, w, w * a.height() / a.width(), image::imageops::FilterType::Triangle)
+        image::imageops::resize(
+            &a,
+            w,
+            w * a.height() / a.width(),
+            image::imageops::FilterType::Triangle,
+        )
     };
     let (a, b) = (fit(big, 400), fit(small, 200));
     let mut out = image::RgbImage::from_pixel(640, a.height().max(b.height()), image::Rgb([128, 128, 128]));
@@ -267,16 +274,31 @@ async fn the_aws_sdks_work_unchanged_against_facegate() {
     let all = "faces:read faces:write liveness";
     let (client, client_secret) = api_client(&app, all).await;
     let data = app.state.settings.data_dir.clone();
-    let key = facegate_server::server::aws_keys::add(&app.state.store, &data, &client, facegate_server::server::now())
-        .await
-        .unwrap();
+    let key = facegate_server::server::aws_keys::add(
+        &app.state.store,
+        &data,
+        &client,
+        facegate_server::server::now(),
+    )
+    .await
+    .unwrap();
     let (reader, _) = api_client(&app, "faces:read").await;
-    let read_key =
-        facegate_server::server::aws_keys::add(&app.state.store, &data, &reader, facegate_server::server::now())
-            .await
-            .unwrap();
+    let read_key = facegate_server::server::aws_keys::add(
+        &app.state.store,
+        &data,
+        &reader,
+        facegate_server::server::now(),
+    )
+    .await
+    .unwrap();
     // The secret is not in the database, only its sealed form.
-    let stored = app.state.store.aws_key(&key.access_key_id).await.unwrap().unwrap();
+    let stored = app
+        .state
+        .store
+        .aws_key(&key.access_key_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!stored.secret_sealed.contains(&key.secret_access_key));
     assert_eq!(stored.client_id, client);
     let token = bearer(&app, &client, &client_secret, "faces:read faces:write liveness").await;
@@ -290,7 +312,11 @@ async fn the_aws_sdks_work_unchanged_against_facegate() {
         &json!({}),
     )
     .await;
-    assert_eq!((s, v["__type"].as_str()), (400, Some("UnknownOperationException")), "{v}");
+    assert_eq!(
+        (s, v["__type"].as_str()),
+        (400, Some("UnknownOperationException")),
+        "{v}"
+    );
     let r = reqwest::Client::new()
         .post(app.url("/aws/rekognition"))
         .header("x-amz-target", "RekognitionService.ListCollections")
@@ -321,7 +347,11 @@ async fn the_aws_sdks_work_unchanged_against_facegate() {
     )
     .unwrap();
     let notimage = dir.path().join("notimage.bin");
-    std::fs::write(&notimage, b"this is a text file, not a photo of anyone".repeat(20)).unwrap();
+    std::fs::write(
+        &notimage,
+        b"this is a text file, not a photo of anyone".repeat(20),
+    )
+    .unwrap();
     let env = [
         ("FG_ENDPOINT", app.url("/aws/rekognition")),
         ("FG_ISSUER", app.issuer.clone()),
@@ -348,7 +378,13 @@ async fn the_aws_sdks_work_unchanged_against_facegate() {
     .unwrap();
 
     // The key's use is recorded; a removed key is refused.
-    let used = app.state.store.aws_key(&key.access_key_id).await.unwrap().unwrap();
+    let used = app
+        .state
+        .store
+        .aws_key(&key.access_key_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(used.last_used_at.is_some());
     assert!(app.state.store.delete_aws_key(&key.access_key_id).await.unwrap());
     let (s, v) = signed(
@@ -359,6 +395,10 @@ async fn the_aws_sdks_work_unchanged_against_facegate() {
         &json!({}),
     )
     .await;
-    assert_eq!((s, v["__type"].as_str()), (400, Some("UnrecognizedClientException")), "{v}");
+    assert_eq!(
+        (s, v["__type"].as_str()),
+        (400, Some("UnrecognizedClientException")),
+        "{v}"
+    );
     drop(env);
 }

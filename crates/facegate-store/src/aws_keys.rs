@@ -77,8 +77,7 @@ impl Store {
                     .await?
             }
             None => {
-                let sql =
-                    format!("SELECT {COLUMNS} FROM aws_access_keys ORDER BY created_at, access_key_id");
+                let sql = format!("SELECT {COLUMNS} FROM aws_access_keys ORDER BY created_at, access_key_id");
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .fetch_all(&self.pool)
                     .await?

@@ -537,12 +537,18 @@ async fn aws_access_keys(s: &Store) {
     s.insert_aws_key(&k("FGA1", 1)).await.unwrap();
     s.insert_aws_key(&k("FGA2", 2)).await.unwrap();
     assert!(
-        matches!(s.insert_aws_key(&k("FGA1", 3)).await, Err(facegate_store::StoreError::Conflict(_))),
+        matches!(
+            s.insert_aws_key(&k("FGA1", 3)).await,
+            Err(facegate_store::StoreError::Conflict(_))
+        ),
         "an id is unique"
     );
     let mut other = k("FGA3", 3);
     other.client_id = "nobody".into();
-    assert!(s.insert_aws_key(&other).await.is_err(), "a key belongs to a known client");
+    assert!(
+        s.insert_aws_key(&other).await.is_err(),
+        "a key belongs to a known client"
+    );
     assert_eq!(s.aws_key("FGA1").await.unwrap(), Some(k("FGA1", 1)));
     assert_eq!(s.aws_key("nope").await.unwrap(), None);
     s.touch_aws_key("FGA1", 1000).await.unwrap();
@@ -558,7 +564,11 @@ async fn aws_access_keys(s: &Store) {
     assert!(s.delete_aws_key("FGA2").await.unwrap());
     assert!(!s.delete_aws_key("FGA2").await.unwrap());
     assert!(s.delete_client("app").await.unwrap());
-    assert_eq!(s.aws_key("FGA1").await.unwrap(), None, "a client's keys go with it");
+    assert_eq!(
+        s.aws_key("FGA1").await.unwrap(),
+        None,
+        "a client's keys go with it"
+    );
 }
 
 macro_rules! cases {

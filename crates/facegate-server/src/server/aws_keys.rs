@@ -121,8 +121,8 @@ pub async fn lookup(store: &Store, data_dir: &Path, access_key_id: &str) -> anyh
     };
     match kek.open(access_key_id, &key.secret_sealed) {
         Some(secret) => Ok(Lookup::Found { key, secret }),
-        None => bail!(
-            "access key {access_key_id} was sealed under another key-encryption key than this server's"
-        ),
+        None => {
+            bail!("access key {access_key_id} was sealed under another key-encryption key than this server's")
+        }
     }
 }

@@ -242,11 +242,7 @@ pub fn canonical_request(signed: &[String], req: &Received<'_>) -> Result<String
         }
         headers.push_str(&format!("{name}:{}\n", values.join(",")));
     }
-    let signed_list = names
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(";");
+    let signed_list = names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(";");
     Ok(format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         req.method,
@@ -355,7 +351,12 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 pub fn amz_date(unix: i64) -> String {
     let (y, m, d) = super::api_auth::civil_from_days(unix.div_euclid(86_400));
     let s = unix.rem_euclid(86_400);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", s / 3600, s / 60 % 60, s % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 // ---------------------------------------------------------------- sealing the secrets

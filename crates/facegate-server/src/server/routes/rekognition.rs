@@ -91,10 +91,7 @@ impl From<Problem> for AwsError {
             }
             "collection-exists" => (StatusCode::BAD_REQUEST, "ResourceAlreadyExistsException"),
             "insufficient-scope" | "invalid-token" => (StatusCode::BAD_REQUEST, "AccessDeniedException"),
-            "rate-limited" => (
-                StatusCode::BAD_REQUEST,
-                "ProvisionedThroughputExceededException",
-            ),
+            "rate-limited" => (StatusCode::BAD_REQUEST, "ProvisionedThroughputExceededException"),
             "quota-exceeded" => (StatusCode::BAD_REQUEST, "LimitExceededException"),
             // facegate's rule: overload is 503 with Retry-After (AWS answers ThrottlingException
             // with 500; the SDKs retry on the code either way).
@@ -213,13 +210,16 @@ async fn serve(state: &AppState, req: Request) -> AwsResult {
     }
     // The signature is checked before the body is parsed, and before anything else is said.
     let cred = sigv4::parse(&parts.headers)?;
-    let body = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())?;
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
     let (key, secret) = match aws_keys::lookup(&state.store, &state.settings.data_dir, &cred.access_key_id)
         .await
-        .map_err(|e| AwsError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", e.to_string()))?
-    {
+        .map_err(|e| {
+            AwsError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                e.to_string(),
+            )
+        })? {
         Lookup::Found { key, secret } => (key, secret),
         Lookup::Unknown => return Err(SigError::UnknownKey.into()),
     };
@@ -294,7 +294,7 @@ async fn serve(state: &AppState, req: Request) -> AwsResult {
         .store
         .client(&key.client_id)
         .await?
-        .ok_or_else(|| SigError::UnknownKey)?;
+        .ok_or(SigError::UnknownKey)?;
     let caller = admit(
         state,
         ApiCaller {
@@ -555,17 +555,30 @@ fn model_version(state: &AppState) -> String {
 }
 
 fn arn(region: &str, caller: &ApiCaller, collection: &str) -> String {
-    format!("aws:rekognition:{region}:{}:collection/{collection}", caller.client_id)
+    format!(
+        "aws:rekognition:{region}:{}:collection/{collection}",
+        caller.client_id
+    )
 }
 
-async fn analyse(state: &AppState, image: Vec<u8>, embed: bool, landmarks: bool) -> Result<Analysed, AwsError> {
+async fn analyse(
+    state: &AppState,
+    image: Vec<u8>,
+    embed: bool,
+    landmarks: bool,
+) -> Result<Analysed, AwsError> {
     let engine = state.face.as_ref().map(|f| f.engine()).ok_or_else(|| {
         AwsError::from(
-            Problem::unavailable("the face pipeline is off on this server (models missing or FACEGATE_FACE=off)")
-                .with_retry_after(60),
+            Problem::unavailable(
+                "the face pipeline is off on this server (models missing or FACEGATE_FACE=off)",
+            )
+            .with_retry_after(60),
         )
     })?;
-    Ok(crate::server::face_api::analyse(engine, image, state.settings.api.max_image, embed, landmarks).await?)
+    Ok(
+        crate::server::face_api::analyse(engine, image, state.settings.api.max_image, embed, landmarks)
+            .await?,
+    )
 }
 
 const NO_FACE: &str = "There are no faces in the image. Should be at least 1.";
@@ -616,11 +629,7 @@ async fn list_collections(state: &AppState, p: &Params) -> AwsResult {
         .filter(|c| c.id.as_str() > after.as_str())
         .take(max.max(1))
         .collect();
-    let more = all
-        .iter()
-        .filter(|c| c.id.as_str() > after.as_str())
-        .count()
-        > page.len();
+    let more = all.iter().filter(|c| c.id.as_str() > after.as_str()).count() > page.len();
     let mut v = json!({
         "CollectionIds": page.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
         "FaceModelVersions": page.iter().map(|c| c.pack.clone()).collect::<Vec<_>>(),
@@ -719,7 +728,8 @@ fn stored_face(state: &AppState, f: &facegate_store::ApiFace) -> Value {
         b["imageWidth"].as_f64().filter(|x| *x > 0.0),
         b["imageHeight"].as_f64().filter(|x| *x > 0.0),
     ) {
-        v["BoundingBox"] = json!({"Width": r4(w / iw), "Height": r4(h / ih), "Left": r4(l / iw), "Top": r4(t / ih)});
+        v["BoundingBox"] =
+            json!({"Width": r4(w / iw), "Height": r4(h / ih), "Left": r4(l / iw), "Top": r4(t / ih)});
     }
     let _ = state;
     v
@@ -877,8 +887,7 @@ async fn search(
     let (s, c) = (state.clone(), collection.to_string());
     let threshold = from_rekognition(threshold) as f32;
     let matches = tokio::task::spawn_blocking(move || {
-        s.face_api
-            .search(&c, &probe, threshold, max, exclude.as_deref())
+        s.face_api.search(&c, &probe, threshold, max, exclude.as_deref())
     })
     .await
     .map_err(Problem::internal)?;
@@ -902,7 +911,9 @@ async fn search_faces(state: &AppState, p: &Params) -> AwsResult {
     let max = p.count("MaxFaces", 1, 4096, 80)? as usize;
     let threshold = p.percent("FaceMatchThreshold", 80.0)?;
     let probe = state.face_api.embedding_of(&id, &face_id).ok_or_else(|| {
-        AwsError::invalid(format!("The face id: {face_id} does not exist in collection {id}"))
+        AwsError::invalid(format!(
+            "The face id: {face_id} does not exist in collection {id}"
+        ))
     })?;
     let matches = search(state, &id, probe, threshold, max, Some(face_id.clone())).await?;
     Ok(json!({
@@ -921,10 +932,7 @@ async fn search_faces_by_image(state: &AppState, mut p: Params) -> AwsResult {
     let image = p.image("Image")?;
     let analysed = analyse(state, image, true, false).await?;
     // The largest face is searched (faces come largest first).
-    let face = analysed
-        .faces
-        .first()
-        .ok_or_else(|| AwsError::invalid(NO_FACE))?;
+    let face = analysed.faces.first().ok_or_else(|| AwsError::invalid(NO_FACE))?;
     if !Found(face.clone()).issues(filter).is_empty() {
         return Err(AwsError::invalid(
             "The largest face in the image does not pass the QualityFilter",
@@ -948,7 +956,12 @@ async fn search_faces_by_image(state: &AppState, mut p: Params) -> AwsResult {
 fn compared_face(face: &Face, w: u32, h: u32) -> Value {
     let mut v = face_detail(face, w, h, false);
     if let Some(o) = v.as_object_mut() {
-        o.retain(|k, _| matches!(k.as_str(), "BoundingBox" | "Confidence" | "Landmarks" | "Pose" | "Quality"));
+        o.retain(|k, _| {
+            matches!(
+                k.as_str(),
+                "BoundingBox" | "Confidence" | "Landmarks" | "Pose" | "Quality"
+            )
+        });
     }
     v
 }
@@ -1023,7 +1036,10 @@ fn liveness(state: &AppState) -> Result<&crate::server::liveness::LivenessServic
 /// A facegate check id (16 random bytes, base64url) as the UUID Rekognition's SessionId is.
 fn session_uuid(id: &str) -> Option<String> {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let b = URL_SAFE_NO_PAD.decode(id.as_bytes()).ok().filter(|b| b.len() == 16)?;
+    let b = URL_SAFE_NO_PAD
+        .decode(id.as_bytes())
+        .ok()
+        .filter(|b| b.len() == 16)?;
     let h = sigv4::hex(&b);
     Some(format!(
         "{}-{}-{}-{}-{}",
@@ -1078,8 +1094,8 @@ async fn create_liveness(state: &AppState, p: &Params, caller: &ApiCaller) -> Aw
             .with_retry_after(5)
             .into());
     }
-    let uuid = session_uuid(&started.id)
-        .ok_or_else(|| Problem::internal("a liveness check id is not 16 bytes"))?;
+    let uuid =
+        session_uuid(&started.id).ok_or_else(|| Problem::internal("a liveness check id is not 16 bytes"))?;
     let mut v = json!({
         "SessionId": uuid,
         "FacegateSessionId": started.id,
