@@ -402,3 +402,120 @@ async fn the_aws_sdks_work_unchanged_against_facegate() {
     );
     drop(env);
 }
+
+/// examples/secretly, the seed's notes-by-face app (aws-sdk v2 unchanged), against facegate: the first
+/// face creates a user, the same person's other photo finds their notes, someone else is a new user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secretly_opens_notes_by_face_through_the_rekognition_api() {
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/secretly");
+    if !example.join("node_modules/aws-sdk").is_dir() {
+        let hint = "examples/secretly/node_modules missing (npm ci --prefix examples/secretly)";
+        if std::env::var("FACEGATE_REQUIRE_NODE").as_deref() == Ok("1") {
+            panic!("FACEGATE_REQUIRE_NODE=1 but {hint}");
+        }
+        println!("SKIPPED: {hint}");
+        return;
+    }
+    let Some(app) = face_app(Liveness::Off, |s| s.api.burst = 1000).await else {
+        return;
+    };
+    let (client, _) = api_client(&app, "faces:read faces:write").await;
+    let key = facegate_server::server::aws_keys::add(
+        &app.state.store,
+        &app.state.settings.data_dir,
+        &client,
+        facegate_server::server::now(),
+    )
+    .await
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new("node")
+        .arg(example.join("server.mjs"))
+        .env("SECRETLY_REKOGNITION_ENDPOINT", app.url("/aws/rekognition"))
+        .env("SECRETLY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SECRETLY_DATA", dir.path().join("notes.json"))
+        .env("AWS_ACCESS_KEY_ID", &key.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &key.secret_access_key)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if reqwest::get(&base).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "secretly did not start");
+    let browser = || {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    };
+    let show = |b: &reqwest::Client, rel: &str| {
+        let (b, url) = (b.clone(), format!("{base}/face"));
+        let image = base64::engine::general_purpose::STANDARD.encode(photo(rel));
+        async move {
+            let r = b.post(url).json(&json!({ "image": image })).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let text = |b: &reqwest::Client| {
+        let (b, url) = (b.clone(), format!("{base}/"));
+        async move { b.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+
+    let alice = browser();
+    assert_eq!(
+        show(&alice, "deepface/person_img1/img1.jpg").await,
+        (200, json!({"created": true}))
+    );
+    let r = alice
+        .post(format!("{base}/notes"))
+        .form(&[("note", "the safe code is 4711")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(text(&alice).await.contains("the safe code is 4711"));
+
+    let again = browser();
+    assert!(!text(&again).await.contains("4711"), "no face shown yet");
+    assert_eq!(
+        show(&again, "deepface/person_img1/img4.jpg").await,
+        (200, json!({"created": false}))
+    );
+    assert!(
+        text(&again).await.contains("the safe code is 4711"),
+        "a returning face finds its notes"
+    );
+
+    let bob = browser();
+    assert_eq!(
+        show(&bob, "deepface/person_img3/img54.jpg").await,
+        (200, json!({"created": true}))
+    );
+    assert!(
+        !text(&bob).await.contains("4711"),
+        "someone else sees none of them"
+    );
+    let r = bob
+        .post(format!("{base}/face"))
+        .json(&json!({"image": base64::engine::general_purpose::STANDARD.encode(b"not a photo at all")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "that is not a photo");
+    child.kill().await.unwrap();
+}
