@@ -191,6 +191,8 @@ for probe in ["deepface/person_img1/img4.jpg", "deepface/person_img3/img54.jpg",
         assert a == b, (probe, threshold, ours, theirs)
         for m, n in zip(ours["faceMatches"], theirs["FaceMatches"]):
             assert abs(to_rekognition(m["similarity"]) - n["Similarity"]) < 0.05, (m, n)
+        if threshold == 50:
+            print(probe, [(m["Face"]["ExternalImageId"], m["Similarity"]) for m in theirs["FaceMatches"]])
 ours = v1("POST", "/v1/compare", {"sourceImage": b64(photo("deepface/person_img1/img4.jpg")), "targetImage": b64(read(E["FG_PAIR"])), "threshold": 80})
 theirs = rek.compare_faces(
     SourceImage={"Bytes": photo("deepface/person_img1/img4.jpg")}, TargetImage={"Bytes": read(E["FG_PAIR"])}, SimilarityThreshold=90
