@@ -126,3 +126,22 @@ pub async fn lookup(store: &Store, data_dir: &Path, access_key_id: &str) -> anyh
         }
     }
 }
+
+/// Whether this instance should record a key's use now: at most once a minute per key (the store
+/// writes at most once a minute too; this spares the writer the query).
+pub fn due_for_touch(access_key_id: &str, now: i64) -> bool {
+    static LAST: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
+    let Ok(mut m) = LAST.get_or_init(Default::default).lock() else {
+        return true;
+    };
+    if m.len() > 100_000 {
+        m.clear();
+    }
+    match m.get(access_key_id) {
+        Some(t) if now - t < 60 => false,
+        _ => {
+            m.insert(access_key_id.to_string(), now);
+            true
+        }
+    }
+}

@@ -181,6 +181,15 @@ pub fn verify(
     now: i64,
     window: i64,
 ) -> Result<(), SigError> {
+    check_window(cred, now, window)?;
+    let to_sign = string_to_sign(cred, req)?;
+    let key = signing_key(secret, &cred.date, &cred.region, &cred.service);
+    hmac::verify(&key, to_sign.as_bytes(), &cred.signature).map_err(|_| SigError::Mismatch)
+}
+
+/// The signature's date is within `window` seconds of `now` (checked again by [`verify`]; early,
+/// so a stale request is refused before its body is read).
+pub fn check_window(cred: &Credential, now: i64, window: i64) -> Result<(), SigError> {
     if cred.time < now - window {
         return Err(SigError::Expired(format!(
             "Signature expired: {} is now earlier than {} ({} - {} min.)",
@@ -199,9 +208,7 @@ pub fn verify(
             window / 60
         )));
     }
-    let to_sign = string_to_sign(cred, req)?;
-    let key = signing_key(secret, &cred.date, &cred.region, &cred.service);
-    hmac::verify(&key, to_sign.as_bytes(), &cred.signature).map_err(|_| SigError::Mismatch)
+    Ok(())
 }
 
 /// The string to sign (AWS's "StringToSign").

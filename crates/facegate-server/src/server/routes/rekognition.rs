@@ -209,8 +209,14 @@ async fn serve(state: &AppState, req: Request) -> AwsResult {
         return Err(too_large());
     }
     // The signature is checked before the body is parsed, and before anything else is said.
+    // Header, date window and key first: a stale or unknown request is refused before its body is
+    // read.
     let cred = sigv4::parse(&parts.headers)?;
-    let body = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
+    if !cred.signed_headers.iter().any(|h| h == "x-amz-target") {
+        return Err(SigError::Incomplete("'x-amz-target' must be a signed header".into()).into());
+    }
+    let window = state.settings.api.aws_signature_window;
+    sigv4::check_window(&cred, crate::server::now(), window)?;
     let (key, secret) = match aws_keys::lookup(&state.store, &state.settings.data_dir, &cred.access_key_id)
         .await
         .map_err(|e| {
@@ -223,6 +229,7 @@ async fn serve(state: &AppState, req: Request) -> AwsResult {
         Lookup::Found { key, secret } => (key, secret),
         Lookup::Unknown => return Err(SigError::UnknownKey.into()),
     };
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
     sigv4::verify(
         &cred,
         &Received {
@@ -234,16 +241,15 @@ async fn serve(state: &AppState, req: Request) -> AwsResult {
         },
         &secret,
         crate::server::now(),
-        state.settings.api.aws_signature_window,
+        window,
     )?;
     drop(secret);
-    if !cred.signed_headers.iter().any(|h| h == "x-amz-target") {
-        return Err(SigError::Incomplete("'x-amz-target' must be a signed header".into()).into());
+    if aws_keys::due_for_touch(&key.access_key_id, crate::server::now()) {
+        let _ = state
+            .store
+            .touch_aws_key(&key.access_key_id, crate::server::now())
+            .await;
     }
-    let _ = state
-        .store
-        .touch_aws_key(&key.access_key_id, crate::server::now())
-        .await;
     let target = parts
         .headers
         .get("x-amz-target")
