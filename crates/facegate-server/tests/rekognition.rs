@@ -142,8 +142,30 @@ async fn bearer(app: &TestApp, id: &str, secret: &str, scope: &str) -> String {
     t["access_token"].as_str().unwrap().to_string()
 }
 
+/// What an attacker changes in a request signed by someone else.
+enum Tamper {
+    None,
+    /// Another body sent under the signature.
+    Body(&'static str),
+    /// Another operation sent under the signature.
+    Target(&'static str),
+    /// The operation left out of the signed headers (and so free to change).
+    UnsignedTarget,
+}
+
 /// One Rekognition call signed here (SigV4 as the SDKs sign it): (status, body).
 async fn signed(app: &TestApp, key: &str, secret: &str, op: &str, body: &Value) -> (u16, Value) {
+    signed_tampered(app, key, secret, op, body, Tamper::None).await
+}
+
+async fn signed_tampered(
+    app: &TestApp,
+    key: &str,
+    secret: &str,
+    op: &str,
+    body: &Value,
+    tamper: Tamper,
+) -> (u16, Value) {
     let url = app.url("/aws/rekognition/");
     let host = url::Url::parse(&url).unwrap();
     let host = format!("{}:{}", host.host_str().unwrap(), host.port().unwrap());
@@ -165,9 +187,13 @@ async fn signed(app: &TestApp, key: &str, secret: &str, op: &str, body: &Value) 
         date: amz[..8].into(),
         region: "eu-west-1".into(),
         service: "rekognition".into(),
-        signed_headers: ["content-type", "host", "x-amz-date", "x-amz-target"]
-            .map(String::from)
-            .into(),
+        signed_headers: if matches!(tamper, Tamper::UnsignedTarget) {
+            ["content-type", "host", "x-amz-date"].map(String::from).into()
+        } else {
+            ["content-type", "host", "x-amz-date", "x-amz-target"]
+                .map(String::from)
+                .into()
+        },
         signature: Vec::new(),
         amz_date: amz.clone(),
         time: 0,
@@ -184,15 +210,29 @@ async fn signed(app: &TestApp, key: &str, secret: &str, op: &str, body: &Value) 
     )
     .unwrap();
     let sig = sigv4::sign(secret, &amz[..8], "eu-west-1", "rekognition", &to_sign);
+    let signed_list = cred.signed_headers.join(";");
+    let mut target = format!("RekognitionService.{op}");
+    let body = match tamper {
+        Tamper::None => body,
+        Tamper::Body(b) => b.to_string(),
+        Tamper::Target(t) => {
+            target = t.to_string();
+            body
+        }
+        Tamper::UnsignedTarget => {
+            target = "RekognitionService.DeleteCollection".into();
+            body
+        }
+    };
     let r = reqwest::Client::new()
         .post(&url)
         .header("x-amz-date", &amz)
-        .header("x-amz-target", format!("RekognitionService.{op}"))
+        .header("x-amz-target", target)
         .header("content-type", "application/x-amz-json-1.1")
         .header(
             "authorization",
             format!(
-                "AWS4-HMAC-SHA256 Credential={key}/{}/eu-west-1/rekognition/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={sig}",
+                "AWS4-HMAC-SHA256 Credential={key}/{}/eu-west-1/rekognition/aws4_request, SignedHeaders={signed_list}, Signature={sig}",
                 &amz[..8]
             ),
         )
@@ -328,6 +368,45 @@ async fn the_aws_sdks_work_unchanged_against_facegate() {
     assert_eq!(r.status(), 403);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["__type"], "MissingAuthenticationTokenException");
+
+    // A captured request changed in flight: another body, another operation, or an operation left
+    // unsigned so it could be changed. None gets through; the collection is still there.
+    let (k, sk) = (&key.access_key_id, &key.secret_access_key);
+    let (s, v) = signed(&app, k, sk, "CreateCollection", &json!({"CollectionId": "keep"})).await;
+    assert_eq!(s, 200, "{v}");
+    let list = json!({});
+    let (s, v) = signed_tampered(
+        &app,
+        k,
+        sk,
+        "ListCollections",
+        &list,
+        Tamper::Body("{\"MaxResults\":1}"),
+    )
+    .await;
+    assert_eq!(
+        (s, v["__type"].as_str()),
+        (400, Some("InvalidSignatureException")),
+        "{v}"
+    );
+    let keep = json!({"CollectionId": "keep"});
+    let target = Tamper::Target("RekognitionService.DeleteCollection");
+    let (s, v) = signed_tampered(&app, k, sk, "DescribeCollection", &keep, target).await;
+    assert_eq!(
+        (s, v["__type"].as_str()),
+        (400, Some("InvalidSignatureException")),
+        "{v}"
+    );
+    let (s, v) = signed_tampered(&app, k, sk, "DescribeCollection", &keep, Tamper::UnsignedTarget).await;
+    assert_eq!(
+        (s, v["__type"].as_str()),
+        (400, Some("IncompleteSignatureException")),
+        "{v}"
+    );
+    let (s, v) = signed(&app, k, sk, "DescribeCollection", &keep).await;
+    assert_eq!((s, v["FaceCount"].as_i64()), (200, Some(0)), "{v}");
+    let (s, _) = signed(&app, k, sk, "DeleteCollection", &keep).await;
+    assert_eq!(s, 200);
 
     let live = passed_session(&app, &key.access_key_id, &key.secret_access_key, &token).await;
 
