@@ -408,6 +408,58 @@ async fn the_aws_sdks_work_unchanged_against_facegate() {
     let (s, _) = signed(&app, k, sk, "DeleteCollection", &keep).await;
     assert_eq!(s, 200);
 
+    // The client's rate limit and monthly quota, as on /v1, in AWS's words; an oversized image.
+    let (limited, _) = api_client(&app, "faces:read").await;
+    let lk = facegate_server::server::aws_keys::add(
+        &app.state.store,
+        &data,
+        &limited,
+        facegate_server::server::now(),
+    )
+    .await
+    .unwrap();
+    use facegate_server::server::api_auth::{ClientLimits, set_client_limits};
+    let limits = |rate, quota| ClientLimits {
+        rate_per_sec: Some(rate),
+        burst: Some(1),
+        monthly_quota: Some(quota),
+    };
+    set_client_limits(&app.state.store, &limited, &limits(0.01, 0))
+        .await
+        .unwrap();
+    let (lid, ls) = (&lk.access_key_id, &lk.secret_access_key);
+    let (s, v) = signed(&app, lid, ls, "ListCollections", &json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = signed(&app, lid, ls, "ListCollections", &json!({})).await;
+    assert_eq!(
+        (s, v["__type"].as_str()),
+        (400, Some("ProvisionedThroughputExceededException")),
+        "{v}"
+    );
+    set_client_limits(&app.state.store, &limited, &limits(1000.0, 1))
+        .await
+        .unwrap();
+    let (s, v) = signed(&app, lid, ls, "ListCollections", &json!({})).await;
+    assert_eq!(
+        (s, v["__type"].as_str()),
+        (400, Some("LimitExceededException")),
+        "{v}"
+    );
+    let huge = vec![0xffu8; 13 * 1024 * 1024];
+    let (s, v) = signed(
+        &app,
+        k,
+        sk,
+        "DetectFaces",
+        &json!({"Image": {"Bytes": base64::engine::general_purpose::STANDARD.encode(&huge)}}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["__type"].as_str()),
+        (400, Some("ImageTooLargeException")),
+        "{v}"
+    );
+
     let live = passed_session(&app, &key.access_key_id, &key.secret_access_key, &token).await;
 
     let dir = tempfile::tempdir().unwrap();
