@@ -304,6 +304,8 @@ async fn the_aws_sdks_work_unchanged_against_facegate() {
         s.api.burst = 10_000;
         s.api.rate_per_sec = 1000.0;
         s.api.aws_signature_window = WINDOW;
+        // Smaller than the body limit's 16 MiB, so an image over it is read and refused as an image.
+        s.api.max_image = 4 * 1024 * 1024;
         s.face.checks.seed = Some(HEAD_TURNS_RIGHT_LEFT);
         s.face.checks.kinds = facegate_core::liveness::ChallengeKind::CLASSIC.to_vec();
     })
@@ -445,7 +447,7 @@ async fn the_aws_sdks_work_unchanged_against_facegate() {
         (400, Some("LimitExceededException")),
         "{v}"
     );
-    let huge = vec![0xffu8; 13 * 1024 * 1024];
+    let huge = vec![0xffu8; 5 * 1024 * 1024];
     let (s, v) = signed(
         &app,
         k,
@@ -532,6 +534,25 @@ async fn the_aws_sdks_work_unchanged_against_facegate() {
         "{v}"
     );
     drop(env);
+
+    // Fail closed: keys that no key-encryption key opens stop start-up.
+    use facegate_server::server::aws_keys::check_at_start;
+    check_at_start(&app.state.store, &data).await.unwrap();
+    let kek = std::fs::read(data.join("aws-kek")).unwrap();
+    std::fs::remove_file(data.join("aws-kek")).unwrap();
+    let e = check_at_start(&app.state.store, &data).await.unwrap_err();
+    assert!(e.to_string().contains("no key-encryption key"), "{e}");
+    std::fs::write(
+        data.join("aws-kek"),
+        base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
+    )
+    .unwrap();
+    let e = check_at_start(&app.state.store, &data).await.unwrap_err();
+    assert!(e.to_string().contains("does not open"), "{e}");
+    std::fs::write(data.join("aws-kek"), b"not base64!").unwrap();
+    assert!(check_at_start(&app.state.store, &data).await.is_err());
+    std::fs::write(data.join("aws-kek"), kek).unwrap();
+    check_at_start(&app.state.store, &data).await.unwrap();
 }
 
 /// examples/secretly, the seed's notes-by-face app (aws-sdk v2 unchanged), against facegate: the first

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use facegate_store::{AwsAccessKey, Store};
 
 use super::sigv4::Kek;
@@ -143,5 +143,26 @@ pub fn due_for_touch(access_key_id: &str, now: i64) -> bool {
             m.insert(access_key_id.to_string(), now);
             true
         }
+    }
+}
+
+/// At start: a key-encryption key that is set must be usable, and access keys in the store must
+/// open with it. Otherwise the server does not start (a misconfiguration is not a silent outage
+/// of every AWS client).
+pub async fn check_at_start(store: &Store, data_dir: &Path) -> anyhow::Result<()> {
+    let kek = Kek::load(data_dir).context("the key-encryption key of the AWS access keys")?;
+    let keys = store.aws_keys(None).await?;
+    match (kek, keys.first()) {
+        (None, Some(k)) => bail!(
+            "AWS access keys exist ({} and others) but there is no key-encryption key to open them: set FACEGATE_AWS_KEK or restore {}/aws-kek (docs/rekognition.md)",
+            k.access_key_id,
+            data_dir.display()
+        ),
+        (Some(kek), Some(k)) if kek.open(&k.access_key_id, &k.secret_sealed).is_none() => bail!(
+            "AWS access key {} does not open with this server's key-encryption key (FACEGATE_AWS_KEK or {}/aws-kek): another server's key? (docs/rekognition.md)",
+            k.access_key_id,
+            data_dir.display()
+        ),
+        _ => Ok(()),
     }
 }

@@ -145,6 +145,7 @@ pub fn router(state: AppState) -> Router {
 pub async fn open(settings: Settings) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&settings.data_dir)?;
     let store = Store::open(&settings.database_url).await?;
+    aws_keys::check_at_start(&store, &settings.data_dir).await?;
     AppState::new(settings, store).await
 }
 
