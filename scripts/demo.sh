@@ -47,7 +47,7 @@ fi
 SECRETLY_PORT=${SECRETLY_PORT:-8083} SECRETLY_URL=http://localhost:${SECRETLY_PORT:-8083}
 KEY_FILE=$FACEGATE_DATA/demo-secretly.key
 SECRETLY_ID=$($F client list | awk '$2 == "demo-secretly" { print $1; exit }')
-if [ -z "$SECRETLY_ID" ] || [ ! -s "$KEY_FILE" ] || ! $F faces aws-key list --client "$SECRETLY_ID" | grep -q "$(head -c 20 "$KEY_FILE" 2>/dev/null)"; then
+if [ -z "$SECRETLY_ID" ] || [ ! -s "$KEY_FILE" ] || [[ "$($F faces aws-key list --client "$SECRETLY_ID")" != *"$(head -n 1 "$KEY_FILE")"* ]]; then
   remove_clients demo-secretly
   SECRETLY_ID=$($F client add --name demo-secretly --grant-types client_credentials --scope "faces:read faces:write" | awk '/^client_id:/ { print $2 }')
   (umask 077; $F faces aws-key add --client "$SECRETLY_ID" 2>/dev/null | awk '{ print $2 }' >"$KEY_FILE")
