@@ -4,7 +4,7 @@ CARGO ?= cargo
 FACEGATE = target/release/facegate
 TESTDATA ?= ../shared/testdata
 
-.PHONY: all build models node-deps spa-deps e2e readme-screenshots test lint unit bench bench-http eval eval-all liveness-eval demo demo-faces clean
+.PHONY: all build models node-deps aws-deps spa-deps e2e readme-screenshots test lint unit bench bench-http eval eval-all liveness-eval demo demo-faces clean
 
 all: build
 
@@ -30,6 +30,16 @@ node-deps:
 		if command -v npm >/dev/null; then npm ci --prefix tests/node; \
 		else echo "npm not found: not installing tests/node (npm ci --prefix tests/node)"; fi; \
 	fi
+
+# The AWS SDKs of crates/facegate-server/tests/rekognition.rs (tests/aws: JavaScript v3 and v2 from
+# npm, boto3 from PyPI) and examples/secretly's aws-sdk, when missing. Without them that test skips,
+# unless FACEGATE_REQUIRE_NODE=1 (CI).
+aws-deps:
+	@if command -v npm >/dev/null; then \
+		[ -d tests/aws/node_modules/@aws-sdk/client-rekognition ] || npm ci --prefix tests/aws --no-audit --no-fund; \
+		[ -d examples/secretly/node_modules/aws-sdk ] || npm ci --prefix examples/secretly --no-audit --no-fund; \
+	else echo "npm not found: not installing tests/aws and examples/secretly"; fi
+	@python3 -c "import boto3" 2>/dev/null || python3 -m pip install -q -r tests/aws/requirements.txt || echo "boto3 not installed (pip install -r tests/aws/requirements.txt)"
 
 # The single-page example's pinned oidc-client-ts (examples/spa/package-lock.json), when missing or stale.
 spa-deps:
@@ -57,7 +67,7 @@ readme-screenshots: e2e
 	cp target/e2e/readme-notes.png docs/img/notes.png
 
 # Every test. Tests that need models, Node or the browser fail (not skip) in CI when those are missing.
-test: models lint node-deps e2e
+test: models lint node-deps aws-deps e2e
 	set -o pipefail; FACEGATE_REQUIRE_MODELS=1 $(CARGO) test --workspace 2>&1 | tee target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' target/test.log
 

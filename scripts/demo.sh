@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: build, fetch the default model pack if missing, start facegate (SQLite in ./facegate-data)
-# with a demo account, register the two example relying parties (idempotently), start them, and print
-# the URLs to open. Ctrl-C stops everything.
-#   FACEGATE_LISTEN (127.0.0.1:8080), NOTES_PORT (8081), SPA_PORT (8082), FACEGATE_DATA (./facegate-data)
+# with a demo account, register the two example relying parties and examples/secretly's API client
+# (idempotently), start them, and print the URLs to open. Ctrl-C stops everything.
+#   FACEGATE_LISTEN (127.0.0.1:8080), NOTES_PORT (8081), SPA_PORT (8082), SECRETLY_PORT (8083),
+#   FACEGATE_DATA (./facegate-data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ${CARGO:-cargo} build --release -q -p facegate-server -p facegate-example-notes
@@ -44,6 +45,17 @@ if [ -z "$SPA_ID" ]; then
   SPA_ID=$($F client add --name demo-spa --public --redirect-uri "$SPA_URL/callback" --post-logout-redirect-uri "$SPA_URL/" --skip-consent | awk '/^client_id:/ { print $2 }')
 fi
 
+# examples/secretly (notes by face through the Rekognition-compatible API): an API client with an AWS
+# access key, kept in $FACEGATE_DATA/demo-secretly.key (mode 600); made anew when that file is missing.
+SECRETLY_PORT=${SECRETLY_PORT:-8083} SECRETLY_URL=http://localhost:${SECRETLY_PORT:-8083}
+KEY_FILE=$FACEGATE_DATA/demo-secretly.key
+SECRETLY_ID=$($F client list | awk '$2 == "demo-secretly" { print $1; exit }')
+if [ -z "$SECRETLY_ID" ] || [ ! -s "$KEY_FILE" ] || [[ "$($F faces aws-key list --client "$SECRETLY_ID")" != *"$(head -n 1 "$KEY_FILE")"* ]]; then
+  remove_clients demo-secretly
+  SECRETLY_ID=$($F client add --name demo-secretly --grant-types client_credentials --scope "faces:read faces:write" | awk '/^client_id:/ { print $2 }')
+  (umask 077; $F faces aws-key add --client "$SECRETLY_ID" 2>/dev/null | awk '{ print $2 }' >"$KEY_FILE")
+fi
+
 pids=()
 stop() {
   trap - INT TERM EXIT
@@ -70,6 +82,14 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
     node examples/spa/serve.mjs >/dev/null & pids+=($!)
   SPA_LINE="  single-page app: $SPA_URL      (oidc-client-ts in the browser; shows the ID token's claims)"
 fi
+SECRETLY_LINE="  notes by face:   (not started: needs Node.js and npm)"
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  if [ ! -d examples/secretly/node_modules/aws-sdk ]; then npm ci --prefix examples/secretly --no-audit --no-fund --silent; fi
+  AWS_ACCESS_KEY_ID=$(sed -n 1p "$KEY_FILE") AWS_SECRET_ACCESS_KEY=$(sed -n 2p "$KEY_FILE") \
+    SECRETLY_REKOGNITION_ENDPOINT=$FACEGATE_ISSUER/aws/rekognition SECRETLY_LISTEN=127.0.0.1:$SECRETLY_PORT \
+    SECRETLY_DATA=$FACEGATE_DATA/secretly-notes.json node examples/secretly/server.mjs >/dev/null & pids+=($!)
+  SECRETLY_LINE="  notes by face:   $SECRETLY_URL      (examples/secretly: aws-sdk's Rekognition calls, answered by facegate)"
+fi
 sleep 1
 
 cat <<MSG
@@ -79,6 +99,7 @@ facegate is running on $FACEGATE_ISSUER (data in $FACEGATE_DATA)
 Open:
   secret notes:    $NOTES_URL      (sign in with your face; write notes only you can read)
 $SPA_LINE
+$SECRETLY_LINE
   your faces:      $FACEGATE_ISSUER/account   enrol your face here first
                    (sign in as  demo / demo-password-2026, or create an account: $FACEGATE_ISSUER/signup)
   mail:            no SMTP server is set, so mails (confirmation, password reset) are written to

@@ -3,6 +3,7 @@
 //! SQL that differs. Secrets are stored as hashes only.
 
 mod accounts;
+mod aws_keys;
 mod copy;
 mod device;
 mod face_api;
@@ -27,6 +28,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 pub use accounts::{AuditFilter, AuditRow, EmailLink, SessionInfo, UserRow};
+pub use aws_keys::AwsAccessKey;
 pub use copy::TableCopy;
 pub use face_api::{ApiCollection, ApiFace};
 pub use facegate_oidc::engine::device::DeviceAuthorization;

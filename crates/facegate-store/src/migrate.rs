@@ -71,6 +71,11 @@ const SQLITE: &[Source] = &[
         include_str!("../migrations/sqlite/0019_liveness_checks.sql"),
     ),
     (
+        20,
+        "aws access keys",
+        include_str!("../migrations/sqlite/0020_aws_access_keys.sql"),
+    ),
+    (
         21,
         "accounts",
         include_str!("../migrations/sqlite/0021_accounts.sql"),
@@ -104,6 +109,11 @@ const POSTGRES: &[Source] = &[
         19,
         "liveness checks",
         include_str!("../migrations/postgres/0019_liveness_checks.sql"),
+    ),
+    (
+        20,
+        "aws access keys",
+        include_str!("../migrations/postgres/0020_aws_access_keys.sql"),
     ),
     (
         21,

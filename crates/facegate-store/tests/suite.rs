@@ -524,6 +524,53 @@ async fn futures_count(s: &Store, at: i64) -> usize {
     n
 }
 
+async fn aws_access_keys(s: &Store) {
+    use facegate_store::AwsAccessKey;
+    s.create_client(&client("app"), None).await.unwrap();
+    let k = |id: &str, at: i64| AwsAccessKey {
+        access_key_id: id.into(),
+        client_id: "app".into(),
+        secret_sealed: format!("sealed-{id}"),
+        created_at: at,
+        last_used_at: None,
+    };
+    s.insert_aws_key(&k("FGA1", 1)).await.unwrap();
+    s.insert_aws_key(&k("FGA2", 2)).await.unwrap();
+    assert!(
+        matches!(
+            s.insert_aws_key(&k("FGA1", 3)).await,
+            Err(facegate_store::StoreError::Conflict(_))
+        ),
+        "an id is unique"
+    );
+    let mut other = k("FGA3", 3);
+    other.client_id = "nobody".into();
+    assert!(
+        s.insert_aws_key(&other).await.is_err(),
+        "a key belongs to a known client"
+    );
+    assert_eq!(s.aws_key("FGA1").await.unwrap(), Some(k("FGA1", 1)));
+    assert_eq!(s.aws_key("nope").await.unwrap(), None);
+    s.touch_aws_key("FGA1", 1000).await.unwrap();
+    s.touch_aws_key("FGA1", 1010).await.unwrap();
+    assert_eq!(
+        s.aws_key("FGA1").await.unwrap().unwrap().last_used_at,
+        Some(1000),
+        "written at most once a minute"
+    );
+    let ids = |v: Vec<AwsAccessKey>| v.into_iter().map(|k| k.access_key_id).collect::<Vec<_>>();
+    assert_eq!(ids(s.aws_keys(Some("app")).await.unwrap()), ["FGA1", "FGA2"]);
+    assert_eq!(ids(s.aws_keys(None).await.unwrap()), ["FGA1", "FGA2"]);
+    assert!(s.delete_aws_key("FGA2").await.unwrap());
+    assert!(!s.delete_aws_key("FGA2").await.unwrap());
+    assert!(s.delete_client("app").await.unwrap());
+    assert_eq!(
+        s.aws_key("FGA1").await.unwrap(),
+        None,
+        "a client's keys go with it"
+    );
+}
+
 macro_rules! cases {
     ($($case:ident),* $(,)?) => {
         &[$((stringify!($case), |s: Store| Box::pin(async move { $case(&s).await }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>)),*]
@@ -757,6 +804,7 @@ const CASES: &[Case] = cases![
     shared_throttle,
     shared_state,
     account_lifecycle,
+    aws_access_keys,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -840,7 +888,7 @@ async fn a_database_of_the_old_migration_runner_is_bridged_once() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(n, 14, "every migration recorded once");
+    assert_eq!(n, 15, "every migration recorded once");
     // And opening again changes nothing.
     Store::open(&url).await.unwrap();
 }

@@ -43,10 +43,33 @@ pub enum FacesCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// AWS access keys of API clients, for the Rekognition-compatible API at /aws/rekognition
+    /// (docs/rekognition.md).
+    AwsKey {
+        #[command(subcommand)]
+        cmd: AwsKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AwsKeyCommand {
+    /// Make an access key for a client: prints AccessKeyId and SecretAccessKey (shown once).
+    Add {
+        #[arg(long)]
+        client: String,
+    },
+    /// List access keys (of one client with --client); never their secrets.
+    List {
+        #[arg(long)]
+        client: Option<String>,
+    },
+    /// Remove an access key: requests it signs are refused from then on.
+    Remove { access_key_id: String },
 }
 
 pub fn run(cmd: FacesCommand, models_dir: &Path) -> anyhow::Result<()> {
     match cmd {
+        FacesCommand::AwsKey { cmd } => runtime()?.block_on(aws_key(cmd)),
         FacesCommand::Import {
             dir,
             collection,
@@ -105,6 +128,42 @@ pub fn run(cmd: FacesCommand, models_dir: &Path) -> anyhow::Result<()> {
             Ok(())
         }),
     }
+}
+
+async fn aws_key(cmd: AwsKeyCommand) -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let store = facegate_store::Store::open(&settings.database_url).await?;
+    match cmd {
+        AwsKeyCommand::Add { client } => {
+            let k = crate::server::aws_keys::add(&store, &settings.data_dir, &client, crate::server::now())
+                .await?;
+            println!("AccessKeyId: {}", k.access_key_id);
+            println!("SecretAccessKey: {}", k.secret_access_key);
+            eprintln!(
+                "The secret is shown this once. Endpoint: {}/aws/rekognition (any region).",
+                settings.issuer.trim_end_matches('/')
+            );
+        }
+        AwsKeyCommand::List { client } => {
+            for k in store.aws_keys(client.as_deref()).await? {
+                println!(
+                    "{}\t{}\tcreated {}\tlast used {}",
+                    k.access_key_id,
+                    k.client_id,
+                    k.created_at,
+                    k.last_used_at.map_or("never".to_string(), |t| t.to_string())
+                );
+            }
+        }
+        AwsKeyCommand::Remove { access_key_id } => {
+            if !store.delete_aws_key(&access_key_id).await? {
+                bail!("no access key {access_key_id}");
+            }
+            println!("removed {access_key_id}");
+        }
+    }
+    Ok(())
 }
 
 /// The files to import: (externalId, path), subfolders and files in name order, hidden ones skipped.

@@ -145,7 +145,12 @@ pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<ApiCaller, 
 
 /// Authenticates the bearer token, checks `scope`, then the client's rate limit and monthly quota.
 pub async fn authorize(state: &AppState, headers: &HeaderMap, scope: &str) -> Result<ApiCaller, Problem> {
-    let c = caller(state, headers).await?;
+    admit(state, caller(state, headers).await?, scope).await
+}
+
+/// Checks `scope`, then the client's rate limit and monthly quota, for a caller authenticated
+/// either way (a bearer token here, an AWS signature in the Rekognition-compatible API).
+pub async fn admit(state: &AppState, c: ApiCaller, scope: &str) -> Result<ApiCaller, Problem> {
     c.require(scope)?;
     let d = &state.settings.api;
     let o = client_limits(&state.store, &c.client_id).await?;

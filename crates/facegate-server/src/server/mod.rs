@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod api_auth;
+pub mod aws_keys;
 pub mod backchannel;
 pub mod bearer_throttle;
 pub mod cookies;
@@ -23,6 +24,7 @@ pub mod provider;
 pub mod routes;
 pub mod security_headers;
 pub mod settings;
+pub mod sigv4;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -132,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         // The /v1 face API (its own body limits and problem+json errors).
         .merge(routes::api::router(&state))
         .merge(routes::liveness_api::router(&state))
+        .merge(routes::rekognition::router(&state))
         .route("/account", get(routes::account::account))
         .route(
             "/signup",
@@ -182,6 +185,7 @@ pub fn router(state: AppState) -> Router {
 pub async fn open(settings: Settings) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&settings.data_dir)?;
     let store = Store::open(&settings.database_url).await?;
+    aws_keys::check_at_start(&store, &settings.data_dir).await?;
     AppState::new(settings, store).await
 }
 

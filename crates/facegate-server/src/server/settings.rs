@@ -457,6 +457,9 @@ pub struct ApiSettings {
     pub index_exact_max: usize,
     /// IVF lists probed per search, 0 for automatic (`FACEGATE_INDEX_NPROBE`).
     pub index_nprobe: usize,
+    /// Seconds an AWS Signature V4 stays good either side of its date, in the Rekognition-compatible
+    /// API (`FACEGATE_AWS_SIGNATURE_WINDOW`, default 900: AWS's 15 minutes).
+    pub aws_signature_window: i64,
 }
 
 impl Default for ApiSettings {
@@ -469,6 +472,7 @@ impl Default for ApiSettings {
             max_image: 12 * 1024 * 1024,
             index_exact_max: 20_000,
             index_nprobe: 0,
+            aws_signature_window: 900,
         }
     }
 }
@@ -512,6 +516,12 @@ impl ApiSettings {
                 d.index_exact_max,
             )?,
             index_nprobe: get(var, "FACEGATE_INDEX_NPROBE", |_: &usize| true, d.index_nprobe)?,
+            aws_signature_window: get(
+                var,
+                "FACEGATE_AWS_SIGNATURE_WINDOW",
+                |w: &i64| (1..=3600).contains(w),
+                d.aws_signature_window,
+            )?,
         })
     }
 }

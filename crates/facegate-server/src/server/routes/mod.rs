@@ -13,6 +13,7 @@ pub mod health;
 pub mod liveness_api;
 pub mod oidc;
 pub mod pages;
+pub mod rekognition;
 
 use std::collections::HashMap;
 
