@@ -1045,7 +1045,10 @@ async fn a_grace_period_lets_an_unconfirmed_account_in_and_mail_settings_fail_cl
 async fn an_unconfirmed_account_approves_no_device() {
     let app = open_signup().await;
     let b = browser();
-    assert_eq!(sign_up(&b, &app, "lee", "lee@example.com", NEW_PASSWORD).await.0, 201);
+    assert_eq!(
+        sign_up(&b, &app, "lee", "lee@example.com", NEW_PASSWORD).await.0,
+        201
+    );
     let (client, _) = app
         .add_client(facegate_oidc::client::ClientMetadata {
             name: Some("Terminal CLI".into()),
@@ -1054,7 +1057,11 @@ async fn an_unconfirmed_account_approves_no_device() {
             ..Default::default()
         })
         .await;
-    app.state.store.set_client_acr(&client, Some("urn:facegate:pwd")).await.unwrap();
+    app.state
+        .store
+        .set_client_acr(&client, Some("urn:facegate:pwd"))
+        .await
+        .unwrap();
     let start: Value = reqwest::Client::new()
         .post(app.url("/device_authorization"))
         .form(&[("client_id", client.as_str()), ("scope", "openid")])
@@ -1094,4 +1101,22 @@ async fn an_unconfirmed_account_approves_no_device() {
         (r.status().as_u16(), r.json::<Value>().await.unwrap())
     };
     assert_eq!(v["error"], "authorization_pending", "the device got tokens: {v}");
+}
+
+#[tokio::test]
+async fn an_account_the_operator_made_is_not_held_back_by_its_unconfirmed_address() {
+    let app = open_signup().await;
+    let (client, _) = app.confidential_client(REDIRECT).await;
+    let user = facegate_core::User {
+        id: "op-made".into(),
+        username: facegate_core::Username::parse("olga").unwrap(),
+        email: Some(facegate_core::Email::parse("olga@example.com").unwrap()),
+        email_verified: false,
+        name: None,
+        created_at: facegate_server::server::now() - 86_400,
+    };
+    let hash = facegate_core::password::hash(PASSWORD).unwrap();
+    app.state.store.create_user(&user, Some(&hash)).await.unwrap();
+    let back = authorize(&browser(), &app, &client, "openid", "olga", PASSWORD).await;
+    assert!(back.is_ok(), "{back:?}");
 }

@@ -63,6 +63,16 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
+/// A `users` row with its `face_count`.
+fn user_row(r: &sqlx::any::AnyRow) -> Result<UserRow> {
+    Ok(UserRow {
+        user: rows::user(r)?,
+        disabled_at: r.try_get("disabled_at")?,
+        has_password: r.try_get::<Option<String>, _>("password_hash")?.is_some(),
+        faces: r.try_get("face_count")?,
+    })
+}
+
 /// The length of a session's public handle (a prefix of its cookie's storage hash).
 const SID_LEN: i64 = 22;
 
@@ -254,6 +264,31 @@ impl Store {
             .execute(&self.writer)
             .await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// Marks an account as one that must confirm its address before it signs in to applications
+    /// (an account opened on the sign-up page).
+    pub async fn require_confirmation(&self, user_id: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET confirm_required = 1 WHERE id = $1")
+            .bind(user_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the account must confirm its address before it signs in to applications: opened on
+    /// the sign-up page, and its address not confirmed yet.
+    pub async fn confirmation_pending(&self, user_id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT confirm_required, email_verified FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => {
+                r.try_get::<i64, _>("confirm_required")? != 0 && r.try_get::<i64, _>("email_verified")? == 0
+            }
+            None => false,
+        })
     }
 
     /// When the account was disabled, if it is.
@@ -484,16 +519,7 @@ impl Store {
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(UserRow {
-                    user: rows::user(r)?,
-                    disabled_at: r.try_get("disabled_at")?,
-                    has_password: r.try_get::<Option<String>, _>("password_hash")?.is_some(),
-                    faces: r.try_get("face_count")?,
-                })
-            })
-            .collect()
+        rows.iter().map(user_row).collect()
     }
 
     /// One user as the admin page shows them.
@@ -504,15 +530,7 @@ impl Store {
         .bind(user_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(UserRow {
-                user: rows::user(&r)?,
-                disabled_at: r.try_get("disabled_at")?,
-                has_password: r.try_get::<Option<String>, _>("password_hash")?.is_some(),
-                faces: r.try_get("face_count")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(user_row).transpose()
     }
 
     /// Audit events matching `f`, newest first.

@@ -138,6 +138,7 @@ pub async fn signup(
         Err(facegate_store::StoreError::Conflict(_)) => return Err(AccountError::UsernameTaken),
         Err(e) => return Err(e.into()),
     }
+    state.store.require_confirmation(&user.id).await?;
     state
         .audit(
             Event::new(Kind::Signup, Outcome::Ok)
@@ -481,11 +482,14 @@ pub async fn delete_account(
     Ok(deleted)
 }
 
-/// Whether the account may sign in to applications without confirming its address yet.
-pub fn must_confirm(state: &AppState, user: &User) -> bool {
-    user.email.is_some()
-        && !user.email_verified
-        && now() >= user.created_at + state.settings.accounts.unconfirmed_grace
+/// Whether the account must confirm its address before it signs in to applications: it was opened
+/// on the sign-up page, its address is not confirmed, and the grace (`unconfirmed_grace`) is over.
+/// Accounts an operator made are not held back.
+pub async fn must_confirm(state: &AppState, user: &User) -> Result<bool, AccountError> {
+    if user.email_verified || now() < user.created_at + state.settings.accounts.unconfirmed_grace {
+        return Ok(false);
+    }
+    Ok(state.store.confirmation_pending(&user.id).await?)
 }
 
 /// Makes an invitation (sign-up by invitation); with an address, mails it there too. Returns the

@@ -1,6 +1,9 @@
 -- Accounts (issue 15): disabled accounts, single-use email links (stored hashed), invitations,
 -- what the account page shows of a session, and the client of an audit event.
 ALTER TABLE users ADD COLUMN disabled_at BIGINT;
+-- Accounts opened on the sign-up page must confirm their address before they reach applications;
+-- accounts an operator made (`facegate user add`) need not.
+ALTER TABLE users ADD COLUMN confirm_required INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX users_email ON users (email);
 CREATE TABLE email_tokens (
     token_hash TEXT PRIMARY KEY,

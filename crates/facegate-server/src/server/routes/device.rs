@@ -214,6 +214,8 @@ pub async fn submit(
     if approve
         && let Some(user) = state.store.user(&session.user_id).await?
         && crate::server::accounts::must_confirm(&state, &user)
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?
     {
         return Err(refused("the account's email address is not confirmed yet"));
     }

@@ -159,6 +159,8 @@ async fn proceed(
             // An account whose address is not confirmed yet (past the grace) waits here.
             if let Some(user) = state.store.user(&session.user_id).await?
                 && crate::server::accounts::must_confirm(state, &user)
+                    .await
+                    .map_err(|e| AppError::Internal(e.to_string()))?
             {
                 if req.prompt_none {
                     return fail(OAuthError::new(
