@@ -48,6 +48,8 @@ pub struct Settings {
     pub face: super::face::FaceSettings,
     /// Limits of the /v1 APIs and the search index (`FACEGATE_API_*`, `FACEGATE_INDEX_*`).
     pub api: ApiSettings,
+    /// The key that seals embeddings and secrets at rest (`FACEGATE_DATA_KEY`, `FACEGATE_DATA_KEY_FILE`).
+    pub data_key: super::data_key::DataKeySource,
 }
 
 pub use facegate_oidc::engine::Lifetimes;
@@ -101,6 +103,7 @@ impl Settings {
         let data_dir = PathBuf::from(var("FACEGATE_DATA").unwrap_or_else(|| "./facegate-data".into()));
         let issuer = var("FACEGATE_ISSUER").unwrap_or_else(|| format!("http://localhost:{}", listen.port()));
         let checks = liveness_settings(&var)?;
+        let data_key = super::data_key::DataKeySource::from_vars(var, &data_dir)?;
         let rate = |k: &str, default: f64| -> anyhow::Result<f64> {
             match var(k) {
                 None => Ok(default),
@@ -217,6 +220,7 @@ impl Settings {
                 ..Default::default()
             },
             api,
+            data_key,
             ..s
         })
     }
@@ -242,7 +246,6 @@ impl Settings {
         Ok(Settings {
             listen,
             issuer,
-            data_dir,
             database_url,
             registration_token: None,
             admin_token: None,
@@ -252,6 +255,8 @@ impl Settings {
             logout_revokes_refresh: true,
             face: super::face::FaceSettings::default(),
             api: ApiSettings::default(),
+            data_key: super::data_key::DataKeySource::File(data_dir.join("data.key")),
+            data_dir,
         })
     }
 
