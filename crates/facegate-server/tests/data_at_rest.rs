@@ -21,7 +21,11 @@ fn database_files(dir: &Path) -> Vec<u8> {
     let mut all = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
-        if p.file_name().unwrap().to_string_lossy().starts_with("facegate.db") {
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("facegate.db")
+        {
             all.extend(std::fs::read(p).unwrap());
         }
     }
@@ -59,12 +63,22 @@ async fn the_database_file_holds_no_embedding_private_key_or_salt_in_clear() {
     for k in &keys {
         // Any 32-byte run of the PKCS#8 document past its (public, fixed) header.
         for window in k.pkcs8[32..].chunks(32).filter(|w| w.len() == 32) {
-            assert!(!contains(&file, window), "part of the {} private key is in clear", k.alg);
+            assert!(
+                !contains(&file, window),
+                "part of the {} private key is in clear",
+                k.alg
+            );
         }
     }
-    assert!(!contains(&file, app.state.pairwise_salt.expose().as_bytes()), "the pairwise salt is in clear");
+    assert!(
+        !contains(&file, app.state.pairwise_salt.expose().as_bytes()),
+        "the pairwise salt is in clear"
+    );
     let key_hex = std::fs::read_to_string(&key_file).unwrap();
-    assert!(!contains(&file, key_hex.trim().as_bytes()), "the data key is not in the database");
+    assert!(
+        !contains(&file, key_hex.trim().as_bytes()),
+        "the data key is not in the database"
+    );
 }
 
 fn serve(dir: &Path, env: &[(&str, &str)]) -> (std::process::Child, std::net::SocketAddr) {
@@ -105,7 +119,10 @@ async fn jwks_of(dir: &Path, env: &[(&str, &str)]) -> serde_json::Value {
         }
         if let Some(status) = child.try_wait().unwrap() {
             let out = child.wait_with_output().unwrap();
-            panic!("facegate serve exited ({status}): {}", String::from_utf8_lossy(&out.stderr));
+            panic!(
+                "facegate serve exited ({status}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -138,11 +155,17 @@ async fn a_wrong_or_missing_data_key_is_a_clear_start_up_error() {
 
     let err = refused(dir.path(), &[("FACEGATE_DATA_KEY", KEY_B)]);
     assert!(err.contains("wrong data key"), "{err}");
-    assert!(!err.contains(KEY_A) && !err.contains(KEY_B), "no key in the message: {err}");
+    assert!(
+        !err.contains(KEY_A) && !err.contains(KEY_B),
+        "no key in the message: {err}"
+    );
     // No key configured: the key file that a first start would make does not open this database,
     // and is not left behind.
     let err = refused(dir.path(), &[]);
-    assert!(err.contains("wrong data key") && err.contains("data.key did not exist"), "{err}");
+    assert!(
+        err.contains("wrong data key") && err.contains("data.key did not exist"),
+        "{err}"
+    );
     assert!(!dir.path().join("data.key").exists());
     let err = refused(dir.path(), &[("FACEGATE_DATA_KEY", "not hex")]);
     assert!(err.contains("FACEGATE_DATA_KEY"), "{err}");
@@ -158,7 +181,10 @@ async fn rotate_data_key_re_encrypts_and_the_old_key_file_no_longer_opens() {
     let old_key = std::fs::read_to_string(&key_file).unwrap();
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let err = refused(dir.path(), &[]);
-    assert!(err.contains("chmod 600"), "a key file others can read is refused: {err}");
+    assert!(
+        err.contains("chmod 600"),
+        "a key file others can read is refused: {err}"
+    );
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
 
     let rotate = |env: &[(&str, &str)]| {
@@ -196,7 +222,11 @@ async fn rotate_data_key_re_encrypts_and_the_old_key_file_no_longer_opens() {
         std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    assert_eq!(jwks_of(dir.path(), &[]).await, jwks, "the same signing keys after rotation");
+    assert_eq!(
+        jwks_of(dir.path(), &[]).await,
+        jwks,
+        "the same signing keys after rotation"
+    );
     let err = refused(dir.path(), &[("FACEGATE_DATA_KEY", old_key.trim())]);
     assert!(err.contains("wrong data key"), "the old key is retired: {err}");
 
@@ -211,6 +241,9 @@ async fn rotate_data_key_re_encrypts_and_the_old_key_file_no_longer_opens() {
 
     // With the key in the environment the new one is FACEGATE_DATA_KEY_NEW.
     let out = rotate(&[("FACEGATE_DATA_KEY", KEY_B), ("FACEGATE_DATA_KEY_NEW", KEY_A)]);
-    assert!(out.contains("FACEGATE_DATA_KEY_NEW"), "the next step is named: {out}");
+    assert!(
+        out.contains("FACEGATE_DATA_KEY_NEW"),
+        "the next step is named: {out}"
+    );
     assert_eq!(jwks_of(dir.path(), &[("FACEGATE_DATA_KEY", KEY_A)]).await, jwks);
 }

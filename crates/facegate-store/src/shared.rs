@@ -126,7 +126,12 @@ impl Store {
             .bind(now)
             .fetch_optional(&self.writer)
             .await?;
-        row.map(|r| Ok((r.try_get(0)?, self.open_value(&format!("liveness_checks:{id}"), r.try_get(1)?)?)))
-            .transpose()
+        row.map(|r| {
+            Ok((
+                r.try_get(0)?,
+                self.open_value(&format!("liveness_checks:{id}"), r.try_get(1)?)?,
+            ))
+        })
+        .transpose()
     }
 }

@@ -83,9 +83,14 @@ async fn fill(s: &Store) -> Vec<Vec<u8>> {
     .await
     .unwrap();
     s.setting_or_insert("pairwise_salt", SALT).await.unwrap();
-    s.save_check("live1", 1, b"{\"frontal\":[0.25,0.5,\"liveness-state-secret\"]}", i64::MAX)
-        .await
-        .unwrap();
+    s.save_check(
+        "live1",
+        1,
+        b"{\"frontal\":[0.25,0.5,\"liveness-state-secret\"]}",
+        i64::MAX,
+    )
+    .await
+    .unwrap();
     // A run of the embedding long enough not to occur by chance (32 bytes).
     vec![
         bytes(&e1)[64..96].to_vec(),
@@ -143,7 +148,10 @@ async fn the_sqlite_file_holds_no_embedding_private_key_or_salt_in_clear() {
     drop(s);
     let file = disk(dir.path());
     for (i, secret) in secrets.iter().enumerate() {
-        assert!(!contains(&file, secret), "secret {i} is readable in the database file");
+        assert!(
+            !contains(&file, secret),
+            "secret {i} is readable in the database file"
+        );
     }
 
     // The wrong key is refused at open; no key opens the database but not its sealed values.
@@ -156,7 +164,10 @@ async fn the_sqlite_file_holds_no_embedding_private_key_or_salt_in_clear() {
     }
     let keyless = Store::open(&url(&dir)).await.unwrap();
     assert!(keyless.is_sealed());
-    assert!(matches!(keyless.faces_of("u1").await, Err(StoreError::DataKey(_))));
+    assert!(matches!(
+        keyless.faces_of("u1").await,
+        Err(StoreError::DataKey(_))
+    ));
     assert!(matches!(
         keyless.add_face(&template("t9", "u1", embedding(9.0))).await,
         Err(StoreError::DataKey(_))
@@ -198,7 +209,10 @@ async fn a_clear_database_is_sealed_on_its_first_start_with_a_key() {
     drop(s);
     let file = disk(dir.path());
     for (i, secret) in secrets.iter().enumerate() {
-        assert!(!contains(&file, secret), "secret {i} still in clear after sealing");
+        assert!(
+            !contains(&file, secret),
+            "secret {i} still in clear after sealing"
+        );
     }
 }
 
@@ -217,14 +231,25 @@ async fn rotation(url: &str) {
     s1.add_face(&template("t5", "u2", embedding(5.0))).await.unwrap();
     assert_eq!(s2.faces_of("u2").await.unwrap()[0].embedding, embedding(5.0));
     assert!(matches!(
-        Store::open_with_keys(url, ring(2)).await.unwrap().faces_of("u2").await,
+        Store::open_with_keys(url, ring(2))
+            .await
+            .unwrap()
+            .faces_of("u2")
+            .await,
         Err(StoreError::DataKey(_))
     ));
-    assert_eq!(s2.reseal().await.unwrap(), 1, "the resumed run re-seals only what is left");
+    assert_eq!(
+        s2.reseal().await.unwrap(),
+        1,
+        "the resumed run re-seals only what is left"
+    );
     assert_eq!(s2.reseal().await.unwrap(), 0);
     let only_new = Store::open_with_keys(url, ring(2)).await.unwrap();
     read_back(&only_new).await;
-    assert_eq!(only_new.faces_of("u2").await.unwrap()[0].embedding, embedding(5.0));
+    assert_eq!(
+        only_new.faces_of("u2").await.unwrap()[0].embedding,
+        embedding(5.0)
+    );
     assert!(matches!(
         Store::open_with_keys(url, ring(1)).await,
         Err(StoreError::WrongDataKey { .. })
@@ -234,7 +259,11 @@ async fn rotation(url: &str) {
 #[tokio::test]
 async fn rotating_the_data_key_resumes_and_retires_the_old_key_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    rotation(&format!("sqlite://{}?mode=rwc", dir.path().join("f.db").display())).await;
+    rotation(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("f.db").display()
+    ))
+    .await;
 }
 
 #[tokio::test]

@@ -44,7 +44,9 @@ impl DataKeySource {
             }
             (None, file) => {
                 if var("FACEGATE_DATA_KEY_NEW").is_some() {
-                    bail!("FACEGATE_DATA_KEY_NEW needs FACEGATE_DATA_KEY (with a key file, the new key is FILE.next)");
+                    bail!(
+                        "FACEGATE_DATA_KEY_NEW needs FACEGATE_DATA_KEY (with a key file, the new key is FILE.next)"
+                    );
                 }
                 Ok(DataKeySource::File(
                     file.map(PathBuf::from)
@@ -182,7 +184,11 @@ pub async fn rotate(settings: &Settings) -> anyhow::Result<Rotated> {
             };
             let old = DataKey::from_hex(current.expose())?;
             let id = old.id_hex();
-            (id, DataKeys::new(DataKey::from_hex(new.expose())?, vec![old]), None)
+            (
+                id,
+                DataKeys::new(DataKey::from_hex(new.expose())?, vec![old]),
+                None,
+            )
         }
         DataKeySource::File(path) => {
             let old = read_key_file(path)?;
