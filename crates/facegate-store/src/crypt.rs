@@ -225,58 +225,6 @@ fn from_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn key() -> DataKey {
-        DataKey::from_hex(&DataKey::generate_hex().unwrap()).unwrap()
-    }
-
-    #[test]
-    fn sealed_values_open_only_with_their_key_and_row() {
-        let ring = DataKeys::new(key(), vec![]);
-        let blob = ring.seal("face_templates:a", b"embedding bytes").unwrap();
-        assert!(
-            !blob.windows(9).any(|w| w == b"embedding"),
-            "no plaintext in the blob"
-        );
-        assert_eq!(ring.open("face_templates:a", &blob).unwrap(), b"embedding bytes");
-        assert!(matches!(
-            ring.open("face_templates:b", &blob),
-            Err(StoreError::Corrupt(_))
-        ));
-        let other = DataKeys::new(key(), vec![]);
-        assert!(matches!(
-            other.open("face_templates:a", &blob),
-            Err(StoreError::DataKey(_))
-        ));
-        let mut altered = blob.clone();
-        let last = altered.len() - 1;
-        altered[last] ^= 1;
-        assert!(ring.open("face_templates:a", &altered).is_err());
-        assert!(ring.open("face_templates:a", b"plain").is_err());
-        let t = ring.seal_text("settings:pairwise_salt", "salt").unwrap();
-        assert_eq!(ring.open_text("settings:pairwise_salt", &t).unwrap(), "salt");
-        assert!(ring.opens_check(&ring.check_value().unwrap()));
-        assert!(!other.opens_check(&ring.check_value().unwrap()));
-    }
-
-    #[test]
-    fn a_ring_opens_values_of_every_key_and_seals_with_the_first() {
-        let (old, new) = (key(), key());
-        let old_ring = DataKeys::new(DataKey::from_bytes(&[7u8; 32]).unwrap(), vec![]);
-        let blob = old_ring.seal("x", b"v").unwrap();
-        let ring = DataKeys::new(new, vec![old, DataKey::from_bytes(&[7u8; 32]).unwrap()]);
-        assert_eq!(ring.open("x", &blob).unwrap(), b"v");
-        assert!(!ring.is_current(&blob));
-        assert!(ring.is_current(&ring.seal("x", b"v").unwrap()));
-        assert!(DataKey::from_hex("abc").is_err());
-        assert!(DataKey::from_bytes(&[0u8; 16]).is_err());
-    }
-}
-
 /// The sealed columns: (table, primary key, value column).
 const SEALED_COLUMNS: &[(&str, &str, &str)] = &[
     ("face_templates", "id", "embedding"),
@@ -485,5 +433,57 @@ impl crate::Store {
             }
         }
         Ok(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn key() -> DataKey {
+        DataKey::from_hex(&DataKey::generate_hex().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn sealed_values_open_only_with_their_key_and_row() {
+        let ring = DataKeys::new(key(), vec![]);
+        let blob = ring.seal("face_templates:a", b"embedding bytes").unwrap();
+        assert!(
+            !blob.windows(9).any(|w| w == b"embedding"),
+            "no plaintext in the blob"
+        );
+        assert_eq!(ring.open("face_templates:a", &blob).unwrap(), b"embedding bytes");
+        assert!(matches!(
+            ring.open("face_templates:b", &blob),
+            Err(StoreError::Corrupt(_))
+        ));
+        let other = DataKeys::new(key(), vec![]);
+        assert!(matches!(
+            other.open("face_templates:a", &blob),
+            Err(StoreError::DataKey(_))
+        ));
+        let mut altered = blob.clone();
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        assert!(ring.open("face_templates:a", &altered).is_err());
+        assert!(ring.open("face_templates:a", b"plain").is_err());
+        let t = ring.seal_text("settings:pairwise_salt", "salt").unwrap();
+        assert_eq!(ring.open_text("settings:pairwise_salt", &t).unwrap(), "salt");
+        assert!(ring.opens_check(&ring.check_value().unwrap()));
+        assert!(!other.opens_check(&ring.check_value().unwrap()));
+    }
+
+    #[test]
+    fn a_ring_opens_values_of_every_key_and_seals_with_the_first() {
+        let (old, new) = (key(), key());
+        let old_ring = DataKeys::new(DataKey::from_bytes(&[7u8; 32]).unwrap(), vec![]);
+        let blob = old_ring.seal("x", b"v").unwrap();
+        let ring = DataKeys::new(new, vec![old, DataKey::from_bytes(&[7u8; 32]).unwrap()]);
+        assert_eq!(ring.open("x", &blob).unwrap(), b"v");
+        assert!(!ring.is_current(&blob));
+        assert!(ring.is_current(&ring.seal("x", b"v").unwrap()));
+        assert!(DataKey::from_hex("abc").is_err());
+        assert!(DataKey::from_bytes(&[0u8; 16]).is_err());
     }
 }

@@ -35,7 +35,7 @@ pub fn serve(_args: ServeArgs) -> anyhow::Result<()> {
 async fn store() -> anyhow::Result<facegate_store::Store> {
     let settings = Settings::from_env()?;
     std::fs::create_dir_all(&settings.data_dir)?;
-    Ok(crate::server::data_key::open_store(&settings).await?)
+    crate::server::data_key::open_store(&settings).await
 }
 
 #[derive(Debug, Subcommand)]
