@@ -107,6 +107,22 @@ async fn main() {
         let name = if *sealed { "AES-256-GCM" } else { "none" };
         println!("| {name} | {write:.0} | {rebuild:.1} | {login:.3} |");
     }
+    // The cipher alone, without the database: what sealing adds to each embedding read.
+    let ring = DataKeys::new(DataKey::from_bytes(&[9u8; 32]).unwrap(), vec![]);
+    let plain = facegate_core::face::to_bytes(&embedding(1));
+    let sealed: Vec<Vec<u8>> = (0..n)
+        .map(|i| ring.seal(&format!("api_faces:f{i:08}"), &plain).unwrap())
+        .collect();
+    let start = Instant::now();
+    for (i, b) in sealed.iter().enumerate() {
+        ring.open(&format!("api_faces:f{i:08}"), b).unwrap();
+    }
+    let open_all = start.elapsed().as_secs_f64() * 1000.0;
+    println!(
+        "AES-256-GCM alone: opening {n} embeddings of {} bytes takes {open_all:.1} ms ({:.2} us each)",
+        plain.len(),
+        open_all * 1000.0 / n as f64
+    );
     let (p, s) = (&rows[0], &rows[1]);
     println!(
         "ratio sealed/plain: index {:.2}x, rebuild {:.2}x, login read {:.2}x",

@@ -109,7 +109,8 @@ impl DataKeys {
         &self.keys[0]
     }
 
-    pub(crate) fn seal(&self, aad: &str, plain: &[u8]) -> Result<Vec<u8>> {
+    /// `plain` sealed under the current key, bound to `aad` (the row: `table:id`).
+    pub fn seal(&self, aad: &str, plain: &[u8]) -> Result<Vec<u8>> {
         let key = self.current();
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
@@ -131,7 +132,8 @@ impl DataKeys {
         Ok(out)
     }
 
-    pub(crate) fn open(&self, aad: &str, blob: &[u8]) -> Result<Vec<u8>> {
+    /// A sealed value opened with whichever key of the ring sealed it.
+    pub fn open(&self, aad: &str, blob: &[u8]) -> Result<Vec<u8>> {
         let id = key_id(blob).ok_or_else(|| StoreError::Corrupt(format!("{aad} is stored in clear")))?;
         let key = self.keys.iter().find(|k| k.id == id).ok_or_else(|| {
             StoreError::DataKey(format!(
