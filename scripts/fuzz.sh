@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH="${FUZZ_SECONDS:-600}"
 TARGETS="${FUZZ_TARGETS:-image_decode api_input authorize_request token_request client_assertion liveness_frames config_file}"
 export RUSTC_BOOTSTRAP=1
+# The bundled SQLite amalgamation defines two file-static arrays named aiOff; AddressSanitizer's
+# one-definition-rule check takes them for one global and aborts at start (api_input).
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_odr_violation=0}"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 mkdir -p target/fuzz
 summary=target/fuzz/summary.md
@@ -19,7 +22,7 @@ failed=0
 for t in $TARGETS; do
     mkdir -p "target/fuzz-corpus/$t"
     log="target/fuzz/$t.log"
-    (cd fuzz && cargo fuzz run "$t" "../target/fuzz-corpus/$t" "corpus/$t" -- \
+    (cd fuzz && cargo fuzz run -O "$t" "../target/fuzz-corpus/$t" "corpus/$t" -- \
         -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -timeout=20 -print_final_stats=1) > "$log" 2>&1
     rc=$?
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
