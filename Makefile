@@ -112,3 +112,15 @@ bench-index: models
 	rm -rf target/bench-index
 	FACEGATE_DATA=target/bench-index $(FACEGATE) faces import $(TESTDATA)/faces/deepface --collection bench
 	FACEGATE_DATA=target/bench-index $(FACEGATE) faces import $(TESTDATA)/faces/dlib_johns --collection bench
+
+# cargo-fuzz targets (fuzz/): each for FUZZ_SECONDS (default 600) from the seed corpus; not in CI.
+# A crash's input goes to fuzz/regressions/TARGET, replayed by `make test` (tests/fuzz_regressions.rs).
+.PHONY: fuzz soak
+FUZZ_SECONDS ?= 600
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
+
+# Mixed load on loopback for SOAK_MINUTES (default 30), then the report (target/soak.md); not in CI.
+SOAK_MINUTES ?= 30
+soak: build
+	$(CARGO) run --release -p facegate-server --example soak -- --bin $(FACEGATE) --minutes $(SOAK_MINUTES) --testdata $(TESTDATA) --out target/soak.md

@@ -52,6 +52,8 @@ PY
 }
 body
 export FACEGATE_API_RATE=1000000 FACEGATE_API_BURST=1000000 FACEGATE_API_MONTHLY_QUOTA=0 FACEGATE_LOG=warn
+# Every instance (and the CLI) shares one data key, as a cluster's operator configures it.
+export FACEGATE_DATA_KEY="${FACEGATE_DATA_KEY:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}"
 
 start_instance() { # $1 = database URL, $2 = data dir; prints the port
   local port; port=$(free_port)

@@ -1028,7 +1028,12 @@ fn faces_import_indexes_a_folder_resumably_and_reports_failures() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let url = format!("sqlite://{}?mode=rwc", data.path().join("facegate.db").display());
-        let store = facegate_store::Store::open(&url).await.unwrap();
+        // The embeddings are sealed under the data key that the first run made (data.key).
+        let key = std::fs::read_to_string(data.path().join("data.key")).unwrap();
+        let keys = facegate_store::DataKeys::new(facegate_store::DataKey::from_hex(&key).unwrap(), vec![]);
+        let store = facegate_store::Store::open_with_keys(&url, Some(keys))
+            .await
+            .unwrap();
         let faces = store.api_faces_page("people", "", 1000).await.unwrap();
         assert_eq!(faces.len(), 10);
         assert_eq!(

@@ -573,6 +573,7 @@ fn serve_process(
         .env("FACEGATE_LISTEN", addr.to_string())
         .env("FACEGATE_ISSUER", issuer)
         .env("FACEGATE_DATA", dir)
+        .env("FACEGATE_DATA_KEY", common::SHARED_DATA_KEY)
         .env("FACEGATE_FACE", "off")
         .env("FACEGATE_LOG", "warn")
         .stdout(std::process::Stdio::null())

@@ -28,7 +28,7 @@ async fn a_site_moves_from_sqlite_to_postgres_and_its_logins_keep_working() {
     let Some(pg) = facegate_store::testing::TempPostgres::for_test("the db copy command test") else {
         return;
     };
-    let old = spawn_app().await;
+    let old = spawn_with(|s| s.data_key = shared_data_key()).await;
     old.add_user("alice").await;
     let redirect = "http://localhost:9/cb";
     let (client_id, secret) = old.confidential_client(redirect).await;

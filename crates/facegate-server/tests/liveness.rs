@@ -880,10 +880,20 @@ async fn a_liveness_session_whose_frames_alternate_between_instances_passes() {
         return;
     };
     let db = pg.database("live").unwrap();
-    let Some(a) = live_app(HEAD_TURNS_RIGHT_LEFT, |s| s.database_url = db.clone()).await else {
+    let Some(a) = live_app(HEAD_TURNS_RIGHT_LEFT, |s| {
+        s.database_url = db.clone();
+        s.data_key = common::shared_data_key();
+    })
+    .await
+    else {
         return;
     };
-    let Some(b) = live_app(HEAD_TURNS_RIGHT_LEFT, |s| s.database_url = db.clone()).await else {
+    let Some(b) = live_app(HEAD_TURNS_RIGHT_LEFT, |s| {
+        s.database_url = db.clone();
+        s.data_key = common::shared_data_key();
+    })
+    .await
+    else {
         return;
     };
     let video = real_video();
@@ -932,10 +942,20 @@ async fn a_recording_seen_by_one_instance_is_refused_as_a_replay_by_another() {
         return;
     };
     let db = pg.database("memory").unwrap();
-    let Some(a) = live_app(HEAD_TURNS_RIGHT_LEFT, |s| s.database_url = db.clone()).await else {
+    let Some(a) = live_app(HEAD_TURNS_RIGHT_LEFT, |s| {
+        s.database_url = db.clone();
+        s.data_key = common::shared_data_key();
+    })
+    .await
+    else {
         return;
     };
-    let Some(b) = live_app(HEAD_TURNS_RIGHT_LEFT, |s| s.database_url = db.clone()).await else {
+    let Some(b) = live_app(HEAD_TURNS_RIGHT_LEFT, |s| {
+        s.database_url = db.clone();
+        s.data_key = common::shared_data_key();
+    })
+    .await
+    else {
         return;
     };
     // Let B's listener start.

@@ -23,10 +23,11 @@ fn json(r: &AnyRow, col: &str) -> Result<serde_json::Value> {
     serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }
 
-fn face(r: &AnyRow) -> Result<ApiFace> {
-    let bytes: Vec<u8> = r.try_get("embedding")?;
+fn face(s: &Store, r: &AnyRow) -> Result<ApiFace> {
+    let id: String = r.try_get("id")?;
+    let bytes = s.open_value(&format!("api_faces:{id}"), r.try_get("embedding")?)?;
     Ok(ApiFace {
-        id: r.try_get("id")?,
+        id,
         collection_id: r.try_get("collection_id")?,
         external_id: r.try_get("external_id")?,
         pack: r.try_get("pack")?,
@@ -97,7 +98,7 @@ impl Store {
                 .bind(&f.external_id)
                 .bind(&f.pack)
                 .bind(f.embedding.len() as i64)
-                .bind(facegate_core::face::to_bytes(&f.embedding))
+                .bind(self.seal(&format!("api_faces:{}", f.id), &facegate_core::face::to_bytes(&f.embedding))?)
                 .bind(f.bbox.to_string())
                 .bind(f.quality.to_string())
                 .bind(f.created_at)
@@ -119,7 +120,7 @@ impl Store {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter().map(face).collect()
+        rows.iter().map(|r| face(self, r)).collect()
     }
 
     /// Every face of one collection (to rebuild its search index).
@@ -128,7 +129,7 @@ impl Store {
             .bind(collection_id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(face).collect()
+        rows.iter().map(|r| face(self, r)).collect()
     }
 
     /// Every face of every collection (to build the search indexes at start).
@@ -136,7 +137,7 @@ impl Store {
         let rows = sqlx::query("SELECT * FROM api_faces ORDER BY collection_id, id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(face).collect()
+        rows.iter().map(|r| face(self, r)).collect()
     }
 
     pub async fn api_face(&self, collection_id: &str, id: &str) -> Result<Option<ApiFace>> {
@@ -146,7 +147,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(face)
+            .map(|r| face(self, r))
             .transpose()
     }
 
@@ -203,7 +204,7 @@ impl Store {
                 .bind(&f.external_id)
                 .bind(&f.pack)
                 .bind(f.embedding.len() as i64)
-                .bind(facegate_core::face::to_bytes(&f.embedding))
+                .bind(self.seal(&format!("api_faces:{}", f.id), &facegate_core::face::to_bytes(&f.embedding))?)
                 .bind(f.bbox.to_string())
                 .bind(f.quality.to_string())
                 .bind(f.created_at)

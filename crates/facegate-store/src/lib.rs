@@ -5,6 +5,7 @@
 mod accounts;
 mod aws_keys;
 mod copy;
+mod crypt;
 mod device;
 mod face_api;
 mod guard;
@@ -30,6 +31,7 @@ use sqlx::{AnyPool, Row};
 pub use accounts::{AuditFilter, AuditRow, EmailLink, SessionInfo, UserRow};
 pub use aws_keys::AwsAccessKey;
 pub use copy::TableCopy;
+pub use crypt::{DataKey, DataKeys};
 pub use face_api::{ApiCollection, ApiFace};
 pub use facegate_oidc::engine::device::DeviceAuthorization;
 pub use guard::{SharedGuard, now_ms};
@@ -56,6 +58,13 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL {0:?}: use sqlite://PATH?mode=rwc or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
+    #[error("data key: {0}")]
+    DataKey(String),
+    #[error(
+        "wrong data key: the database is encrypted under data key {stored}, the configured key is {given}; \
+         set FACEGATE_DATA_KEY or FACEGATE_DATA_KEY_FILE to the key this database was encrypted with"
+    )]
+    WrongDataKey { stored: String, given: String },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -77,6 +86,13 @@ pub struct Store {
     url: DatabaseUrl,
     clients:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Client)>>>,
+    /// The data keys that seal embeddings, private keys and secret settings at rest (crypt.rs);
+    /// `None` only for a store opened without keys (tools, tests).
+    data_keys: Option<std::sync::Arc<DataKeys>>,
+    /// The database holds sealed values but this store has no keys: reading or writing them fails.
+    sealed: bool,
+    /// Values [`Store::open_with_keys`] re-sealed (first encryption or a rotation).
+    resealed_at_open: u64,
 }
 
 /// How long a client read from the database is reused.
@@ -126,6 +142,52 @@ impl Store {
     /// Opens (creating if needed) the database at `url` (`sqlite://path?mode=rwc`, or
     /// `postgres://user@host/db` for several instances sharing one database) and migrates it.
     pub async fn open(url: &str) -> Result<Store> {
+        Store::open_with_keys(url, None).await
+    }
+
+    /// [`Store::open`] with data keys: values that must not be readable from the database file are
+    /// sealed under `keys.current()`. The first start with keys seals what was stored in clear; a
+    /// start whose first key is new (a rotation, `facegate keys rotate-data-key`) re-seals every
+    /// value under it, resuming where an interrupted run stopped. None of the keys opening the
+    /// database's check value is [`StoreError::WrongDataKey`].
+    pub async fn open_with_keys(url: &str, keys: Option<DataKeys>) -> Result<Store> {
+        let mut store = Store::open_plain(url).await?;
+        let check = store.raw_setting(crypt::CHECK).await?;
+        match keys {
+            None => store.sealed = check.is_some(),
+            Some(keys) => {
+                let keys = std::sync::Arc::new(keys);
+                let check = match check {
+                    Some(c) => c,
+                    None => {
+                        // Pending first, so that a crash after the check leaves the sealing to finish.
+                        store.raw_set_setting(crypt::PENDING, "1").await?;
+                        store
+                            .raw_setting_or_insert(crypt::CHECK, &keys.check_value()?)
+                            .await?
+                    }
+                };
+                if !keys.opens_check(&check) {
+                    return Err(StoreError::WrongDataKey {
+                        stored: crypt::text_key_id(&check).unwrap_or_else(|| "?".into()),
+                        given: keys.current().id_hex(),
+                    });
+                }
+                store.data_keys = Some(keys.clone());
+                if !keys.is_current_text(&check) || store.raw_setting(crypt::PENDING).await?.is_some() {
+                    store.resealed_at_open = store.reseal_all(&keys).await?;
+                    store.raw_set_setting(crypt::CHECK, &keys.check_value()?).await?;
+                    sqlx::query("DELETE FROM settings WHERE key = $1")
+                        .bind(crypt::PENDING)
+                        .execute(&store.writer)
+                        .await?;
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    async fn open_plain(url: &str) -> Result<Store> {
         install_default_drivers();
         let backend = Backend::of(url).ok_or_else(|| StoreError::UnsupportedUrl(redact(url)))?;
         let sqlite = backend == Backend::Sqlite;
@@ -187,6 +249,9 @@ impl Store {
             backend,
             url: DatabaseUrl(url.to_string()),
             clients: Default::default(),
+            data_keys: None,
+            sealed: false,
+            resealed_at_open: 0,
         })
     }
 
@@ -227,7 +292,7 @@ impl Store {
             .bind(&t.user_id)
             .bind(&t.pack)
             .bind(t.embedding.len() as i64)
-            .bind(facegate_core::face::to_bytes(&t.embedding))
+            .bind(self.seal(&format!("face_templates:{}", t.id), &facegate_core::face::to_bytes(&t.embedding))?)
             .bind(t.quality.to_string())
             .bind(t.created_at)
             .execute(&self.writer)
@@ -241,7 +306,7 @@ impl Store {
             .bind(user_id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(rows::face).collect()
+        rows.iter().map(|r| rows::face(self, r)).collect()
     }
 
     /// How many templates `pack` has (the size of the 1:N gallery, in comparisons).
@@ -298,7 +363,7 @@ impl Store {
             .bind(pack)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(rows::face).collect()
+        rows.iter().map(|r| rows::face(self, r)).collect()
     }
 
     pub async fn delete_face(&self, user_id: &str, id: &str) -> Result<bool> {
@@ -361,7 +426,13 @@ impl Store {
 
     // ---- settings
 
+    /// A setting (secret ones, such as the pairwise salt, are stored sealed and returned opened).
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
+        let v = self.raw_setting(key).await?;
+        v.map(|v| self.open_setting(key, v)).transpose()
+    }
+
+    pub(crate) async fn raw_setting(&self, key: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
             .bind(key)
             .fetch_optional(&self.pool)
@@ -371,17 +442,28 @@ impl Store {
 
     /// Stores `value` under `key` unless a value is already there; returns the value in force.
     pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        let sealed = self.seal_setting(key, value)?;
+        let v = self.raw_setting_or_insert(key, &sealed).await?;
+        self.open_setting(key, v)
+    }
+
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        let sealed = self.seal_setting(key, value)?;
+        self.raw_set_setting(key, &sealed).await
+    }
+
+    pub(crate) async fn raw_setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
         sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(value)
             .execute(&self.writer)
             .await?;
-        self.setting(key)
+        self.raw_setting(key)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("setting {key} vanished")))
     }
 
-    pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+    pub(crate) async fn raw_set_setting(&self, key: &str, value: &str) -> Result<()> {
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2",
         )
@@ -581,7 +663,7 @@ impl Store {
         )
         .bind(&k.kid)
         .bind(&k.alg)
-        .bind(k.pkcs8.clone())
+        .bind(self.seal(&format!("signing_keys:{}", k.kid), &k.pkcs8)?)
         .bind(k.created_at)
         .bind(k.retired_at)
         .execute(&self.writer)
@@ -595,7 +677,7 @@ impl Store {
         let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(rows::key).collect()
+        rows.iter().map(|r| rows::key(self, r)).collect()
     }
 
     /// Marks every active key of `alg` except `keep` as retired at `at`.

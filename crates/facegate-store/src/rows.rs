@@ -33,11 +33,12 @@ fn list(s: &str) -> Result<Vec<String>> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("list column: {e}")))
 }
 
-pub(crate) fn face(r: &AnyRow) -> Result<facegate_core::face::FaceTemplate> {
-    let bytes: Vec<u8> = r.try_get("embedding")?;
+pub(crate) fn face(s: &crate::Store, r: &AnyRow) -> Result<facegate_core::face::FaceTemplate> {
+    let id: String = r.try_get("id")?;
+    let bytes = s.open_value(&format!("face_templates:{id}"), r.try_get("embedding")?)?;
     let quality: String = r.try_get("quality")?;
     Ok(facegate_core::face::FaceTemplate {
-        id: r.try_get("id")?,
+        id,
         user_id: r.try_get("user_id")?,
         pack: r.try_get("pack")?,
         embedding: facegate_core::face::from_bytes(&bytes)
@@ -98,11 +99,12 @@ pub(crate) fn client(r: &AnyRow) -> Result<Client> {
     })
 }
 
-pub(crate) fn key(r: &AnyRow) -> Result<StoredKey> {
+pub(crate) fn key(s: &crate::Store, r: &AnyRow) -> Result<StoredKey> {
+    let kid: String = r.try_get("kid")?;
     Ok(StoredKey {
-        kid: r.try_get("kid")?,
+        pkcs8: s.open_value(&format!("signing_keys:{kid}"), r.try_get("pkcs8")?)?,
+        kid,
         alg: r.try_get("alg")?,
-        pkcs8: r.try_get("pkcs8")?,
         created_at: r.try_get("created_at")?,
         retired_at: r.try_get("retired_at")?,
     })

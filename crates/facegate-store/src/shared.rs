@@ -112,7 +112,7 @@ impl Store {
         )
         .bind(id)
         .bind(version)
-        .bind(state)
+        .bind(self.seal(&format!("liveness_checks:{id}"), state)?)
         .bind(expires_at)
         .execute(&self.writer)
         .await?;
@@ -126,6 +126,12 @@ impl Store {
             .bind(now)
             .fetch_optional(&self.writer)
             .await?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+        row.map(|r| {
+            Ok((
+                r.try_get(0)?,
+                self.open_value(&format!("liveness_checks:{id}"), r.try_get(1)?)?,
+            ))
+        })
+        .transpose()
     }
 }

@@ -88,7 +88,7 @@ pub fn run(cmd: FacesCommand, models_dir: &Path) -> anyhow::Result<()> {
         } => runtime()?.block_on(async move {
             let settings = Settings::from_env()?;
             std::fs::create_dir_all(&settings.data_dir)?;
-            let store = facegate_store::Store::open(&settings.database_url).await?;
+            let store = crate::server::data_key::open_store(&settings).await?;
             if store.client(&client_id).await?.is_none() {
                 bail!("no client {client_id}");
             }
@@ -205,7 +205,7 @@ async fn import(
     let mut settings = Settings::from_env()?;
     settings.face.models_dir = models_dir.to_path_buf();
     std::fs::create_dir_all(&settings.data_dir)?;
-    let store = facegate_store::Store::open(&settings.database_url).await?;
+    let store = crate::server::data_key::open_store(&settings).await?;
     let work = files(dir)?;
     if work.is_empty() {
         bail!(

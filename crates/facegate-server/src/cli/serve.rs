@@ -42,7 +42,7 @@ pub fn serve(_args: ServeArgs) -> anyhow::Result<()> {
 async fn store() -> anyhow::Result<facegate_store::Store> {
     let settings = Settings::from_env()?;
     std::fs::create_dir_all(&settings.data_dir)?;
-    Ok(facegate_store::Store::open(&settings.database_url).await?)
+    crate::server::data_key::open_store(&settings).await
 }
 
 #[derive(Debug, Subcommand)]
@@ -296,11 +296,27 @@ pub enum KeysCommand {
     },
     /// List signing keys.
     List,
+    /// Re-encrypt the embeddings, signing keys and pairwise salt stored at rest under a new data key
+    /// (key file: a new one is made as FILE.next and replaces FILE at the end; FACEGATE_DATA_KEY:
+    /// the new key is FACEGATE_DATA_KEY_NEW). Interrupted, it resumes where it stopped when run again.
+    RotateDataKey,
 }
 
 pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         let settings = Settings::from_env()?;
+        if let KeysCommand::RotateDataKey = cmd {
+            std::fs::create_dir_all(&settings.data_dir)?;
+            let r = server::data_key::rotate(&settings).await?;
+            println!(
+                "data key rotated: {} -> {}, {} values re-encrypted",
+                r.from, r.to, r.resealed
+            );
+            if let Some(step) = r.next_step {
+                println!("next: {step}");
+            }
+            return Ok(());
+        }
         let store = store().await?;
         match cmd {
             KeysCommand::Rotate { alg } => {
@@ -323,6 +339,7 @@ pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
                     println!("{}  {:<6} {}", k.kid, k.alg, status);
                 }
             }
+            KeysCommand::RotateDataKey => {}
         }
         Ok(())
     })

@@ -7,6 +7,7 @@ pub mod backchannel;
 pub mod bearer_throttle;
 pub mod cookies;
 pub mod cors;
+pub mod data_key;
 pub mod error;
 pub mod face;
 pub mod face_api;
@@ -32,7 +33,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
-use facegate_store::Store;
 use jsonwebtoken::{DecodingKey, Validation};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -184,7 +184,7 @@ pub fn router(state: AppState) -> Router {
 /// Opens the store (creating the data directory, schema and signing keys on first start).
 pub async fn open(settings: Settings) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&settings.data_dir)?;
-    let store = Store::open(&settings.database_url).await?;
+    let store = data_key::open_store(&settings).await?;
     aws_keys::check_at_start(&store, &settings.data_dir).await?;
     AppState::new(settings, store).await
 }

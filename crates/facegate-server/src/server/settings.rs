@@ -50,6 +50,8 @@ pub struct Settings {
     pub api: ApiSettings,
     /// Sign-up, email and the site's name (`FACEGATE_SIGNUP`, `FACEGATE_SMTP_URL`, ...).
     pub accounts: AccountSettings,
+    /// The key that seals embeddings and secrets at rest (`FACEGATE_DATA_KEY`, `FACEGATE_DATA_KEY_FILE`).
+    pub data_key: super::data_key::DataKeySource,
 }
 
 /// Who may open a password account on the sign-up page (`FACEGATE_SIGNUP`).
@@ -192,6 +194,7 @@ impl Settings {
         let data_dir = PathBuf::from(var("FACEGATE_DATA").unwrap_or_else(|| "./facegate-data".into()));
         let issuer = var("FACEGATE_ISSUER").unwrap_or_else(|| format!("http://localhost:{}", listen.port()));
         let checks = liveness_settings(&var)?;
+        let data_key = super::data_key::DataKeySource::from_vars(var, &data_dir)?;
         let rate = |k: &str, default: f64| -> anyhow::Result<f64> {
             match var(k) {
                 None => Ok(default),
@@ -310,6 +313,7 @@ impl Settings {
             },
             api,
             accounts,
+            data_key,
             ..s
         })
     }
@@ -334,7 +338,6 @@ impl Settings {
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("facegate.db").display()));
         Ok(Settings {
             listen,
-            data_dir,
             database_url,
             registration_token: None,
             admin_token: None,
@@ -345,7 +348,9 @@ impl Settings {
             face: super::face::FaceSettings::default(),
             api: ApiSettings::default(),
             accounts: AccountSettings::defaults(&issuer),
+            data_key: super::data_key::DataKeySource::File(data_dir.join("data.key")),
             issuer,
+            data_dir,
         })
     }
 

@@ -17,6 +17,16 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+/// The data key every instance of a test cluster shares (as an operator's config gives them one).
+pub const SHARED_DATA_KEY: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
+
+pub fn shared_data_key() -> facegate_server::server::data_key::DataKeySource {
+    facegate_server::server::data_key::DataKeySource::Value {
+        current: facegate_server::server::settings::Secret::new(SHARED_DATA_KEY),
+        new: None,
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_with(|_| {}).await
 }
@@ -64,6 +74,7 @@ pub async fn spawn_instance_with(
     )
     .unwrap();
     settings.face.enabled = false;
+    settings.data_key = shared_data_key();
     adjust(&mut settings);
     let state = server::open(settings).await.unwrap();
     tokio::spawn(server::serve(state.clone(), listener));
