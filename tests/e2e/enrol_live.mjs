@@ -13,7 +13,7 @@ execFileSync('ffmpeg', ['-y', '-loglevel', 'error', '-i', video, '-vf', 'scale=6
 
 const fg = await facegate({
   FACEGATE_LIVENESS: 'required', FACEGATE_INSECURE_TESTING: '1', FACEGATE_LIVENESS_SEED: '6',
-  FACEGATE_LIVENESS_SECONDS: '25', FACEGATE_LIVENESS_CHALLENGES: 'head-turns',
+  FACEGATE_LIVENESS_SECONDS: '60', FACEGATE_LIVENESS_CHALLENGES: 'head-turns',
   // The same video enrols and then signs in: to the frame memory that is a replayed recording.
   FACEGATE_LIVENESS_FRAME_MEMORY: 'off',
 });
@@ -35,7 +35,7 @@ try {
   check('the account page adds a face through the liveness check, with no upload',
     /Start the check/.test(await text(page, '#face-capture')) && (await page.$('#face-file')) === null, await text(page, '#face-capture'));
   await page.click('#face-capture');
-  await page.waitForFunction(() => document.querySelectorAll('form[action="/account/faces/delete"]').length === 1, null, { timeout: 45000 });
+  await page.waitForFunction(() => document.querySelectorAll('form[action="/account/faces/delete"]').length === 1, null, { timeout: 90000 });
   check('the passed check adds one face to her account', true);
   await page.screenshot({ path: path.join(out, 'enrol-live-1-account.png'), fullPage: true });
   await browser.close();
@@ -48,7 +48,7 @@ try {
   await page.waitForSelector('#face-form[data-state="ready"]', { timeout: 15000 });
   await page.fill('#username', 'erin');
   await page.click('#face-capture');
-  await page.waitForURL(`${notes.url}/**`, { timeout: 45000 });
+  await page.waitForURL(`${notes.url}/**`, { timeout: 90000 });
   check('with that face and a new check she signs in to the notes app', (await text(page, '#sub')) === erinId, `${await text(page, '#sub')} vs ${erinId}`);
   check('with acr urn:facegate:face:live', (await text(page, '#acr')) === 'urn:facegate:face:live', await text(page, '#acr'));
 } catch (e) {
